@@ -1,0 +1,1 @@
+"""apispy capture, decoding, reassembly, pipeline, CLI and sinks."""
