@@ -1,0 +1,55 @@
+"""The transaction record: one HTTP request paired with its response, the unit every later stage consumes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(slots=True)
+class Transaction:
+    """One HTTP/1.x request and (when seen) its final response.
+
+    `ts` is the packet time of the request's first byte; `latency_ms` runs from it to the packet time of the
+    response's first byte. Addresses are the client (`src_*`) and the server (`dst_*`), whatever the capture's
+    direction of first sight. `uri` is the request-target exactly as on the wire (decoded as latin-1 so every byte
+    survives); `path` and `query` are split from it. Secrets never sit here in clear: only `api_key_hash`.
+    """
+
+    ts: float
+    src_ip: str
+    src_port: int
+    dst_ip: str
+    dst_port: int
+    method: str
+    uri: str
+    host: str
+    path: str
+    query: str
+    http_version: str
+    endpoint: str = ""
+    status: int | None = None
+    reason: str = ""
+    latency_ms: float | None = None
+    req_body_bytes: int = 0
+    resp_body_bytes: int = 0
+    req_content_type: str = ""
+    resp_content_type: str = ""
+    client_id: str = ""
+    api_key_hash: str | None = None
+    user_agent: str = ""
+    flags: list[str] = field(default_factory=list)
+    # Not written to the transaction log: header values the identity stage needs, and bounded decoded bodies that
+    # later analysis (detectors) reads. Kept off the JSON line so no secret or payload leaks through it.
+    forwarded_for: str = ""
+    forwarded: str = ""
+    auth_token: bytes = b""
+    api_key: bytes = b""
+    req_body: bytes = b""
+    resp_body: bytes = b""
+
+    def to_record(self) -> dict:
+        """The JSON-line form: public fields only, never header secrets or bodies."""
+        record = asdict(self)
+        for private in ("forwarded_for", "forwarded", "auth_token", "api_key", "req_body", "resp_body"):
+            del record[private]
+        return record
