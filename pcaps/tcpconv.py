@@ -2,22 +2,23 @@
 
 A `Conversation` is one TCP connection between a client and a server. It tracks both sides' next sequence
 numbers and hands back network-layer packets (IPv4 or IPv6 with TCP, no link layer) in the order they were
-sent; a case may then drop, duplicate, reorder or edit them before they are framed and written.
+sent; a case may then drop, duplicate, reorder or edit them before they are framed (`ethernet`, `raw_ip`,
+`bsd_null`) and written (`pcapfile.py`).
 
 Invariants:
 - every segment a side sends acknowledges everything the other side has sent so far, so a segment dropped
   from a list models capture loss (the hosts saw it), not network loss;
 - nothing depends on the clock or on randomness: the same calls give byte-identical packets. Timestamps are
-  not set here; the writer assigns them in file order (`pcapfile.records`).
-
-Link-layer framing (`ethernet`, `bsd_null`) and file formats live beside this module, in `pcapfile.py`.
+  not set here; the writer assigns them in file order.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
@@ -27,10 +28,16 @@ from scapy.packet import Packet
 CLIENT = 0
 SERVER = 1
 
+SEQ_MASK = 0xFFFFFFFF
 DEFAULT_MSS = 1460
 DEFAULT_WINDOW = 64240
 IPV4_TTL = 64
 IPV6_HOP_LIMIT = 64
+
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_IPV6 = 0x86DD
+TPID_8021Q = 0x8100
+TPID_8021AD = 0x88A8
 
 
 @dataclass(frozen=True)
@@ -48,12 +55,12 @@ class Endpoint:
 class Conversation:
     """One TCP connection; each method returns the packets it sent, in send order.
 
-    Sequence numbers start at the given initial sequence numbers; `handshake()` consumes one of each (SYN),
-    `fin()` one of the sender's. A conversation that never calls `handshake()` starts mid-stream, with data
-    at `client_isn` / `server_isn`.
+    Sequence numbers start at the initial sequence numbers; `handshake()` consumes one of each (SYN) and
+    `fin()` one of the sender's. A conversation that never calls `handshake()` starts mid-stream, with the
+    first data byte at `client_isn` / `server_isn`.
 
     `ipv6_extension_headers`, when given, is called for every IPv6 packet and returns the extension headers
-    (e.g. hop-by-hop / destination options) to put between the IPv6 header and TCP.
+    (hop-by-hop, destination options, ...) to put between the IPv6 header and TCP.
     """
 
     def __init__(
@@ -69,17 +76,18 @@ class Conversation:
         if client.is_ipv6 != server.is_ipv6:
             raise ValueError("client and server must use the same IP version")
         self.endpoints = (client, server)
-        self.next_seq = [client_isn & 0xFFFFFFFF, server_isn & 0xFFFFFFFF]
+        self.next_seq = [client_isn & SEQ_MASK, server_isn & SEQ_MASK]
         self.mss = mss
         self.ipv6_extension_headers = ipv6_extension_headers
         self._ipv4_id = [0x1000 + (client.port & 0xFFF), 0x5000 + (server.port & 0xFFF)]
 
-    def _segment(self, side: int, flags: str, payload: bytes = b"", *, seq: int | None = None,
-                 options: Sequence[tuple[str, object]] = ()) -> Packet:
+    def segment(self, side: int, flags: str, payload: bytes = b"", *, seq: int | None = None,
+                options: Sequence[tuple[str, object]] = ()) -> Packet:
+        """One segment from `side` at `seq` (default: the side's next sequence number); advances nothing."""
         src, dst = self.endpoints[side], self.endpoints[1 - side]
-        ack = self.next_seq[1 - side] if "A" in flags else 0
-        tcp = TCP(sport=src.port, dport=dst.port, seq=self.next_seq[side] if seq is None else seq, ack=ack,
-                  flags=flags, window=DEFAULT_WINDOW, options=list(options))
+        tcp = TCP(sport=src.port, dport=dst.port, seq=self.next_seq[side] if seq is None else seq & SEQ_MASK,
+                  ack=self.next_seq[1 - side] if "A" in flags else 0, flags=flags, window=DEFAULT_WINDOW,
+                  options=list(options))
         if src.is_ipv6:
             net = IPv6(src=src.ip, dst=dst.ip, hlim=IPV6_HOP_LIMIT)
             if self.ipv6_extension_headers is not None:
@@ -87,61 +95,43 @@ class Conversation:
         else:
             net = IP(src=src.ip, dst=dst.ip, ttl=IPV4_TTL, id=self._ipv4_id[side], flags="DF")
             self._ipv4_id[side] = (self._ipv4_id[side] + 1) & 0xFFFF
-        packet = net / tcp
-        if payload:
-            packet = packet / payload
-        # Build once so that checksums and lengths are fixed in the returned object.
+        packet = net / tcp / payload if payload else net / tcp
+        # Rebuild from bytes so lengths and checksums are computed once and frozen in the object.
         return packet.__class__(bytes(packet))
 
     def handshake(self) -> list[Packet]:
         """SYN, SYN-ACK, ACK."""
         mss_option = [("MSS", self.mss)]
-        syn = self._segment(CLIENT, "S", options=mss_option)
-        self.next_seq[CLIENT] = (self.next_seq[CLIENT] + 1) & 0xFFFFFFFF
-        syn_ack = self._segment(SERVER, "SA", options=mss_option)
-        self.next_seq[SERVER] = (self.next_seq[SERVER] + 1) & 0xFFFFFFFF
-        return [syn, syn_ack, self._segment(CLIENT, "A")]
+        syn = self.segment(CLIENT, "S", options=mss_option)
+        self.next_seq[CLIENT] = (self.next_seq[CLIENT] + 1) & SEQ_MASK
+        syn_ack = self.segment(SERVER, "SA", options=mss_option)
+        self.next_seq[SERVER] = (self.next_seq[SERVER] + 1) & SEQ_MASK
+        return [syn, syn_ack, self.segment(CLIENT, "A")]
 
-    def send(self, side: int, data: bytes, *, segment_size: int | None = None,
-             split_at: Sequence[int] = ()) -> list[Packet]:
-        """Data segments from `side`: cut at the offsets in `split_at`, and every `segment_size` (default MSS).
+    def send(self, side: int, data: bytes, *, split_at: Sequence[int] = ()) -> list[Packet]:
+        """Data segments from `side`, cut at the offsets in `split_at` and at least every MSS bytes.
 
         The last segment of the message carries PSH.
         """
-        limit = segment_size or self.mss
         cuts = sorted({0, len(data), *split_at})
         pieces = []
-        for start, end in zip(cuts, cuts[1:]):
-            pieces.extend(data[offset:min(offset + limit, end)] for offset in range(start, end, limit))
+        for start, end in pairwise(cuts):
+            pieces.extend(data[offset:min(offset + self.mss, end)] for offset in range(start, end, self.mss))
         segments = []
         for index, piece in enumerate(pieces):
-            flags = "PA" if index == len(pieces) - 1 else "A"
-            segments.append(self._segment(side, flags, piece))
-            self.next_seq[side] = (self.next_seq[side] + len(piece)) & 0xFFFFFFFF
+            segments.append(self.segment(side, "PA" if index == len(pieces) - 1 else "A", piece))
+            self.next_seq[side] = (self.next_seq[side] + len(piece)) & SEQ_MASK
         return segments
-
-    def resend(self, side: int, stream_offset: int, data: bytes) -> Packet:
-        """A segment carrying `data` at `stream_offset` bytes after the side's current sequence origin.
-
-        The sequence number is `origin + stream_offset` where origin is the seq at which `mark()` was taken;
-        used for retransmissions and overlapping segments. Does not advance the sequence number.
-        """
-        seq = (self._origin[side] + stream_offset) & 0xFFFFFFFF
-        return self._segment(side, "PA", data, seq=seq)
-
-    def mark(self) -> None:
-        """Remember both sides' current sequence numbers as origins for `resend`."""
-        self._origin = list(self.next_seq)
 
     def ack(self, side: int) -> Packet:
         """A pure ACK from `side`."""
-        return self._segment(side, "A")
+        return self.segment(side, "A")
 
     def fin(self, side: int) -> Packet:
         """FIN-ACK from `side`."""
-        segment = self._segment(side, "FA")
-        self.next_seq[side] = (self.next_seq[side] + 1) & 0xFFFFFFFF
-        return segment
+        fin = self.segment(side, "FA")
+        self.next_seq[side] = (self.next_seq[side] + 1) & SEQ_MASK
+        return fin
 
     def close(self) -> list[Packet]:
         """Orderly close started by the client: FIN, FIN, ACK."""
@@ -149,7 +139,13 @@ class Conversation:
 
     def rst(self, side: int) -> Packet:
         """RST-ACK from `side`."""
-        return self._segment(side, "RA")
+        return self.segment(side, "RA")
+
+    def exchange(self, request: bytes, response: bytes, *, request_split_at: Sequence[int] = (),
+                 response_split_at: Sequence[int] = ()) -> list[Packet]:
+        """Request segments, server ACK, response segments, client ACK."""
+        return [*self.send(CLIENT, request, split_at=request_split_at), self.ack(SERVER),
+                *self.send(SERVER, response, split_at=response_split_at), self.ack(CLIENT)]
 
 
 def mac_for(ip: str) -> str:
@@ -158,23 +154,39 @@ def mac_for(ip: str) -> str:
     return "02:00:" + ":".join(f"{byte:02x}" for byte in tail)
 
 
-def ethernet(packets: Sequence[Packet], vlan_ids: Sequence[int] = (), *, outer_tpid: int = 0x8100) -> list[bytes]:
-    """Ethernet frames around network-layer packets, with 802.1Q tags (outermost first).
+def ethernet(packets: Sequence[Packet], vlan_ids: Sequence[int] = (), *,
+             outer_tpid: int = TPID_8021Q) -> list[bytes]:
+    """Ethernet II frames around network-layer packets, with VLAN tags listed outermost first.
 
-    `outer_tpid=0x88a8` makes the first tag an 802.1ad service tag (QinQ); inner tags are 802.1Q.
+    `outer_tpid=TPID_8021AD` makes the first tag an 802.1ad service tag (QinQ); inner tags are 802.1Q.
     """
     frames = []
     for packet in packets:
-        src, dst = packet.src, packet.dst
-        ethertype = 0x86DD if packet.version == 6 else 0x0800
-        if vlan_ids:
-            frame = Ether(src=mac_for(src), dst=mac_for(dst), type=outer_tpid)
-            tags = [(Dot1AD if outer_tpid == 0x88A8 and i == 0 else Dot1Q)(vlan=vid)
-                    for i, vid in enumerate(vlan_ids)]
-            for tag in tags[1:]:
-                tags[0] = tags[0] / tag
-            frame = frame / tags[0] / packet
-        else:
-            frame = Ether(src=mac_for(src), dst=mac_for(dst), type=ethertype) / packet
-        frames.append(bytes(frame))
+        ethertype = ETHERTYPE_IPV6 if packet.version == 6 else ETHERTYPE_IPV4
+        tags = []
+        for index, vlan_id in enumerate(vlan_ids):
+            inner_type = TPID_8021Q if index + 1 < len(vlan_ids) else ethertype
+            tag_class = Dot1AD if index == 0 and outer_tpid == TPID_8021AD else Dot1Q
+            tags.append(tag_class(vlan=vlan_id, type=inner_type))
+        frame = Ether(src=mac_for(packet.src), dst=mac_for(packet.dst),
+                      type=outer_tpid if vlan_ids else ethertype)
+        for tag in tags:
+            frame = frame / tag
+        frames.append(bytes(frame / packet))
     return frames
+
+
+def raw_ip(packets: Sequence[Packet]) -> list[bytes]:
+    """Frames for LINKTYPE_RAW (101): the IP packet itself, version told by its first nibble."""
+    return [bytes(packet) for packet in packets]
+
+
+def bsd_null(packets: Sequence[Packet], ipv6_family: int, *, byte_order: str = "<") -> list[bytes]:
+    """Frames for LINKTYPE_NULL (0): a 4-byte address family in the capturing host's byte order, then IP.
+
+    AF_INET is 2 everywhere; AF_INET6 differs by OS (24 NetBSD/OpenBSD, 28 FreeBSD, 30 Darwin), hence
+    `ipv6_family`.
+    """
+    af_inet = 2
+    return [struct.pack(byte_order + "I", ipv6_family if packet.version == 6 else af_inet) + bytes(packet)
+            for packet in packets]

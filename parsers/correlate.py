@@ -1,0 +1,155 @@
+"""Pairs the requests of one connection with its responses, in order, as HTTP/1.x requires.
+
+Responses answer requests first-in first-out, pipelined or not. The correlator is the MessageSink of both
+direction parsers of a flow; it hands out completed Exchanges in request order. When the response stream lost
+its place (a gap swallowed one or more responses), the first response found again answers the newest request sent
+before it, and the older unanswered requests are closed as `no_response` with `gap`: in keep-alive traffic a
+client only sends the next request after the previous answer, so that is the pairing that keeps the rest right.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from parsers.messages import ROLE_REQUESTS, MessageEnd, MessageHead
+
+
+@dataclass(slots=True)
+class Exchange:
+    """A request and its answer as they are assembled; either side may be missing at the end."""
+
+    request: MessageHead | None = None
+    request_end: MessageEnd | None = None
+    response: MessageHead | None = None
+    response_end: MessageEnd | None = None
+    interim_statuses: list[int] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        request_done = self.request is None or self.request_end is not None
+        response_done = self.response is not None and self.response_end is not None
+        return request_done and response_done
+
+    @property
+    def proposes_switch(self) -> bool:
+        request = self.request
+        return request is not None and (request.method == "CONNECT" or bool(request.header(b"upgrade")))
+
+
+class TransactionCorrelator:
+    """Receives both directions' messages of one flow; calls `emit` with each Exchange once it is finished.
+
+    `on_switch(switched)` tells the flow how the server answered a request that proposed Upgrade or CONNECT.
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[Exchange], None],
+        on_switch: Callable[[bool], None],
+        max_pending: int = 256,
+    ) -> None:
+        self._emit = emit
+        self._on_switch = on_switch
+        self.max_pending = max_pending
+        self.queue: deque[Exchange] = deque()
+        self.answering: Exchange | None = None  # the exchange whose response is being read
+        self.reading_request: Exchange | None = None
+
+    # ---- MessageSink ----------------------------------------------------------------------------------------
+
+    def on_head(self, role: int, head: MessageHead) -> None:
+        if role == ROLE_REQUESTS:
+            exchange = Exchange(request=head)
+            self.queue.append(exchange)
+            self.reading_request = exchange
+            if len(self.queue) > self.max_pending:
+                self._close_oldest("no_response")
+            return
+        exchange = self._unanswered(head)
+        exchange.response = head
+        self.answering = exchange
+        self._mark_pipelined_after(exchange)
+        if exchange.proposes_switch:
+            switched = head.status == 101 or (exchange.request.method == "CONNECT" and 200 <= head.status < 300)
+            self._on_switch(switched)
+
+    def _mark_pipelined_after(self, answered: Exchange) -> None:
+        """Requests already queued behind the one now answered were sent before its answer began: pipelined."""
+        behind = False
+        for exchange in self.queue:
+            if behind and exchange.request is not None and "pipelined" not in exchange.flags:
+                exchange.flags.append("pipelined")
+            behind = behind or exchange is answered
+
+    def on_interim(self, head: MessageHead) -> None:
+        exchange = self._unanswered(head)
+        exchange.interim_statuses.append(head.status)
+
+    def on_end(self, role: int, end: MessageEnd) -> None:
+        if role == ROLE_REQUESTS:
+            if self.reading_request is not None:
+                self.reading_request.request_end = end
+                self.reading_request = None
+        elif self.answering is not None:
+            self.answering.response_end = end
+            self.answering = None
+        self._emit_ready()
+
+    def response_context(self) -> tuple[bytes, bool]:
+        for exchange in self.queue:
+            if exchange.response is None and exchange.request is not None:
+                return exchange.request.method.encode("latin-1"), exchange.proposes_switch
+        return b"GET", False
+
+    # ---- pairing --------------------------------------------------------------------------------------------
+
+    def _unanswered(self, response: MessageHead) -> Exchange:
+        """The exchange a response answers: the oldest unanswered one, or a new orphan exchange."""
+        waiting = [exchange for exchange in self.queue if exchange.response is None and exchange.request is not None]
+        if ("resync" in response.flags or "midstream" in response.flags) and len(waiting) > 1:
+            # Responses were lost: answer the newest request sent before this response; older ones got none.
+            sent_before = [exchange for exchange in waiting if exchange.request.ts_ns <= response.ts_ns]
+            answered = sent_before[-1] if sent_before else waiting[0]
+            for exchange in waiting:
+                if exchange is answered:
+                    break
+                exchange.flags.extend(("no_response", "gap"))
+            return answered
+        if waiting:
+            return waiting[0]
+        orphan = Exchange(flags=["no_request"])
+        self.queue.append(orphan)
+        return orphan
+
+    def _emit_ready(self) -> None:
+        while self.queue and self._finished(self.queue[0]):
+            self._emit(self.queue.popleft())
+
+    @staticmethod
+    def _finished(exchange: Exchange) -> bool:
+        if "no_response" in exchange.flags:
+            return exchange.request_end is not None
+        return exchange.complete
+
+    def _close_oldest(self, flag: str) -> None:
+        exchange = self.queue.popleft()
+        if exchange is self.reading_request:
+            self.reading_request = None
+        if exchange is self.answering:
+            self.answering = None
+        if exchange.response is None:
+            exchange.flags.append(flag)
+        self._emit(exchange)
+
+    def close(self) -> None:
+        """The flow ended: every exchange still open is emitted with flags saying what it lacks."""
+        while self.queue:
+            exchange = self.queue[0]
+            if exchange.request is not None and exchange.request_end is None:
+                exchange.flags.append("truncated")
+            elif exchange.response is not None and exchange.response_end is None:
+                exchange.flags.append("truncated")
+            self._close_oldest("no_response")

@@ -1,0 +1,407 @@
+"""HTTP/1.x framing of one direction of a TCP stream, with h11 as the parser.
+
+h11 is sans-IO and strict; this module adds what a passive observer needs around it: a fresh h11 connection per
+message (so pipelined requests parse without a server answering them), resynchronisation after gaps, mid-stream
+starts and malformed messages, skipping a gap inside a body of known length, and a stop after Upgrade or CONNECT.
+
+The parser sees only `feed(ts_ns, bytes)`, `gap(nbytes)` and `fin()`, and reports through a MessageSink. States:
+- MESSAGE: an h11 connection is reading a message (or waiting for its first byte);
+- SKIP: inside a Content-Length body after a gap; counting bytes without h11 until the body ends;
+- SYNC: looking for the next line that starts a message (mid-stream pickup, after a gap or an error);
+- WAIT_SWITCH: after a request that proposed Upgrade or CONNECT, until the response says whether it switched;
+- TUNNEL: the connection switched protocols; bytes are counted and ignored;
+- NOT_HTTP: the stream did not start with HTTP; everything is ignored;
+- CLOSED: the stream ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import h11
+
+from parsers import detect
+from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
+
+MESSAGE, SKIP, SYNC, WAIT_SWITCH, TUNNEL, NOT_HTTP, CLOSED = range(7)
+FRAMING_NONE, FRAMING_LENGTH, FRAMING_CHUNKED, FRAMING_CLOSE = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class ParserLimits:
+    """Bounds on what one direction may hold: the header block, the kept body, the bytes held while switching."""
+
+    max_header_bytes: int = 65536
+    max_body_keep_bytes: int = 65536
+    max_switch_buffer_bytes: int = 65536
+
+
+class MessageSink(Protocol):
+    """The transaction correlator's side of the parser interface."""
+
+    def on_head(self, role: int, head: MessageHead) -> None: ...
+
+    def on_interim(self, head: MessageHead) -> None: ...
+
+    def on_end(self, role: int, end: MessageEnd) -> None: ...
+
+    def on_role(self, role: int) -> None: ...
+
+    def on_not_http(self) -> None: ...
+
+    def response_context(self) -> tuple[bytes, bool]:
+        """(method of the request the next response answers, whether that request proposed Upgrade)."""
+        ...
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+class Http1DirectionParser:
+    """Parses one direction. `at_stream_start` says the first byte fed is the first byte of the stream."""
+
+    def __init__(self, role: int, sink: MessageSink, limits: ParserLimits, at_stream_start: bool) -> None:
+        self.role = role
+        self.sink = sink
+        self.limits = limits
+        self.state = MESSAGE if at_stream_start and role != ROLE_UNKNOWN else SYNC
+        self.http_confirmed = False
+        self.sync_buffer = b""
+        self.switch_buffer = b""
+        self.pending_flags: list[str] = [] if at_stream_start else ["midstream"]
+        self.parse_errors = 0
+        self.tunnel_bytes = 0
+        self.fed_bytes = 0
+        self._reset_message()
+        self.connection: h11.Connection | None = None
+        if self.state == MESSAGE:
+            self._new_connection(b"", 0)
+
+    # ---- the parser interface -------------------------------------------------------------------------------
+
+    def feed(self, ts_ns: int, data: bytes) -> None:
+        self.fed_bytes += len(data)
+        if self.state == MESSAGE:
+            self._feed_message(ts_ns, data)
+        elif self.state == SKIP:
+            self._feed_skip(ts_ns, data)
+        elif self.state == SYNC:
+            self._feed_sync(ts_ns, data)
+        elif self.state == WAIT_SWITCH:
+            if len(self.switch_buffer) + len(data) <= self.limits.max_switch_buffer_bytes:
+                self.switch_buffer += data
+            self._switch_ts = self._switch_ts or ts_ns
+        elif self.state == TUNNEL:
+            self.tunnel_bytes += len(data)
+
+    def gap(self, nbytes: int) -> None:
+        if self.state == MESSAGE and self.head is not None:
+            if self.framing == FRAMING_LENGTH and nbytes < self.body_remaining:
+                self.flags.append("gap")
+                self.body_incomplete = True
+                self.body_bytes += nbytes
+                self.body_remaining -= nbytes
+                self.state = SKIP
+                return
+            if self.framing == FRAMING_LENGTH and nbytes == self.body_remaining:
+                self.flags.append("gap")
+                self.body_incomplete = True
+                self.body_bytes += nbytes
+                self._finish_message(b"", 0)
+                return
+            if self.framing == FRAMING_CLOSE:
+                self.flags.append("gap")
+                self.body_incomplete = True
+                self.body_bytes += nbytes
+                return
+            self.flags.append("gap")
+            self._end_message()
+        elif self.state == SKIP:
+            if nbytes < self.body_remaining:
+                self.body_bytes += nbytes
+                self.body_remaining -= nbytes
+                return
+            self.body_bytes += self.body_remaining
+            self._end_message()
+        elif self.state in (TUNNEL, NOT_HTTP, CLOSED):
+            return
+        elif self.state == WAIT_SWITCH:
+            self.switch_buffer = b""
+            self.pending_flags.append("gap")
+            return
+        self._enter_sync()
+
+    def fin(self) -> None:
+        if self.state == MESSAGE and self.connection is not None:
+            if self.head is None:
+                # The stream ended between messages, or inside a head that will never complete.
+                self.state = CLOSED
+                return
+            self.connection.receive_data(b"")
+            self._drain(0)
+            if self.state == MESSAGE and self.head is not None:
+                self.flags.append("truncated")
+                self._end_message()
+        elif self.state == SKIP:
+            self.flags.append("truncated")
+            self._end_message()
+        elif self.state == WAIT_SWITCH:
+            self.state = TUNNEL
+
+    def resolve_switch(self, switched: bool) -> None:
+        """Called when the response to an Upgrade/CONNECT request is known."""
+        if self.state != WAIT_SWITCH:
+            return
+        if switched:
+            self.state = TUNNEL
+            self.tunnel_bytes += len(self.switch_buffer)
+            self.switch_buffer = b""
+            return
+        buffered, self.switch_buffer = self.switch_buffer, b""
+        self.state = MESSAGE
+        self._new_connection(b"", 0)
+        if buffered:
+            self._feed_message(self._switch_ts, buffered)
+
+    def set_role(self, role: int) -> None:
+        """The other direction found its role mid-stream, which settles this one's."""
+        if self.role == ROLE_UNKNOWN:
+            self.role = role
+
+    # ---- message state ---------------------------------------------------------------------------------------
+
+    def _reset_message(self) -> None:
+        self.head: MessageHead | None = None
+        self.message_ts: int | None = None
+        self.body_bytes = 0
+        self.body_keep: list[bytes] = []
+        self.body_kept = 0
+        self.body_incomplete = False
+        self.body_remaining = 0
+        self.framing = FRAMING_NONE
+        self.flags: list[str] = []
+        self._switch_ts = 0
+        self.proposed_switch = False
+        self.response_method = b"GET"
+
+    def _new_connection(self, data: bytes, ts_ns: int) -> None:
+        """Starts a fresh h11 connection for the next message, fed with bytes already received for it."""
+        self._reset_message()
+        self.flags.extend(self.pending_flags)
+        self.pending_flags = []
+        if self.role == ROLE_REQUESTS:
+            self.connection = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
+        else:
+            self.connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=self.limits.max_header_bytes)
+            method, upgrade = self.sink.response_context()
+            self.response_method = method
+            headers = [("Host", "apispy")]
+            if upgrade:
+                headers += [("Connection", "upgrade"), ("Upgrade", "apispy")]
+            self.connection.send(h11.Request(method=method, target="/", headers=headers))
+            self.connection.send(h11.EndOfMessage())
+        if data:
+            self._feed_message(ts_ns, data)
+
+    def _feed_message(self, ts_ns: int, data: bytes) -> None:
+        if self.message_ts is None:
+            self.message_ts = ts_ns
+        if not self.http_confirmed and self.role == ROLE_REQUESTS:
+            pending = self.connection.trailing_data[0] + data
+            verdict = detect.looks_like_request_stream(pending[:40])
+            if verdict is False:
+                self.state = NOT_HTTP
+                self.connection = None
+                self.sink.on_not_http()
+                return
+        self.connection.receive_data(data)
+        self._drain(ts_ns)
+
+    def _drain(self, ts_ns: int) -> None:
+        """Pulls every event h11 can produce from what it holds."""
+        connection = self.connection
+        while self.state == MESSAGE:
+            try:
+                event = connection.next_event()
+            except h11.RemoteProtocolError as error:
+                self._on_error(error, ts_ns)
+                return
+            kind = type(event)
+            if kind is h11.Data:
+                self._on_body(event.data)
+            elif kind is h11.Request or kind is h11.Response:
+                self._on_head(event)
+                if self.state != MESSAGE:
+                    return
+            elif kind is h11.EndOfMessage:
+                trailing = connection.trailing_data[0]
+                self._finish_message(trailing, ts_ns)
+                return
+            elif kind is h11.InformationalResponse:
+                self._on_interim(event, ts_ns)
+                if self.state != MESSAGE:
+                    return
+            elif event is h11.NEED_DATA or event is h11.PAUSED or kind is h11.ConnectionClosed:
+                if event is h11.PAUSED and self.role == ROLE_RESPONSES:
+                    # A 2xx answer to CONNECT: h11 has switched protocols and hands out no more events.
+                    self._end_message()
+                    self._enter_tunnel(connection.trailing_data[0])
+                return
+
+    def _on_head(self, event: h11.Request | h11.Response) -> None:
+        version = _text(event.http_version)
+        headers = list(event.headers.raw_items()) if hasattr(event.headers, "raw_items") else list(event.headers)
+        headers = [(name.lower(), value) for name, value in headers]
+        if self.role == ROLE_REQUESTS:
+            head = MessageHead(self.message_ts, version, headers, method=_text(event.method),
+                               target=_text(event.target))
+        else:
+            head = MessageHead(self.message_ts, version, headers, status=event.status_code,
+                               reason=_text(event.reason))
+        self.http_confirmed = True
+        # The head and the end share one flags list: what the head came with (midstream, resync) and what
+        # happens to the message later (gap, truncated) are both the message's.
+        head.flags = self.flags
+        self.head = head
+        self.framing = self._framing(head)
+        self.sink.on_head(self.role, head)
+        if self.role == ROLE_REQUESTS:
+            self.proposed_switch = head.method == "CONNECT" or bool(head.header(b"upgrade"))
+        elif self.response_method == b"CONNECT" and 200 <= head.status < 300:
+            self.flags.append("upgrade")
+
+    def _framing(self, head: MessageHead) -> int:
+        if b"chunked" in head.header(b"transfer-encoding").lower():
+            return FRAMING_CHUNKED
+        length = head.header(b"content-length")
+        if self.role == ROLE_RESPONSES and (
+            self.response_method == b"HEAD" or head.status in (204, 304) or head.status < 200
+        ):
+            return FRAMING_NONE
+        if length:
+            try:
+                self.body_remaining = int(length.split(b",")[0])
+            except ValueError:
+                return FRAMING_NONE
+            return FRAMING_LENGTH
+        return FRAMING_CLOSE if self.role == ROLE_RESPONSES else FRAMING_NONE
+
+    def _on_interim(self, event: h11.InformationalResponse, ts_ns: int) -> None:
+        headers = [(name.lower(), value) for name, value in event.headers.raw_items()]
+        head = MessageHead(self.message_ts, _text(event.http_version), headers, status=event.status_code,
+                           reason=_text(event.reason))
+        self.http_confirmed = True
+        if event.status_code == 101:
+            # Switching Protocols: the final answer to an Upgrade request; the rest of the stream is not HTTP.
+            self.head = head
+            self.flags.append("upgrade")
+            self.sink.on_head(self.role, head)
+            trailing = self.connection.trailing_data[0]
+            self._end_message()
+            self._enter_tunnel(trailing)
+            return
+        self.sink.on_interim(head)
+        # The final response starts after the interim one: in the bytes h11 still holds, or in the next ones fed.
+        self.message_ts = ts_ns if self.connection.trailing_data[0] else None
+
+    def _on_body(self, data: bytes) -> None:
+        self.body_bytes += len(data)
+        if self.framing == FRAMING_LENGTH:
+            self.body_remaining -= len(data)
+        room = self.limits.max_body_keep_bytes - self.body_kept
+        if room > 0:
+            piece = data[:room]
+            self.body_keep.append(piece)
+            self.body_kept += len(piece)
+
+    def _feed_skip(self, ts_ns: int, data: bytes) -> None:
+        if len(data) < self.body_remaining:
+            self.body_remaining -= len(data)
+            self.body_bytes += len(data)
+            return
+        rest = data[self.body_remaining :]
+        self.body_bytes += self.body_remaining
+        self.body_remaining = 0
+        self._finish_message(rest, ts_ns)
+
+    def _finish_message(self, trailing: bytes, ts_ns: int) -> None:
+        """The message ended normally (or its body was skipped to the end); the next one starts in `trailing`."""
+        proposed_switch = self.proposed_switch
+        self._end_message()
+        if proposed_switch:
+            self.state = WAIT_SWITCH
+            self.switch_buffer = trailing
+            self._switch_ts = ts_ns if trailing else 0
+            return
+        if self.state != MESSAGE:
+            return
+        self._new_connection(b"", ts_ns)
+        if trailing:
+            self._feed_message(ts_ns, trailing)
+
+    def _end_message(self) -> None:
+        """Reports the end of the current message, if its head was seen, and forgets it."""
+        if self.head is not None:
+            body = b"".join(self.body_keep)
+            flags = self.flags
+            if self.body_incomplete and "gap" not in flags:
+                flags.append("gap")
+            self.sink.on_end(self.role, MessageEnd(self.body_bytes, body, flags))
+        self._reset_message()
+
+    def _on_error(self, error: h11.RemoteProtocolError, ts_ns: int) -> None:
+        """A malformed message: counted; what was parsed of it is reported; parsing resumes at the next start."""
+        self.parse_errors += 1
+        trailing = self.connection.trailing_data[0] if self.connection is not None else b""
+        if self.head is not None:
+            self.flags.append("parse_error")
+            self._end_message()
+        elif not self.http_confirmed and self.role == ROLE_REQUESTS:
+            self.state = NOT_HTTP
+            self.connection = None
+            self.sink.on_not_http()
+            return
+        self._enter_sync()
+        # Skip the first byte so that the same broken start is not found again.
+        self._feed_sync(ts_ns, trailing[1:])
+
+    def _enter_sync(self) -> None:
+        self.state = SYNC
+        self.connection = None
+        self.sync_buffer = b""
+        self._reset_message()
+        if "resync" not in self.pending_flags:
+            self.pending_flags.append("resync")
+
+    def _enter_tunnel(self, trailing: bytes) -> None:
+        self.state = TUNNEL
+        self.connection = None
+        self.tunnel_bytes += len(trailing)
+
+    def _feed_sync(self, ts_ns: int, data: bytes) -> None:
+        buffer = self.sync_buffer + data if self.sync_buffer else data
+        position, role = self._find_start(buffer)
+        if position < 0:
+            self.sync_buffer = buffer[-detect.SYNC_TAIL_BYTES :]
+            return
+        self.sync_buffer = b""
+        if self.role == ROLE_UNKNOWN:
+            self.role = role
+            self.sink.on_role(role)
+        self.http_confirmed = True
+        self.state = MESSAGE
+        self._new_connection(b"", ts_ns)
+        self._feed_message(ts_ns, buffer[position:])
+
+    def _find_start(self, buffer: bytes) -> tuple[int, int]:
+        if self.role == ROLE_REQUESTS:
+            return detect.find_message_start(buffer, detect.REQUEST_START), ROLE_REQUESTS
+        if self.role == ROLE_RESPONSES:
+            return detect.find_message_start(buffer, detect.RESPONSE_START), ROLE_RESPONSES
+        request_at = detect.find_message_start(buffer, detect.REQUEST_START)
+        response_at = detect.find_message_start(buffer, detect.RESPONSE_START)
+        if response_at >= 0 and (request_at < 0 or response_at < request_at):
+            return response_at, ROLE_RESPONSES
+        return request_at, ROLE_REQUESTS

@@ -1,0 +1,40 @@
+"""What the HTTP/1.x direction parsers hand to the transaction correlator: message heads and message ends.
+
+Header names are lower-case bytes, values raw bytes, exactly as h11 gives them; `header()` joins repeated fields
+with ", " as RFC 9110 allows for list-valued fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLE_UNKNOWN = 0
+ROLE_REQUESTS = 1  # this direction carries requests (client to server)
+ROLE_RESPONSES = 2
+
+
+@dataclass(slots=True)
+class MessageHead:
+    """The start line and headers of one request or response, stamped with the packet time of its first byte."""
+
+    ts_ns: int
+    http_version: str
+    headers: list[tuple[bytes, bytes]]
+    method: str = ""  # requests
+    target: str = ""  # requests, latin-1 so that every byte survives
+    status: int = 0  # responses
+    reason: str = ""
+    flags: list[str] = field(default_factory=list)
+
+    def header(self, name: bytes) -> bytes:
+        values = [value for key, value in self.headers if key == name]
+        return b", ".join(values)
+
+
+@dataclass(slots=True)
+class MessageEnd:
+    """How a message ended: body size as on the wire (after de-chunking), a bounded copy of it, and flags."""
+
+    body_bytes: int
+    body: bytes
+    flags: list[str] = field(default_factory=list)

@@ -1,0 +1,138 @@
+"""One configuration tree, read from a file (TOML, YAML or JSON), the environment, then flags, in that order.
+
+Every key is validated once at start; a bad key or value raises ConfigError with a message naming it, which
+the CLI prints as one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+import yaml
+
+from parsers.http1 import ParserLimits
+from sniffer.flows import FlowLimits
+
+
+class ConfigError(Exception):
+    """A configuration problem, described in one line that names the key."""
+
+
+@dataclass
+class FlowConfig:
+    max_flows: int = 100_000
+    max_buffered_bytes: int = 1 << 20
+    idle_timeout_s: float = 120.0
+    max_pending_requests: int = 256
+
+
+@dataclass
+class HttpConfig:
+    max_header_bytes: int = 65536
+    max_body_keep_bytes: int = 65536
+    max_decoded_body_bytes: int = 262_144
+
+
+@dataclass
+class TemplatingConfig:
+    learn_min_distinct: int = 20
+    max_tracked_prefixes: int = 10_000
+
+
+@dataclass
+class IdentityConfig:
+    trusted_proxies: list[str] = field(default_factory=list)
+    api_key_headers: list[str] = field(default_factory=lambda: ["x-api-key"])
+    salt: str = ""
+
+
+@dataclass
+class Config:
+    flows: FlowConfig = field(default_factory=FlowConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    templating: TemplatingConfig = field(default_factory=TemplatingConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+
+    def flow_limits(self) -> FlowLimits:
+        return FlowLimits(
+            max_flows=self.flows.max_flows,
+            max_buffered_bytes=self.flows.max_buffered_bytes,
+            idle_timeout_s=self.flows.idle_timeout_s,
+            max_pending_requests=self.flows.max_pending_requests,
+            parser=ParserLimits(
+                max_header_bytes=self.http.max_header_bytes,
+                max_body_keep_bytes=self.http.max_body_keep_bytes,
+            ),
+        )
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    source = Path(path)
+    try:
+        text = source.read_text()
+    except OSError as error:
+        raise ConfigError(f"config file {path}: {error.strerror}") from None
+    try:
+        if source.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif source.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text) or {}
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as error:
+        first_line = str(error).splitlines()[0]
+        raise ConfigError(f"config file {path}: not valid {source.suffix.lstrip('.') or 'YAML'}: {first_line}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of sections")
+    return data
+
+
+def _apply(target: Any, values: dict[str, Any], where: str) -> None:
+    known = {item.name: item for item in dataclasses.fields(target)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown config key {where}{key} (known: {', '.join(sorted(known))})")
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {where}{key} must be a section")
+            _apply(current, value, f"{where}{key}.")
+            continue
+        setattr(target, key, _coerce(value, current, f"{where}{key}"))
+
+
+def _coerce(value: Any, current: Any, name: str) -> Any:
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {name} must be true or false, not {value!r}")
+    if isinstance(current, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key {name} must be a number, not {value!r}")
+        if value < 0:
+            raise ConfigError(f"config key {name} must not be negative")
+        return type(current)(value)
+    if isinstance(current, list):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {name} must be a list")
+        return [str(item) for item in value]
+    return str(value)
+
+
+def load_config(path: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Builds the configuration: defaults, then the file, then `overrides` (from flags), validated."""
+    config = Config()
+    if path:
+        _apply(config, _read_file(path), "")
+    if overrides:
+        _apply(config, overrides, "")
+    if config.flows.max_flows < 1:
+        raise ConfigError("config key flows.max_flows must be at least 1")
+    return config

@@ -1,0 +1,291 @@
+"""The TCP flow table: one Flow per connection, with its two reassemblers, two parsers and a correlator.
+
+Memory is bounded by configuration: at most `max_flows` flows (the least recently active one is evicted, its
+transactions emitted with what they have), at most `max_buffered_bytes` of out-of-order data per direction, and
+the parsers' own bounds. Idle flows expire after `idle_timeout_s` of packet time, never wall-clock time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from parsers.correlate import Exchange, TransactionCorrelator
+from parsers.http1 import Http1DirectionParser, ParserLimits
+from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
+from sniffer.reassembly import Gap, StreamItem, StreamReassembler
+
+
+@dataclass(frozen=True, slots=True)
+class FlowLimits:
+    max_flows: int = 100_000
+    max_buffered_bytes: int = 1 << 20
+    idle_timeout_s: float = 120.0
+    max_pending_requests: int = 256
+    parser: ParserLimits = field(default_factory=ParserLimits)
+
+
+@dataclass(slots=True)
+class FlowStats:
+    tcp_flows: int = 0
+    http_flows: int = 0
+    non_http_flows: int = 0
+    evictions: int = 0
+    timeouts: int = 0
+    gaps: int = 0
+    gap_bytes: int = 0
+    parse_errors: int = 0
+    retransmitted_bytes: int = 0
+    overlap_conflicts: int = 0
+
+
+def address_text(address: bytes) -> str:
+    """IPv4-mapped addresses print as dotted quads, everything else as IPv6."""
+    ip = ipaddress.IPv6Address(address)
+    return str(ip.ipv4_mapped) if ip.ipv4_mapped is not None else str(ip)
+
+
+@dataclass(slots=True)
+class Endpoint:
+    ip: str
+    port: int
+
+
+class _DirectionSink:
+    """Binds one direction's parser to the flow's correlator and tells the flow which direction it is."""
+
+    __slots__ = ("flow", "direction", "correlator")
+
+    def __init__(self, flow: Flow, direction: int) -> None:
+        self.flow = flow
+        self.direction = direction
+        self.correlator = flow.correlator
+
+    def on_head(self, role: int, head: MessageHead) -> None:
+        self.flow.http_seen()
+        self.correlator.on_head(role, head)
+
+    def on_interim(self, head: MessageHead) -> None:
+        self.correlator.on_interim(head)
+
+    def on_end(self, role: int, end: MessageEnd) -> None:
+        self.correlator.on_end(role, end)
+
+    def on_role(self, role: int) -> None:
+        self.flow.role_found(self.direction, role)
+
+    def on_not_http(self) -> None:
+        self.flow.not_http()
+
+    def response_context(self) -> tuple[bytes, bool]:
+        return self.correlator.response_context()
+
+
+class Flow:
+    """One TCP connection. Direction 0 is from endpoint A (the first sender seen) to B, direction 1 back."""
+
+    __slots__ = (
+        "key", "a_key", "a", "b", "limits", "reassemblers", "parsers", "client_direction", "correlator",
+        "last_ts_ns", "is_http", "closed", "emit", "syn_seen", "stats",
+    )
+
+    def __init__(
+        self, key: int, a_key: int, a: Endpoint, b: Endpoint, limits: FlowLimits,
+        emit: Callable[[Flow, Exchange], None], stats: FlowStats,
+    ) -> None:
+        self.key = key
+        self.a_key = a_key
+        self.a = a
+        self.b = b
+        self.limits = limits
+        self.emit = emit
+        self.stats = stats
+        self.reassemblers = (StreamReassembler(limits.max_buffered_bytes), StreamReassembler(limits.max_buffered_bytes))
+        self.parsers: list[Http1DirectionParser | None] = [None, None]
+        self.client_direction: int | None = None
+        self.is_http: bool | None = None
+        self.closed = False
+        self.syn_seen = [False, False]
+        self.last_ts_ns = 0
+        self.correlator = TransactionCorrelator(
+            emit=lambda exchange: emit(self, exchange),
+            on_switch=self._switch_decided,
+            max_pending=limits.max_pending_requests,
+        )
+
+    # ---- roles ------------------------------------------------------------------------------------------------
+
+    def client(self) -> Endpoint:
+        return self.b if self.client_direction == 1 else self.a
+
+    def server(self) -> Endpoint:
+        return self.a if self.client_direction == 1 else self.b
+
+    def role_found(self, direction: int, role: int) -> None:
+        self.client_direction = direction if role == ROLE_REQUESTS else 1 - direction
+        other = self.parsers[1 - direction]
+        if other is not None:
+            other.set_role(ROLE_RESPONSES if role == ROLE_REQUESTS else ROLE_REQUESTS)
+        self.http_seen()
+
+    def http_seen(self) -> None:
+        if self.is_http is None:
+            self.is_http = True
+            self.stats.http_flows += 1
+
+    def not_http(self) -> None:
+        if self.is_http is None:
+            self.stats.non_http_flows += 1
+        self.is_http = False
+        self.parsers = [None, None]
+
+    def _switch_decided(self, switched: bool) -> None:
+        if self.client_direction is not None:
+            parser = self.parsers[self.client_direction]
+            if parser is not None:
+                parser.resolve_switch(switched)
+
+    def _role_of(self, direction: int) -> int:
+        if self.client_direction is None:
+            return ROLE_UNKNOWN
+        return ROLE_REQUESTS if direction == self.client_direction else ROLE_RESPONSES
+
+    def _parser(self, direction: int, first_item: StreamItem) -> Http1DirectionParser | None:
+        """The direction's parser, made at its first delivery: it starts at a message boundary only when the
+        handshake was seen and the stream's first bytes were captured."""
+        parser = self.parsers[direction]
+        if parser is None and self.is_http is not False:
+            at_start = self.syn_seen[direction] and type(first_item) is not Gap
+            parser = Http1DirectionParser(
+                self._role_of(direction), _DirectionSink(self, direction), self.limits.parser, at_start
+            )
+            self.parsers[direction] = parser
+        return parser
+
+    # ---- segments ---------------------------------------------------------------------------------------------
+
+    def on_syn(self, direction: int, seq: int, has_ack: bool) -> None:
+        if not self.syn_seen[direction]:
+            self.syn_seen[direction] = True
+            self.reassemblers[direction].on_syn(seq)
+            if self.client_direction is None:
+                self.client_direction = 1 - direction if has_ack else direction
+
+    def on_segment(
+        self, direction: int, ts_ns: int, seq: int, ack: int | None, data: bytes, fin: bool, missing: int
+    ) -> None:
+        self.last_ts_ns = ts_ns
+        items: list[StreamItem] = []
+        self.reassemblers[direction].on_segment(ts_ns, seq, data, fin, items, missing)
+        if items:
+            self._deliver(direction, items)
+        if ack is not None:
+            peer_items: list[StreamItem] = []
+            self.reassemblers[1 - direction].on_peer_ack(ack, peer_items)
+            if peer_items:
+                self._deliver(1 - direction, peer_items)
+        if fin or self.reassemblers[direction].finished:
+            self._maybe_fin(direction)
+
+    def _deliver(self, direction: int, items: list[StreamItem]) -> None:
+        parser = self._parser(direction, items[0])
+        if parser is None:
+            return
+        for item in items:
+            if type(item) is Gap:
+                parser.gap(item.nbytes)
+            else:
+                parser.feed(item[0], item[1])
+            if self.parsers[direction] is None:
+                return
+
+    def _maybe_fin(self, direction: int) -> None:
+        reassembler = self.reassemblers[direction]
+        if reassembler.finished:
+            parser = self.parsers[direction]
+            if parser is not None:
+                parser.fin()
+
+    def carried_data(self) -> bool:
+        return self.reassemblers[0].delivered_bytes + self.reassemblers[1].delivered_bytes > 0
+
+    def finished(self) -> bool:
+        return self.reassemblers[0].finished and self.reassemblers[1].finished
+
+    def close(self) -> None:
+        """Flushes both directions and emits everything still open; nothing already captured is lost."""
+        if self.closed:
+            return
+        self.closed = True
+        for direction in (0, 1):
+            items: list[StreamItem] = []
+            reassembler = self.reassemblers[direction]
+            reassembler.flush(items)
+            if items:
+                self._deliver(direction, items)
+            parser = self.parsers[direction]
+            if parser is not None:
+                parser.fin()
+        self.correlator.close()
+        stats = self.stats
+        for direction in (0, 1):
+            reassembler = self.reassemblers[direction]
+            stats.gaps += reassembler.gaps
+            stats.gap_bytes += reassembler.gap_bytes
+            stats.retransmitted_bytes += reassembler.retransmitted_bytes
+            stats.overlap_conflicts += reassembler.overlap_conflicts
+            parser = self.parsers[direction]
+            if parser is not None:
+                stats.parse_errors += parser.parse_errors
+
+
+class FlowTable:
+    """Flows by their direction-independent key, in order of last activity (least recent first)."""
+
+    def __init__(self, limits: FlowLimits, emit: Callable[[Flow, Exchange], None]) -> None:
+        self.limits = limits
+        self.emit = emit
+        self.flows: OrderedDict[int, Flow] = OrderedDict()
+        self.stats = FlowStats()
+        self.idle_timeout_ns = int(limits.idle_timeout_s * 1e9)
+
+    def __len__(self) -> int:
+        return len(self.flows)
+
+    def lookup(self, key: int) -> Flow | None:
+        flow = self.flows.get(key)
+        if flow is not None:
+            self.flows.move_to_end(key)
+        return flow
+
+    def create(self, key: int, a_key: int, a: Endpoint, b: Endpoint) -> Flow:
+        while len(self.flows) >= self.limits.max_flows:
+            _, oldest = self.flows.popitem(last=False)
+            self.stats.evictions += 1
+            oldest.close()
+        flow = Flow(key, a_key, a, b, self.limits, self.emit, self.stats)
+        self.flows[key] = flow
+        self.stats.tcp_flows += 1
+        return flow
+
+    def remove(self, flow: Flow) -> None:
+        self.flows.pop(flow.key, None)
+        flow.close()
+
+    def expire(self, now_ns: int) -> None:
+        """Closes flows idle for longer than the timeout, measured in packet time."""
+        deadline = now_ns - self.idle_timeout_ns
+        while self.flows:
+            key, flow = next(iter(self.flows.items()))
+            if flow.last_ts_ns >= deadline:
+                return
+            del self.flows[key]
+            self.stats.timeouts += 1
+            flow.close()
+
+    def close_all(self) -> None:
+        while self.flows:
+            _, flow = self.flows.popitem(last=False)
+            flow.close()

@@ -1,0 +1,144 @@
+"""The replay/live pipeline: packet batches in, transactions out, with the counters the summary reports.
+
+A batch is decoded by one kernel call; only TCP segments that carry payload or SYN/FIN/RST go on, one Python step
+each, to the flow table (pure ACKs matter only as they ride on data segments). Fragments are reassembled and sent
+back through the decoder as raw-IP frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from parsers.correlate import Exchange
+from parsers.transaction import Transaction
+from sniffer.batch import KIND_FRAGMENT, KIND_MALFORMED, KIND_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, PacketBatch
+from sniffer.decode.decoder import decode_batch
+from sniffer.decode.link import LINKTYPE_RAW
+from sniffer.flows import Endpoint, Flow, FlowLimits, FlowTable, address_text
+from sniffer.fragments import FragmentReassembler
+from sniffer.records import TransactionBuilder
+
+INTERESTING_FLAGS = TCP_SYN | TCP_FIN | TCP_RST
+
+
+@dataclass(slots=True)
+class CaptureStats:
+    packets: int = 0
+    bytes: int = 0
+    tcp_packets: int = 0
+    malformed_packets: int = 0
+    transactions: int = 0
+    first_ts_ns: int = 0
+    last_ts_ns: int = 0
+
+
+class Pipeline:
+    """Feeds batches through decoding, the flow table and HTTP parsing; calls `on_transaction` per transaction."""
+
+    def __init__(
+        self, limits: FlowLimits, builder: TransactionBuilder, on_transaction: Callable[[Transaction], None]
+    ) -> None:
+        self.builder = builder
+        self.on_transaction = on_transaction
+        self.flows = FlowTable(limits, self._emit)
+        self.fragments = FragmentReassembler()
+        self.stats = CaptureStats()
+
+    def _emit(self, flow: Flow, exchange: Exchange) -> None:
+        self.stats.transactions += 1
+        self.on_transaction(self.builder.build(flow, exchange))
+
+    def process(self, batch: PacketBatch) -> None:
+        if len(batch) == 0:
+            return
+        stats = self.stats
+        stats.packets += len(batch)
+        stats.bytes += batch.byte_count
+        if stats.first_ts_ns == 0:
+            stats.first_ts_ns = int(batch.ts_ns[0])
+        stats.last_ts_ns = max(stats.last_ts_ns, int(batch.ts_ns[-1]))
+        self._process_decoded(batch, count_packets=True)
+        self.flows.expire(stats.last_ts_ns)
+
+    def _process_decoded(self, batch: PacketBatch, count_packets: bool) -> None:
+        decoded = decode_batch(batch)
+        kind = decoded.kind
+        if count_packets:
+            self.stats.malformed_packets += int(np.count_nonzero(kind == KIND_MALFORMED))
+            self.stats.tcp_packets += int(np.count_nonzero(kind == KIND_TCP))
+        fragment_rows = np.flatnonzero(kind == KIND_FRAGMENT)
+        if len(fragment_rows):
+            self._reassemble_fragments(batch, decoded, fragment_rows)
+        rows = np.flatnonzero(
+            (kind == KIND_TCP)
+            & ((decoded.payload_lengths > 0) | ((decoded.tcp_flags & INTERESTING_FLAGS) != 0)
+               | (decoded.payload_missing > 0))
+        )
+        if len(rows):
+            self._segments(batch, decoded, rows)
+
+    def _segments(self, batch: PacketBatch, decoded, rows: np.ndarray) -> None:
+        frames = batch.frames
+        flows = self.flows
+        columns = zip(
+            rows.tolist(),
+            decoded.flow_keys[rows].tolist(),
+            decoded.endpoint_keys[rows].tolist(),
+            batch.ts_ns[rows].tolist(),
+            decoded.seq[rows].tolist(),
+            decoded.ack[rows].tolist(),
+            decoded.tcp_flags[rows].tolist(),
+            decoded.payload_offsets[rows].tolist(),
+            decoded.payload_lengths[rows].tolist(),
+            decoded.payload_missing[rows].tolist(),
+            strict=True,
+        )
+        for row, key, endpoint_key, ts_ns, seq, ack, flags, offset, length, missing in columns:
+            flow = flows.lookup(key)
+            if flow is not None and flags & TCP_SYN and not flags & TCP_ACK and flow.carried_data():
+                # A new SYN on a known 4-tuple after data: the port was reused for a new connection.
+                flows.remove(flow)
+                flow = None
+            if flow is None:
+                if flags & TCP_RST and not length:
+                    continue
+                a = Endpoint(address_text(decoded.src_addr[row].tobytes()), int(decoded.src_port[row]))
+                b = Endpoint(address_text(decoded.dst_addr[row].tobytes()), int(decoded.dst_port[row]))
+                flow = flows.create(key, endpoint_key, a, b)
+            direction = 0 if endpoint_key == flow.a_key else 1
+            if flags & TCP_SYN:
+                flow.on_syn(direction, seq, bool(flags & TCP_ACK))
+                seq = (seq + 1) & 0xFFFFFFFF
+            data = frames[offset : offset + length].tobytes() if length else b""
+            flow.on_segment(direction, ts_ns, seq, ack if flags & TCP_ACK else None, data, bool(flags & TCP_FIN),
+                            missing)
+            if flags & TCP_RST or flow.finished():
+                flows.remove(flow)
+
+    def _reassemble_fragments(self, batch: PacketBatch, decoded, rows: np.ndarray) -> None:
+        for row in rows.tolist():
+            start = int(decoded.ip_offsets[row])
+            end = int(decoded.ip_ends[row])
+            datagram = self.fragments.add(int(batch.ts_ns[row]), batch.frames[start:end].tobytes())
+            if datagram is not None:
+                self._process_decoded(raw_ip_batch(datagram, int(batch.ts_ns[row])), count_packets=False)
+
+    def finish(self) -> None:
+        """End of input: every flow is flushed and closed, so every transaction is emitted."""
+        self.flows.close_all()
+
+
+def raw_ip_batch(datagram: bytes, ts_ns: int) -> PacketBatch:
+    """A one-frame batch of a reassembled IP datagram (link type RAW), for the same decoder."""
+    length = len(datagram)
+    return PacketBatch(
+        frames=np.frombuffer(datagram, np.uint8),
+        frame_offsets=np.zeros(1, np.int64),
+        captured_lengths=np.array([length], np.int32),
+        wire_lengths=np.array([length], np.int32),
+        ts_ns=np.array([ts_ns], np.int64),
+        link_types=np.array([LINKTYPE_RAW], np.int32),
+    )

@@ -1,0 +1,178 @@
+"""TCP stream reassembly for one direction: segments in any order in, ordered bytes and gaps out.
+
+Overlap policy: the first copy of a byte wins. Bytes already handed to the parser are never replaced, and when
+two buffered out-of-order segments overlap, the one that arrived first keeps the overlap. Retransmissions are
+trimmed to their new bytes; a retransmission whose overlapping bytes differ from the first copy is counted as an
+overlap conflict (the signature of evasion attempts) but does not change what was delivered.
+
+A hole becomes a gap (`Gap(nbytes)`) when it can no longer be filled: when the peer acknowledges data beyond it
+(the receiver got bytes the capture lost), when the out-of-order buffer passes its bound, or when the stream is
+flushed at FIN, RST, idle timeout, eviction or the end of the capture. Sequence numbers wrap; offsets here are
+64-bit positions in the stream, so a stream may carry more than 4 GiB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SEQ_MOD = 1 << 32
+SEQ_HALF = 1 << 31
+
+
+@dataclass(slots=True, frozen=True)
+class Gap:
+    """`nbytes` of the stream were never captured; the parser decides whether it can skip them."""
+
+    nbytes: int
+
+
+# What a reassembler hands on: (packet time in ns, bytes) for data, or a Gap.
+StreamItem = tuple[int, bytes] | Gap
+
+
+def seq_delta(seq: int, reference: int) -> int:
+    """Signed distance from `reference` to `seq` in 32-bit sequence space."""
+    return ((seq - reference + SEQ_HALF) % SEQ_MOD) - SEQ_HALF
+
+
+class StreamReassembler:
+    """Orders one direction's segments; memory is bounded by `max_buffered_bytes` of out-of-order data."""
+
+    __slots__ = (
+        "max_buffered_bytes", "next_seq", "next_offset", "pending", "pending_bytes", "fin_offset",
+        "finished", "retransmitted_bytes", "overlap_conflicts", "gap_bytes", "gaps", "delivered_bytes",
+    )
+
+    def __init__(self, max_buffered_bytes: int) -> None:
+        self.max_buffered_bytes = max_buffered_bytes
+        self.next_seq: int | None = None  # sequence number of the next byte to deliver
+        self.next_offset = 0  # stream offset of that byte
+        self.pending: dict[int, tuple[int, bytes]] = {}  # stream offset -> (ts_ns, bytes), out of order
+        self.pending_bytes = 0
+        self.fin_offset: int | None = None
+        self.finished = False
+        self.retransmitted_bytes = 0
+        self.overlap_conflicts = 0
+        self.gap_bytes = 0
+        self.gaps = 0
+        self.delivered_bytes = 0
+
+    @property
+    def started(self) -> bool:
+        return self.next_seq is not None
+
+    def on_syn(self, seq: int) -> None:
+        """The SYN's sequence number is the ISN; data starts one after it."""
+        if self.next_seq is None:
+            self.next_seq = (seq + 1) % SEQ_MOD
+
+    def on_segment(
+        self, ts_ns: int, seq: int, data: bytes, fin: bool, out: list[StreamItem], missing: int = 0
+    ) -> None:
+        """Adds one segment; appends whatever became deliverable to `out`.
+
+        `missing` counts payload bytes the snap length cut off the end of this segment: they are lost for sure,
+        so when the segment is in order they become a gap at once instead of a hole that waits for an ACK.
+        """
+        if self.next_seq is None:
+            # Mid-stream pickup: the first segment seen starts the stream.
+            self.next_seq = seq
+        offset = self.next_offset + seq_delta(seq, self.next_seq)
+        if fin and self.fin_offset is None:
+            self.fin_offset = offset + len(data) + missing
+        if data:
+            self._add(ts_ns, offset, data, out)
+        if missing and self.next_offset == offset + len(data):
+            self._skip_to(offset + len(data) + missing, out)
+            self._drain(out)
+        self._check_finished()
+
+    def on_peer_ack(self, ack: int, out: list[StreamItem]) -> None:
+        """The peer acknowledged up to `ack`: a hole below it that still has data after it is lost for good."""
+        if self.next_seq is None or not self.pending:
+            return
+        acked_offset = self.next_offset + seq_delta(ack, self.next_seq)
+        first_pending = min(self.pending)
+        if acked_offset >= first_pending > self.next_offset:
+            self._skip_to(first_pending, out)
+            self._drain(out)
+            self._check_finished()
+
+    def flush(self, out: list[StreamItem]) -> None:
+        """Delivers everything buffered, holes as gaps: nothing more will come for this stream."""
+        while self.pending:
+            self._skip_to(min(self.pending), out)
+            self._drain(out)
+        self._check_finished()
+
+    def _add(self, ts_ns: int, offset: int, data: bytes, out: list[StreamItem]) -> None:
+        end = offset + len(data)
+        if end <= self.next_offset:
+            self.retransmitted_bytes += len(data)
+            return
+        if offset < self.next_offset:
+            self.retransmitted_bytes += self.next_offset - offset
+            data = data[self.next_offset - offset :]
+            offset = self.next_offset
+        if offset == self.next_offset:
+            self._deliver(ts_ns, data, out)
+            self._drain(out)
+            return
+        self._buffer(ts_ns, offset, data)
+        while self.pending_bytes > self.max_buffered_bytes and self.pending:
+            self._skip_to(min(self.pending), out)
+            self._drain(out)
+
+    def _buffer(self, ts_ns: int, offset: int, data: bytes) -> None:
+        """Keeps an out-of-order segment, cut so that bytes already buffered keep their first copy."""
+        for other_offset, (_, other) in self.pending.items():
+            other_end = other_offset + len(other)
+            if other_offset <= offset < other_end:
+                overlap = min(other_end, offset + len(data)) - offset
+                if data[:overlap] != other[offset - other_offset : offset - other_offset + overlap]:
+                    self.overlap_conflicts += 1
+                self.retransmitted_bytes += overlap
+                data = data[overlap:]
+                offset += overlap
+                if not data:
+                    return
+        # A later segment that this one overlaps keeps its bytes: store only what lies before it.
+        for other_offset in sorted(self.pending):
+            if offset < other_offset < offset + len(data):
+                self._buffer(ts_ns, other_offset, data[other_offset - offset :])
+                data = data[: other_offset - offset]
+                break
+        if data:
+            self.pending[offset] = (ts_ns, data)
+            self.pending_bytes += len(data)
+
+    def _deliver(self, ts_ns: int, data: bytes, out: list[StreamItem]) -> None:
+        out.append((ts_ns, data))
+        self.next_offset += len(data)
+        self.next_seq = (self.next_seq + len(data)) % SEQ_MOD
+        self.delivered_bytes += len(data)
+
+    def _drain(self, out: list[StreamItem]) -> None:
+        while self.pending:
+            first = min(self.pending)
+            if first > self.next_offset:
+                return
+            ts_ns, data = self.pending.pop(first)
+            self.pending_bytes -= len(data)
+            if first + len(data) <= self.next_offset:
+                continue
+            self._deliver(ts_ns, data[self.next_offset - first :], out)
+
+    def _skip_to(self, offset: int, out: list[StreamItem]) -> None:
+        missing = offset - self.next_offset
+        if missing <= 0:
+            return
+        out.append(Gap(missing))
+        self.gaps += 1
+        self.gap_bytes += missing
+        self.next_offset = offset
+        self.next_seq = (self.next_seq + missing) % SEQ_MOD
+
+    def _check_finished(self) -> None:
+        if self.fin_offset is not None and self.next_offset >= self.fin_offset and not self.pending:
+            self.finished = True

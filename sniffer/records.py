@@ -1,0 +1,134 @@
+"""Turns a finished Exchange of a flow into a Transaction: addresses, URI parts, endpoint, identity, bodies."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from parsers.bodies import decode_body
+from parsers.correlate import Exchange
+from parsers.messages import MessageHead
+from parsers.templating import EndpointTemplater
+from parsers.transaction import Transaction
+from sniffer.flows import Flow
+from sniffer.identity import ClientIdentity
+
+NS_PER_S = 1_000_000_000
+NS_PER_MS = 1_000_000
+
+
+def split_target(target: str) -> tuple[str, str, str]:
+    """(host from an absolute-form target or "", path, query) of a request-target as on the wire."""
+    if target.startswith("/") or target == "*":
+        path, _, query = target.partition("?")
+        return "", path, query
+    if "://" in target[:16]:
+        parts = urlsplit(target)
+        return parts.netloc, parts.path or "/", parts.query
+    # authority-form (CONNECT host:port) or something odd: keep it whole as the path
+    return "", target, ""
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+class TransactionBuilder:
+    """Holds the stages that enrich a transaction; `build` is called once per finished exchange."""
+
+    def __init__(
+        self,
+        templater: EndpointTemplater,
+        identity: ClientIdentity,
+        api_key_headers: tuple[bytes, ...] = (b"x-api-key",),
+        max_decoded_body_bytes: int = 65536,
+    ) -> None:
+        self.templater = templater
+        self.identity = identity
+        self.api_key_headers = api_key_headers
+        self.max_decoded_body_bytes = max_decoded_body_bytes
+
+    def build(self, flow: Flow, exchange: Exchange) -> Transaction:
+        client, server = flow.client(), flow.server()
+        request, response = exchange.request, exchange.response
+        flags = list(exchange.flags)
+        if request is not None:
+            ts_ns = request.ts_ns
+            uri_host, path, query = split_target(request.target)
+            host = _text(request.header(b"host")) or uri_host
+            method, uri, version = request.method, request.target, request.http_version
+        else:
+            ts_ns = response.ts_ns
+            host = path = query = method = uri = ""
+            version = response.http_version
+        transaction = Transaction(
+            ts=ts_ns / NS_PER_S,
+            src_ip=client.ip,
+            src_port=client.port,
+            dst_ip=server.ip,
+            dst_port=server.port,
+            method=method,
+            uri=uri,
+            host=host,
+            path=path,
+            query=query,
+            http_version=version,
+            endpoint=self.templater.template(path) if request is not None else "",
+            client_id=client.ip,
+        )
+        if request is not None:
+            self._add_request(transaction, request, exchange, flags)
+        if response is not None:
+            transaction.status = response.status
+            transaction.reason = response.reason
+            if request is not None:
+                transaction.latency_ms = round((response.ts_ns - request.ts_ns) / NS_PER_MS, 3)
+            transaction.resp_content_type = _text(response.header(b"content-type"))
+            self._add_response_body(transaction, response, exchange, flags)
+        elif "no_response" not in flags:
+            flags.append("no_response")
+        if exchange.interim_statuses:
+            flags.append("interim_" + "_".join(str(status) for status in exchange.interim_statuses))
+        transaction.flags = _unique(flags)
+        return transaction
+
+    def _add_request(self, transaction: Transaction, request: MessageHead, exchange: Exchange, flags: list) -> None:
+        transaction.req_content_type = _text(request.header(b"content-type"))
+        transaction.user_agent = _text(request.header(b"user-agent"))
+        transaction.forwarded_for = _text(request.header(b"x-forwarded-for"))
+        transaction.forwarded = _text(request.header(b"forwarded"))
+        transaction.client_id = self.identity.client_id(
+            transaction.src_ip, transaction.forwarded_for, transaction.forwarded
+        )
+        credential = request.header(b"authorization")
+        if not credential:
+            for name in self.api_key_headers:
+                credential = request.header(name)
+                if credential:
+                    break
+        transaction.api_key_hash = self.identity.api_key_hash(credential) if credential else None
+        flags.extend(request.flags)
+        end = exchange.request_end
+        if end is not None:
+            transaction.req_body_bytes = end.body_bytes
+            flags.extend(end.flags)
+            transaction.req_body = self._decoded(end.body, request, end.flags, flags)
+
+    def _add_response_body(self, transaction: Transaction, response: MessageHead, exchange: Exchange, flags: list):
+        flags.extend(response.flags)
+        end = exchange.response_end
+        if end is not None:
+            transaction.resp_body_bytes = end.body_bytes
+            flags.extend(end.flags)
+            transaction.resp_body = self._decoded(end.body, response, end.flags, flags)
+
+    def _decoded(self, body: bytes, head: MessageHead, end_flags: list, flags: list) -> bytes:
+        if not body or "gap" in end_flags:
+            return b""
+        decoded, ok = decode_body(body, head.header(b"content-encoding"), self.max_decoded_body_bytes)
+        if not ok:
+            flags.append("decode_error")
+        return decoded
+
+
+def _unique(flags: list[str]) -> list[str]:
+    return list(dict.fromkeys(flags))

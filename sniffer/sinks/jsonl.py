@@ -1,0 +1,25 @@
+"""Transaction log as JSON lines: one object per transaction, public fields only (no secrets, no bodies)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from parsers.transaction import Transaction
+
+
+class JsonLinesSink:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._handle: TextIO = sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, transaction: Transaction) -> None:
+        self._handle.write(json.dumps(transaction.to_record(), ensure_ascii=False, separators=(",", ":")))
+        self._handle.write("\n")
+
+    def close(self) -> None:
+        if self._handle is sys.stdout:
+            self._handle.flush()
+        else:
+            self._handle.close()

@@ -1,0 +1,90 @@
+"""Per-endpoint counts, error rates and latency percentiles for the end-of-run summary.
+
+Latencies go into a fixed log-scale histogram per endpoint (1 µs to ~1 hour, 4% wide buckets), so memory per
+endpoint is constant whatever the run's length; percentiles are read off the histogram.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from parsers.transaction import Transaction
+
+BUCKET_GROWTH = 1.04
+MIN_LATENCY_MS = 0.001
+BUCKETS = int(math.log(3.6e6 / MIN_LATENCY_MS) / math.log(BUCKET_GROWTH)) + 2
+MAX_ENDPOINT_ROWS = 10_000
+OTHER = "other"
+
+
+def latency_bucket(latency_ms: float) -> int:
+    if latency_ms <= MIN_LATENCY_MS:
+        return 0
+    return min(BUCKETS - 1, int(math.log(latency_ms / MIN_LATENCY_MS) / math.log(BUCKET_GROWTH)) + 1)
+
+
+def bucket_upper_ms(bucket: int) -> float:
+    return MIN_LATENCY_MS * BUCKET_GROWTH**bucket
+
+
+@dataclass
+class EndpointStats:
+    count: int = 0
+    errors: int = 0
+    histogram: np.ndarray = field(default_factory=lambda: np.zeros(BUCKETS, np.int64))
+
+    def percentile(self, fraction: float) -> float | None:
+        total = int(self.histogram.sum())
+        if total == 0:
+            return None
+        rank = max(1, math.ceil(fraction * total))
+        bucket = int(np.searchsorted(np.cumsum(self.histogram), rank))
+        return bucket_upper_ms(bucket)
+
+
+class EndpointSummary:
+    """Aggregates transactions by (method, endpoint); errors are 5xx answers and requests never answered."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], EndpointStats] = {}
+
+    def add(self, transaction: Transaction) -> None:
+        key = (transaction.method or "-", transaction.endpoint or "-")
+        row = self.rows.get(key)
+        if row is None:
+            if len(self.rows) >= MAX_ENDPOINT_ROWS:
+                key = ("*", OTHER)
+                row = self.rows.setdefault(key, EndpointStats())
+            else:
+                row = self.rows[key] = EndpointStats()
+        row.count += 1
+        if transaction.status is None or transaction.status >= 500:
+            row.errors += 1
+        if transaction.latency_ms is not None:
+            row.histogram[latency_bucket(transaction.latency_ms)] += 1
+
+    def top(self, limit: int = 10) -> list[tuple[tuple[str, str], EndpointStats]]:
+        return sorted(self.rows.items(), key=lambda item: (-item[1].count, item[0]))[:limit]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def render_summary(counters: dict[str, int], endpoints: EndpointSummary, warnings: list[str]) -> str:
+    lines = ["apispy summary"]
+    lines.append("  " + "  ".join(f"{name}={value}" for name, value in counters.items()))
+    top = endpoints.top()
+    if top:
+        lines.append(f"  {'method':<8} {'endpoint':<48} {'count':>8} {'err%':>6} {'p50ms':>8} {'p95ms':>8} {'p99ms':>8}")
+        for (method, endpoint), row in top:
+            error_rate = 100.0 * row.errors / row.count
+            lines.append(
+                f"  {method:<8} {endpoint[:48]:<48} {row.count:>8} {error_rate:>6.1f} {_ms(row.percentile(0.50)):>8}"
+                f" {_ms(row.percentile(0.95)):>8} {_ms(row.percentile(0.99)):>8}"
+            )
+    lines.extend(f"  warning: {warning}" for warning in warnings)
+    return "\n".join(lines)

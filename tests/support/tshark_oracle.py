@@ -1,0 +1,77 @@
+"""tshark as the oracle: the (client, method, uri) and (client, status) multisets it finds in a capture.
+
+`-E occurrence=a` prints every message of a frame that holds several (pipelined requests), comma-separated.
+Interim 1xx answers are left out, as in ../shared/pcaps-public/expected.tsv.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+PUBLIC = Path(__file__).resolve().parents[2] / ".." / "shared" / "pcaps-public"
+EXPECTED = PUBLIC / "expected.tsv"
+
+
+def tshark_available() -> bool:
+    return shutil.which("tshark") is not None
+
+
+def expected_rows() -> list[dict[str, str]]:
+    with open(EXPECTED, newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def _fields(path: Path, display_filter: str, fields: list[str], decode_as: list[str]) -> list[list[str]]:
+    command = ["tshark", "-n", "-r", str(path), "-Y", display_filter, "-T", "fields", "-E", "occurrence=a",
+               "-E", "separator=\t", "-E", "aggregator=\x1f"]
+    for option in decode_as:
+        command += ["-d", option]
+    for field in fields:
+        command += ["-e", field]
+    output = subprocess.run(command, capture_output=True, check=True, text=True, errors="surrogateescape").stdout
+    return [line.split("\t") for line in output.splitlines() if line]
+
+
+def decode_as_options(tshark_options: str) -> list[str]:
+    """`-d tcp.port==8080,http -d ...` from expected.tsv as a list of the -d values."""
+    parts = tshark_options.split()
+    return [parts[i + 1] for i, part in enumerate(parts) if part == "-d"]
+
+
+def tshark_messages(path: Path, decode_as: list[str] = ()) -> tuple[Counter, Counter]:
+    """(Counter of (client ip, method, uri), Counter of (client ip, status)) as tshark decodes the capture."""
+    requests: Counter = Counter()
+    for ip4, ip6, methods, uris in _fields(
+        path, "http.request", ["ip.src", "ipv6.src", "http.request.method", "http.request.uri"], list(decode_as)
+    ):
+        client = ip4 or ip6
+        for method, uri in zip(methods.split("\x1f"), uris.split("\x1f"), strict=False):
+            requests[(client, method, uri)] += 1
+    responses: Counter = Counter()
+    for ip4, ip6, codes in _fields(path, "http.response", ["ip.dst", "ipv6.dst", "http.response.code"],
+                                   list(decode_as)):
+        client = ip4 or ip6
+        for code in codes.split("\x1f"):
+            if code and int(code) >= 200:
+                responses[(client, int(code))] += 1
+    return requests, responses
+
+
+def apispy_messages(transactions: list[dict]) -> tuple[Counter, Counter]:
+    requests: Counter = Counter()
+    responses: Counter = Counter()
+    for transaction in transactions:
+        if transaction["method"]:
+            requests[(transaction["src_ip"], transaction["method"], transaction["uri"])] += 1
+        if transaction["status"] is not None:
+            responses[(transaction["src_ip"], transaction["status"])] += 1
+    return requests, responses
+
+
+def matched(ours: Counter, theirs: Counter) -> int:
+    """How many of tshark's messages apispy also found (multiset intersection)."""
+    return sum((ours & theirs).values())
