@@ -21,7 +21,7 @@ from typing import Protocol
 
 import h11
 
-from parsers import detect
+from parsers import detect, lenient
 from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
 
 MESSAGE, SKIP, SYNC, WAIT_SWITCH, TUNNEL, NOT_HTTP, CLOSED = range(7)
@@ -183,6 +183,8 @@ class Http1DirectionParser:
         self.framing = FRAMING_NONE
         self.flags: list[str] = []
         self._switch_ts = 0
+        self.host_injected = False
+        self.head_bytes = b""
         self.proposed_switch = False
         self.response_method = b"GET"
 
@@ -216,6 +218,10 @@ class Http1DirectionParser:
                 self.connection = None
                 self.sink.on_not_http()
                 return
+            self.http_confirmed = verdict is True
+        if self.head is None and len(self.head_bytes) <= self.limits.max_header_bytes:
+            # h11 does not give back a head it rejected; this copy lets a lenient reading report it.
+            self.head_bytes += data
         self.connection.receive_data(data)
         self._drain(ts_ns)
 
@@ -254,6 +260,8 @@ class Http1DirectionParser:
         version = _text(event.http_version)
         headers = list(event.headers.raw_items()) if hasattr(event.headers, "raw_items") else list(event.headers)
         headers = [(name.lower(), value) for name, value in headers]
+        if self.host_injected:
+            headers.remove((b"host", b""))
         if self.role == ROLE_REQUESTS:
             head = MessageHead(self.message_ts, version, headers, method=_text(event.method),
                                target=_text(event.target))
@@ -330,6 +338,8 @@ class Http1DirectionParser:
         """The message ended normally (or its body was skipped to the end); the next one starts in `trailing`."""
         proposed_switch = self.proposed_switch
         self._end_message()
+        if self.state == SKIP:
+            self.state = MESSAGE
         if proposed_switch:
             self.state = WAIT_SWITCH
             self.switch_buffer = trailing
@@ -353,16 +363,36 @@ class Http1DirectionParser:
 
     def _on_error(self, error: h11.RemoteProtocolError, ts_ns: int) -> None:
         """A malformed message: counted; what was parsed of it is reported; parsing resumes at the next start."""
-        self.parse_errors += 1
         trailing = self.connection.trailing_data[0] if self.connection is not None else b""
+        if self.head is None:
+            trailing = self.head_bytes
+        if self.head is None and self.role == ROLE_REQUESTS:
+            if str(error) == "Missing mandatory Host: header" and not self.host_injected:
+                # HTTP/1.1 without Host is common on internal APIs: parse it with an empty Host and say so.
+                message_ts, flags = self.message_ts, self.flags
+                self._new_connection(b"", ts_ns)
+                self.message_ts, self.host_injected = message_ts, True
+                self.flags.extend(flags)
+                self.flags.append("no_host")
+                self._feed_message(ts_ns, lenient.with_empty_host(trailing))
+                return
+            self.parse_errors += 1
+            lenient_head = lenient.lenient_request_head(trailing, self.message_ts or ts_ns)
+            if lenient_head is not None:
+                head, head_length = lenient_head
+                head.flags = self.flags + head.flags
+                self.http_confirmed = True
+                self.sink.on_head(self.role, head)
+                self.sink.on_end(self.role, MessageEnd(0, b"", head.flags))
+                self._reset_message()
+                self._enter_sync()
+                self._feed_sync(ts_ns, trailing[head_length:])
+                return
+        else:
+            self.parse_errors += 1
         if self.head is not None:
             self.flags.append("parse_error")
             self._end_message()
-        elif not self.http_confirmed and self.role == ROLE_REQUESTS:
-            self.state = NOT_HTTP
-            self.connection = None
-            self.sink.on_not_http()
-            return
         self._enter_sync()
         # Skip the first byte so that the same broken start is not found again.
         self._feed_sync(ts_ns, trailing[1:])

@@ -161,7 +161,7 @@ def case_gap_body(out: Path) -> list[Transaction]:
 
 
 def case_gap_headers(out: Path) -> list[Transaction]:
-    """A segment lost inside the headers of response 1 (after its status line, holding Content-Length).
+    """A segment lost inside the headers of response 1: after its status line, and holding its Content-Length.
 
     Requests 2 and 3 are pipelined in one segment; responses 2 and 3 start new segments after the gap.
     """
@@ -170,9 +170,10 @@ def case_gap_headers(out: Path) -> list[Transaction]:
     packets += [*conv.send(CLIENT, request("GET", "/gap/headers/1")), conv.ack(SERVER)]
     packets += [*conv.send(CLIENT, request("GET", "/gap/headers/2") + request("GET", "/gap/headers/3")),
                 conv.ack(SERVER)]
-    response_1 = response(200, "OK", headers=(("Content-Type", "application/json"), ("Cache-Control", "no-store"),
-                                              ("X-Request-Id", "gap-headers-1")),
-                          body=json_body("gap-headers-1", 400))
+    body_1 = json_body("gap-headers-1", 400)
+    response_1 = response(200, "OK", content_length=False, body=body_1, headers=(
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body_1))), ("Cache-Control", "no-store"),
+        ("X-Request-Id", "gap-headers-1")))
     lost_start = response_1.index(b"Content-Type")
     lost_end = response_1.index(b"X-Request-Id")
     segments = conv.send(SERVER, response_1, split_at=(lost_start, lost_end))

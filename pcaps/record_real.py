@@ -54,7 +54,8 @@ ANY_DEVICE_PORT = 18083
 MAX_CAPTURE_BYTES = 1_000_000
 WRK_RESPONSES = 1200
 TCPDUMP_READY_TIMEOUT_S = 10.0
-SETTLE_S = 1.0
+CAPTURE_BUFFER_KIB = 32768
+SETTLE_S = 2.0  # longer than libpcap's 1 s TPACKET_V3 block timeout, so the last packets reach the file
 
 BEARER_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhcGlzcHkifQ.c2FtcGxlLXNpZ25hdHVyZQ"
 API_KEY = "sample-api-key-0123456789abcdef"
@@ -219,7 +220,7 @@ def api_server(host: str, port: int) -> Iterator[ApiServer]:
 @contextlib.contextmanager
 def tcpdump(output: Path, device: str, bpf: str, linktype: str | None = None) -> Iterator[None]:
     """Run tcpdump for the duration of the block; returns once it has exited and flushed the file."""
-    command = ["tcpdump", "-i", device, "-s", "0", "-U", "--immediate-mode", "-n", "-Z", "root", "-w", str(output)]
+    command = ["tcpdump", "-i", device, "-s", "0", "-U", "-B", str(CAPTURE_BUFFER_KIB), "-n", "-Z", "root", "-w", str(output)]
     if linktype:
         command += ["-y", linktype]
     process = subprocess.Popen([*command, bpf], stderr=subprocess.PIPE, text=True)
@@ -421,7 +422,7 @@ def main() -> None:
             drive_python_api(f"http://127.0.0.1:{PYTHON_API_PORT}", workdir)
 
         prefix = workdir / "nginx"
-        with tcpdump(workdir / "api_nginx_wrk.pcap", "lo", f"tcp port {NGINX_PORT}"), nginx(prefix, NGINX_PORT):
+        with nginx(prefix, NGINX_PORT), tcpdump(workdir / "api_nginx_wrk.pcap", "lo", f"tcp port {NGINX_PORT}"):
             drive_wrk(prefix, NGINX_PORT)
 
         for name, linktype in (("api_any_sll.pcap", None), ("api_any_sll1.pcap", "LINUX_SLL")):

@@ -1,7 +1,7 @@
 """tshark as the oracle: the (client, method, uri) and (client, status) multisets it finds in a capture.
 
 `-E occurrence=a` prints every message of a frame that holds several (pipelined requests), comma-separated.
-Interim 1xx answers are left out, as in ../shared/pcaps-public/expected.tsv.
+Interim 1xx answers (all but 101 Switching Protocols) are left out, as in expected.tsv.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def tshark_messages(path: Path, decode_as: list[str] = ()) -> tuple[Counter, Cou
                                    list(decode_as)):
         client = ip4 or ip6
         for code in codes.split("\x1f"):
-            if code and int(code) >= 200:
+            # 101 is the final answer to an Upgrade; 100, 102 and 103 are interim.
+            if code and (int(code) >= 200 or int(code) == 101):
                 responses[(client, int(code))] += 1
     return requests, responses
 
