@@ -10,7 +10,12 @@ The parser sees only `feed(ts_ns, bytes)`, `gap(nbytes)` and `fin()`, and report
 - SYNC: looking for the next line that starts a message (mid-stream pickup, after a gap or an error);
 - WAIT_SWITCH: after a request that proposed Upgrade or CONNECT, until the response says whether it switched;
 - TUNNEL: the connection switched protocols; bytes are counted and ignored;
-- NOT_HTTP: the stream did not start with HTTP; everything is ignored;
+- NOT_HTTP: this direction gave up: it never showed HTTP within the scan bound, or the flow was judged not HTTP.
+
+Whether a flow is HTTP is judged by content: the client's first bytes must read like a request line (see
+parsers.detect). A malformed but HTTP-like first request keeps the flow, so the server's answers still count;
+TLS or SSH on port 80 is dropped after its first bytes. A mid-stream direction that never shows a message start
+within `max_unconfirmed_scan_bytes` gives up too.
 - CLOSED: the stream ended.
 """
 
@@ -35,6 +40,7 @@ class ParserLimits:
     max_header_bytes: int = 65536
     max_body_keep_bytes: int = 65536
     max_switch_buffer_bytes: int = 65536
+    max_unconfirmed_scan_bytes: int = 262_144
 
 
 class MessageSink(Protocol):
@@ -48,7 +54,9 @@ class MessageSink(Protocol):
 
     def on_role(self, role: int) -> None: ...
 
-    def on_not_http(self) -> None: ...
+    def on_verdict(self, looks_like_http: bool) -> None:
+        """The client's first bytes do (not) read like HTTP; called at most once per direction."""
+        ...
 
     def response_context(self) -> tuple[bytes, bool]:
         """(method of the request the next response answers, whether that request proposed Upgrade)."""
@@ -68,6 +76,8 @@ class Http1DirectionParser:
         self.limits = limits
         self.state = MESSAGE if at_stream_start and role != ROLE_UNKNOWN else SYNC
         self.http_confirmed = False
+        self.verdict_pending = self.state == MESSAGE and role == ROLE_REQUESTS
+        self.unconfirmed_scan_bytes = 0
         self.sync_buffer = b""
         self.switch_buffer = b""
         self.pending_flags: list[str] = [] if at_stream_start else ["midstream"]
@@ -165,6 +175,12 @@ class Http1DirectionParser:
         if buffered:
             self._feed_message(self._switch_ts, buffered)
 
+    def give_up(self) -> None:
+        """The flow is not HTTP: ignore everything from now on."""
+        self.state = NOT_HTTP
+        self.connection = None
+        self.sync_buffer = b""
+
     def set_role(self, role: int) -> None:
         """The other direction found its role mid-stream, which settles this one's."""
         if self.role == ROLE_UNKNOWN:
@@ -210,15 +226,13 @@ class Http1DirectionParser:
     def _feed_message(self, ts_ns: int, data: bytes) -> None:
         if self.message_ts is None:
             self.message_ts = ts_ns
-        if not self.http_confirmed and self.role == ROLE_REQUESTS:
-            pending = self.connection.trailing_data[0] + data
-            verdict = detect.looks_like_request_stream(pending[:40])
-            if verdict is False:
-                self.state = NOT_HTTP
-                self.connection = None
-                self.sink.on_not_http()
-                return
-            self.http_confirmed = verdict is True
+        if self.verdict_pending:
+            verdict = detect.looks_like_request_stream((self.head_bytes + data)[:40])
+            if verdict is not None:
+                self.verdict_pending = False
+                self.sink.on_verdict(verdict)
+                if self.state != MESSAGE:
+                    return
         if self.head is None and len(self.head_bytes) <= self.limits.max_header_bytes:
             # h11 does not give back a head it rejected; this copy lets a lenient reading report it.
             self.head_bytes += data
@@ -263,11 +277,11 @@ class Http1DirectionParser:
         if self.host_injected:
             headers.remove((b"host", b""))
         if self.role == ROLE_REQUESTS:
-            head = MessageHead(self.message_ts, version, headers, method=_text(event.method),
-                               target=_text(event.target))
+            head = MessageHead(
+                self.message_ts, version, headers, method=_text(event.method), target=_text(event.target)
+            )
         else:
-            head = MessageHead(self.message_ts, version, headers, status=event.status_code,
-                               reason=_text(event.reason))
+            head = MessageHead(self.message_ts, version, headers, status=event.status_code, reason=_text(event.reason))
         self.http_confirmed = True
         # The head and the end share one flags list: what the head came with (midstream, resync) and what
         # happens to the message later (gap, truncated) are both the message's.
@@ -298,8 +312,9 @@ class Http1DirectionParser:
 
     def _on_interim(self, event: h11.InformationalResponse, ts_ns: int) -> None:
         headers = [(name.lower(), value) for name, value in event.headers.raw_items()]
-        head = MessageHead(self.message_ts, _text(event.http_version), headers, status=event.status_code,
-                           reason=_text(event.reason))
+        head = MessageHead(
+            self.message_ts, _text(event.http_version), headers, status=event.status_code, reason=_text(event.reason)
+        )
         self.http_confirmed = True
         if event.status_code == 101:
             # Switching Protocols: the final answer to an Upgrade request; the rest of the stream is not HTTP.
@@ -415,6 +430,12 @@ class Http1DirectionParser:
         position, role = self._find_start(buffer)
         if position < 0:
             self.sync_buffer = buffer[-detect.SYNC_TAIL_BYTES :]
+            if not self.http_confirmed:
+                self.unconfirmed_scan_bytes += len(data)
+                if self.unconfirmed_scan_bytes > self.limits.max_unconfirmed_scan_bytes:
+                    # Mid-stream on something that never looked like HTTP: stop spending time on it.
+                    self.give_up()
+                    self.sink.on_verdict(False)
             return
         self.sync_buffer = b""
         if self.role == ROLE_UNKNOWN:

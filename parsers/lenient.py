@@ -12,7 +12,7 @@ import re
 
 from parsers.messages import MessageHead
 
-REQUEST_LINE = re.compile(rb"([A-Za-z][!#$%&'*+\-.^_`|~0-9A-Za-z]*)(?: +([^ \r\n]*))?(?: +([^\r\n]*))?\r?\n")
+REQUEST_LINE = re.compile(rb"([A-Za-z][A-Za-z_-]*)(?: +([^ \r\n]*))?(?: +([^\r\n]*))?\r?\n")
 VERSION = re.compile(rb"HTTP/(\d(?:\.\d?)?)")
 HEADER_LINE = re.compile(rb"([^:\r\n]+):[ \t]*([^\r\n]*)\r?\n")
 HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -40,7 +40,11 @@ def lenient_request_head(buffer: bytes, ts_ns: int) -> tuple[MessageHead, int] |
             headers.append((header.group(1).strip().lower(), header.group(2).strip()))
         end = head_end.end()
     head = MessageHead(
-        ts_ns, version, headers, method=method.decode("latin-1"), target=target.decode("latin-1"),
+        ts_ns,
+        version,
+        headers,
+        method=method.decode("latin-1"),
+        target=target.decode("latin-1"),
         flags=["parse_error"],
     )
     return head, end

@@ -86,7 +86,9 @@ def _read_file(path: str) -> dict[str, Any]:
             data = yaml.safe_load(text) or {}
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as error:
         first_line = str(error).splitlines()[0]
-        raise ConfigError(f"config file {path}: not valid {source.suffix.lstrip('.') or 'YAML'}: {first_line}") from None
+        raise ConfigError(
+            f"config file {path}: not valid {source.suffix.lstrip('.') or 'YAML'}: {first_line}"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: the top level must be a mapping of sections")
     return data

@@ -76,8 +76,8 @@ class _DirectionSink:
     def on_role(self, role: int) -> None:
         self.flow.role_found(self.direction, role)
 
-    def on_not_http(self) -> None:
-        self.flow.not_http()
+    def on_verdict(self, looks_like_http: bool) -> None:
+        self.flow.verdict(looks_like_http)
 
     def response_context(self) -> tuple[bytes, bool]:
         return self.correlator.response_context()
@@ -87,13 +87,32 @@ class Flow:
     """One TCP connection. Direction 0 is from endpoint A (the first sender seen) to B, direction 1 back."""
 
     __slots__ = (
-        "key", "a_key", "a", "b", "limits", "reassemblers", "parsers", "client_direction", "correlator",
-        "last_ts_ns", "is_http", "closed", "emit", "syn_seen", "stats",
+        "key",
+        "a_key",
+        "a",
+        "b",
+        "limits",
+        "reassemblers",
+        "parsers",
+        "client_direction",
+        "correlator",
+        "last_ts_ns",
+        "is_http",
+        "closed",
+        "emit",
+        "syn_seen",
+        "stats",
     )
 
     def __init__(
-        self, key: int, a_key: int, a: Endpoint, b: Endpoint, limits: FlowLimits,
-        emit: Callable[[Flow, Exchange], None], stats: FlowStats,
+        self,
+        key: int,
+        a_key: int,
+        a: Endpoint,
+        b: Endpoint,
+        limits: FlowLimits,
+        emit: Callable[[Flow, Exchange], None],
+        stats: FlowStats,
     ) -> None:
         self.key = key
         self.a_key = a_key
@@ -135,11 +154,17 @@ class Flow:
             self.is_http = True
             self.stats.http_flows += 1
 
+    def verdict(self, looks_like_http: bool) -> None:
+        """The client's first bytes were judged: a flow whose client does not speak HTTP is not HTTP."""
+        if not looks_like_http and self.is_http is None:
+            self.not_http()
+
     def not_http(self) -> None:
-        if self.is_http is None:
-            self.stats.non_http_flows += 1
+        self.stats.non_http_flows += 1
         self.is_http = False
-        self.parsers = [None, None]
+        for parser in self.parsers:
+            if parser is not None:
+                parser.give_up()
 
     def _switch_decided(self, switched: bool) -> None:
         if self.client_direction is not None:
@@ -198,7 +223,7 @@ class Flow:
                 parser.gap(item.nbytes)
             else:
                 parser.feed(item[0], item[1])
-            if self.parsers[direction] is None:
+            if self.is_http is False:
                 return
 
     def _maybe_fin(self, direction: int) -> None:

@@ -27,9 +27,7 @@ _BLAKE2B_MAX_KEY_BYTES = 64
 _SOURCE_CACHE_SIZE = 4096
 
 # RFC 7239 forwarded-pair: token "=" ( token / quoted-string ), pairs joined by ";", elements by ",".
-_FORWARDED_PAIR = re.compile(
-    r"""\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s"]*)\s*([;,]|$)"""
-)
+_FORWARDED_PAIR = re.compile(r"""\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s"]*)\s*([;,]|$)""")
 _QUOTED_PAIR = re.compile(r"\\(.)")
 _PORT = re.compile(r"\d{1,5}|_[A-Za-z0-9._-]+")
 # RFC 7235 auth-scheme (a token) followed by whitespace and the credentials.

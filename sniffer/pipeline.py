@@ -74,8 +74,11 @@ class Pipeline:
             self._reassemble_fragments(batch, decoded, fragment_rows)
         rows = np.flatnonzero(
             (kind == KIND_TCP)
-            & ((decoded.payload_lengths > 0) | ((decoded.tcp_flags & INTERESTING_FLAGS) != 0)
-               | (decoded.payload_missing > 0))
+            & (
+                (decoded.payload_lengths > 0)
+                | ((decoded.tcp_flags & INTERESTING_FLAGS) != 0)
+                | (decoded.payload_missing > 0)
+            )
         )
         if len(rows):
             self._segments(batch, decoded, rows)
@@ -113,8 +116,9 @@ class Pipeline:
                 flow.on_syn(direction, seq, bool(flags & TCP_ACK))
                 seq = (seq + 1) & 0xFFFFFFFF
             data = frames[offset : offset + length].tobytes() if length else b""
-            flow.on_segment(direction, ts_ns, seq, ack if flags & TCP_ACK else None, data, bool(flags & TCP_FIN),
-                            missing)
+            flow.on_segment(
+                direction, ts_ns, seq, ack if flags & TCP_ACK else None, data, bool(flags & TCP_FIN), missing
+            )
             if flags & TCP_RST or flow.finished():
                 flows.remove(flow)
 

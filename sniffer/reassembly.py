@@ -39,8 +39,18 @@ class StreamReassembler:
     """Orders one direction's segments; memory is bounded by `max_buffered_bytes` of out-of-order data."""
 
     __slots__ = (
-        "max_buffered_bytes", "next_seq", "next_offset", "pending", "pending_bytes", "fin_offset",
-        "finished", "retransmitted_bytes", "overlap_conflicts", "gap_bytes", "gaps", "delivered_bytes",
+        "max_buffered_bytes",
+        "next_seq",
+        "next_offset",
+        "pending",
+        "pending_bytes",
+        "fin_offset",
+        "finished",
+        "retransmitted_bytes",
+        "overlap_conflicts",
+        "gap_bytes",
+        "gaps",
+        "delivered_bytes",
     )
 
     def __init__(self, max_buffered_bytes: int) -> None:
@@ -66,9 +76,7 @@ class StreamReassembler:
         if self.next_seq is None:
             self.next_seq = (seq + 1) % SEQ_MOD
 
-    def on_segment(
-        self, ts_ns: int, seq: int, data: bytes, fin: bool, out: list[StreamItem], missing: int = 0
-    ) -> None:
+    def on_segment(self, ts_ns: int, seq: int, data: bytes, fin: bool, out: list[StreamItem], missing: int = 0) -> None:
         """Adds one segment; appends whatever became deliverable to `out`.
 
         `missing` counts payload bytes the snap length cut off the end of this segment: they are lost for sure,

@@ -79,7 +79,9 @@ def render_summary(counters: dict[str, int], endpoints: EndpointSummary, warning
     lines.append("  " + "  ".join(f"{name}={value}" for name, value in counters.items()))
     top = endpoints.top()
     if top:
-        lines.append(f"  {'method':<8} {'endpoint':<48} {'count':>8} {'err%':>6} {'p50ms':>8} {'p95ms':>8} {'p99ms':>8}")
+        lines.append(
+            f"  {'method':<8} {'endpoint':<48} {'count':>8} {'err%':>6} {'p50ms':>8} {'p95ms':>8} {'p99ms':>8}"
+        )
         for (method, endpoint), row in top:
             error_rate = 100.0 * row.errors / row.count
             lines.append(

@@ -166,9 +166,27 @@ def _network_start(buf, start, end, link_type):
 
 @njit(cache=True)
 def decode_kernel(
-    frames, frame_offsets, captured_lengths, wire_lengths, link_types,
-    kind, ip_version, ip_offsets, ip_ends, src_addr, dst_addr, src_port, dst_port, seq, ack, tcp_flags,
-    payload_offsets, payload_lengths, payload_missing, flow_keys, endpoint_keys,
+    frames,
+    frame_offsets,
+    captured_lengths,
+    wire_lengths,
+    link_types,
+    kind,
+    ip_version,
+    ip_offsets,
+    ip_ends,
+    src_addr,
+    dst_addr,
+    src_port,
+    dst_port,
+    seq,
+    ack,
+    tcp_flags,
+    payload_offsets,
+    payload_lengths,
+    payload_missing,
+    flow_keys,
+    endpoint_keys,
 ):
     """Decodes every frame into the output columns (see DecodedBatch); returns nothing, fills everything."""
     for i in range(len(frame_offsets)):
@@ -318,9 +336,26 @@ def decode_batch(batch: PacketBatch) -> DecodedBatch:
         endpoint_keys=np.zeros(n, np.uint64),
     )
     decode_kernel(
-        batch.frames, batch.frame_offsets, batch.captured_lengths, batch.wire_lengths, batch.link_types,
-        decoded.kind, decoded.ip_version, decoded.ip_offsets, decoded.ip_ends, decoded.src_addr, decoded.dst_addr,
-        decoded.src_port, decoded.dst_port, decoded.seq, decoded.ack, decoded.tcp_flags, decoded.payload_offsets,
-        decoded.payload_lengths, decoded.payload_missing, decoded.flow_keys, decoded.endpoint_keys,
+        batch.frames,
+        batch.frame_offsets,
+        batch.captured_lengths,
+        batch.wire_lengths,
+        batch.link_types,
+        decoded.kind,
+        decoded.ip_version,
+        decoded.ip_offsets,
+        decoded.ip_ends,
+        decoded.src_addr,
+        decoded.dst_addr,
+        decoded.src_port,
+        decoded.dst_port,
+        decoded.seq,
+        decoded.ack,
+        decoded.tcp_flags,
+        decoded.payload_offsets,
+        decoded.payload_lengths,
+        decoded.payload_missing,
+        decoded.flow_keys,
+        decoded.endpoint_keys,
     )
     return decoded

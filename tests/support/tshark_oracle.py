@@ -26,8 +26,22 @@ def expected_rows() -> list[dict[str, str]]:
 
 
 def _fields(path: Path, display_filter: str, fields: list[str], decode_as: list[str]) -> list[list[str]]:
-    command = ["tshark", "-n", "-r", str(path), "-Y", display_filter, "-T", "fields", "-E", "occurrence=a",
-               "-E", "separator=\t", "-E", "aggregator=\x1f"]
+    command = [
+        "tshark",
+        "-n",
+        "-r",
+        str(path),
+        "-Y",
+        display_filter,
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "separator=\t",
+        "-E",
+        "aggregator=\x1f",
+    ]
     for option in decode_as:
         command += ["-d", option]
     for field in fields:
@@ -52,8 +66,9 @@ def tshark_messages(path: Path, decode_as: list[str] = ()) -> tuple[Counter, Cou
         for method, uri in zip(methods.split("\x1f"), uris.split("\x1f"), strict=False):
             requests[(client, method, uri)] += 1
     responses: Counter = Counter()
-    for ip4, ip6, codes in _fields(path, "http.response", ["ip.dst", "ipv6.dst", "http.response.code"],
-                                   list(decode_as)):
+    for ip4, ip6, codes in _fields(
+        path, "http.response", ["ip.dst", "ipv6.dst", "http.response.code"], list(decode_as)
+    ):
         client = ip4 or ip6
         for code in codes.split("\x1f"):
             # 101 is the final answer to an Upgrade; 100, 102 and 103 are interim.
