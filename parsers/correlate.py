@@ -109,7 +109,7 @@ class TransactionCorrelator:
     def _unanswered(self, response: MessageHead) -> Exchange:
         """The exchange a response answers: the oldest unanswered one, or a new orphan exchange."""
         waiting = [exchange for exchange in self.queue if exchange.response is None and exchange.request is not None]
-        if ("resync" in response.flags or "midstream" in response.flags) and len(waiting) > 1:
+        if response.after_loss and len(waiting) > 1:
             # Responses were lost: answer the newest request sent before this response; older ones got none.
             sent_before = [exchange for exchange in waiting if exchange.request.ts_ns <= response.ts_ns]
             answered = sent_before[-1] if sent_before else waiting[0]

@@ -44,3 +44,8 @@ def find_message_start(buffer: bytes, pattern: re.Pattern[bytes], start: int = 0
     """Offset of the first message start in `buffer` at or after `start`, or -1."""
     match = pattern.search(buffer, start)
     return match.start() if match else -1
+
+
+def message_starts_at_zero(buffer: bytes, pattern: re.Pattern[bytes]) -> int:
+    """0 when `buffer` begins with a message start, else -1."""
+    return 0 if pattern.match(buffer) else -1

@@ -81,6 +81,7 @@ class Http1DirectionParser:
         self.sync_buffer = b""
         self.switch_buffer = b""
         self.pending_flags: list[str] = [] if at_stream_start else ["midstream"]
+        self.loss_possible = not at_stream_start
         self.parse_errors = 0
         self.tunnel_bytes = 0
         self.fed_bytes = 0
@@ -141,6 +142,9 @@ class Http1DirectionParser:
             self.switch_buffer = b""
             self.pending_flags.append("gap")
             return
+        if not (self.state == MESSAGE and self.head_bytes and self._report_partial_head()):
+            # Whole messages may have been inside the gap: the correlator must not pair blindly by order.
+            self.loss_possible = True
         self._enter_sync()
 
     def fin(self) -> None:
@@ -288,7 +292,7 @@ class Http1DirectionParser:
         head.flags = self.flags
         self.head = head
         self.framing = self._framing(head)
-        self.sink.on_head(self.role, head)
+        self._announce(head)
         if self.role == ROLE_REQUESTS:
             self.proposed_switch = head.method == "CONNECT" or bool(head.header(b"upgrade"))
         elif self.response_method == b"CONNECT" and 200 <= head.status < 300:
@@ -320,7 +324,7 @@ class Http1DirectionParser:
             # Switching Protocols: the final answer to an Upgrade request; the rest of the stream is not HTTP.
             self.head = head
             self.flags.append("upgrade")
-            self.sink.on_head(self.role, head)
+            self._announce(head)
             trailing = self.connection.trailing_data[0]
             self._end_message()
             self._enter_tunnel(trailing)
@@ -397,7 +401,7 @@ class Http1DirectionParser:
                 head, head_length = lenient_head
                 head.flags = self.flags + head.flags
                 self.http_confirmed = True
-                self.sink.on_head(self.role, head)
+                self._announce(head)
                 self.sink.on_end(self.role, MessageEnd(0, b"", head.flags))
                 self._reset_message()
                 self._enter_sync()
@@ -411,6 +415,21 @@ class Http1DirectionParser:
         self._enter_sync()
         # Skip the first byte so that the same broken start is not found again.
         self._feed_sync(ts_ns, trailing[1:])
+
+    def _report_partial_head(self) -> bool:
+        """A gap cut a head: its start line, when captured, still makes a message worth reporting."""
+        head = lenient.partial_head(self.role == ROLE_REQUESTS, self.head_bytes, self.message_ts)
+        if head is None:
+            return False
+        head.flags = self.flags + head.flags
+        self._announce(head)
+        self.sink.on_end(self.role, MessageEnd(0, b"", head.flags))
+        return True
+
+    def _announce(self, head: MessageHead) -> None:
+        """Hands a head to the sink, saying whether messages may have been lost since the previous one."""
+        head.after_loss, self.loss_possible = self.loss_possible, False
+        self.sink.on_head(self.role, head)
 
     def _enter_sync(self) -> None:
         self.state = SYNC
@@ -426,8 +445,15 @@ class Http1DirectionParser:
         self.tunnel_bytes += len(trailing)
 
     def _feed_sync(self, ts_ns: int, data: bytes) -> None:
-        buffer = self.sync_buffer + data if self.sync_buffer else data
-        position, role = self._find_start(buffer)
+        # A segment that begins with a message start is the strongest hint: senders start messages on segment
+        # boundaries, while the bytes before it (a body tail) need not end with a line break.
+        position, role = self._find_start(data, anchored=True)
+        if position == 0:
+            self.sync_buffer = b""
+            buffer = data
+        else:
+            buffer = self.sync_buffer + data if self.sync_buffer else data
+            position, role = self._find_start(buffer)
         if position < 0:
             self.sync_buffer = buffer[-detect.SYNC_TAIL_BYTES :]
             if not self.http_confirmed:
@@ -446,13 +472,15 @@ class Http1DirectionParser:
         self._new_connection(b"", ts_ns)
         self._feed_message(ts_ns, buffer[position:])
 
-    def _find_start(self, buffer: bytes) -> tuple[int, int]:
+    def _find_start(self, buffer: bytes, anchored: bool = False) -> tuple[int, int]:
+        """(offset, role) of the first message start in `buffer`, or (-1, role); `anchored` looks at 0 only."""
+        find = detect.message_starts_at_zero if anchored else detect.find_message_start
         if self.role == ROLE_REQUESTS:
-            return detect.find_message_start(buffer, detect.REQUEST_START), ROLE_REQUESTS
+            return find(buffer, detect.REQUEST_START), ROLE_REQUESTS
         if self.role == ROLE_RESPONSES:
-            return detect.find_message_start(buffer, detect.RESPONSE_START), ROLE_RESPONSES
-        request_at = detect.find_message_start(buffer, detect.REQUEST_START)
-        response_at = detect.find_message_start(buffer, detect.RESPONSE_START)
+            return find(buffer, detect.RESPONSE_START), ROLE_RESPONSES
+        request_at = find(buffer, detect.REQUEST_START)
+        response_at = find(buffer, detect.RESPONSE_START)
         if response_at >= 0 and (request_at < 0 or response_at < request_at):
             return response_at, ROLE_RESPONSES
         return request_at, ROLE_REQUESTS

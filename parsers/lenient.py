@@ -54,3 +54,34 @@ def with_empty_host(head_bytes: bytes) -> bytes:
     """The same head with an empty Host field after the request line, for h11's HTTP/1.1 Host requirement."""
     line_end = head_bytes.find(b"\n") + 1
     return head_bytes[:line_end] + b"Host: \r\n" + head_bytes[line_end:]
+
+
+STATUS_LINE = re.compile(rb"HTTP/(\d\.\d) (\d{3})(?: ([^\r\n]*))?\r?\n")
+
+
+def partial_head(is_request: bool, buffer: bytes, ts_ns: int) -> MessageHead | None:
+    """The start line of a head whose rest was lost in a gap: enough to report the message, flagged `gap`."""
+    if is_request:
+        line = REQUEST_LINE.match(buffer)
+        if line is None or line.group(2) is None:
+            return None
+        version = VERSION.match(line.group(3) or b"")
+        return MessageHead(
+            ts_ns,
+            version.group(1).decode() if version else "",
+            [],
+            method=line.group(1).decode("latin-1"),
+            target=line.group(2).decode("latin-1"),
+            flags=["gap"],
+        )
+    line = STATUS_LINE.match(buffer)
+    if line is None:
+        return None
+    return MessageHead(
+        ts_ns,
+        line.group(1).decode(),
+        [],
+        status=int(line.group(2)),
+        reason=(line.group(3) or b"").decode("latin-1"),
+        flags=["gap"],
+    )

@@ -25,6 +25,8 @@ class MessageHead:
     status: int = 0  # responses
     reason: str = ""
     flags: list[str] = field(default_factory=list)
+    # Set when a gap or a mid-stream start came before this head: messages may have been lost in between.
+    after_loss: bool = False
 
     def header(self, name: bytes) -> bytes:
         values = [value for key, value in self.headers if key == name]

@@ -6,11 +6,11 @@ Usage, as root from the project root (tcpdump, curl, nginx and wrk on PATH):
 
 What it records (each file under 1 MB, checked at the end):
 - api_python_curl.pcap: a JSON REST API written with http.server (ThreadingHTTPServer, HTTP/1.1 keep-alive)
-  on 127.0.0.1:18081, driven by curl from 127.0.0.1, 127.0.0.2 and 127.0.0.3 (`--interface`): CRUD on
-  /api/v1/users, /api/v1/orders/<uuid> with and without an X-Api-Key (200 / 401), Bearer tokens,
-  X-Forwarded-For, a 404, a 500, HEAD, 204, 304 (If-None-Match), a chunked response, a gzip-encoded response,
-  and a 20 kB POST with `Expect: 100-continue` (interim 100, then 201). Several URLs share one keep-alive
-  connection (`curl URL URL ...` and `--next`).
+  on 127.0.0.1:18081, driven by curl from 127.0.0.1 to 127.0.0.4 (`--interface`): CRUD on /api/v1/users,
+  /api/v1/orders/<uuid> with and without an X-Api-Key (200 / 401), Bearer tokens, X-Forwarded-For, a 404,
+  a 500, HEAD, 204, 304 (If-None-Match), a chunked response, a gzip-encoded response, and a 20 kB POST with
+  `Expect: 100-continue` (interim 100, then 201). Several URLs share one keep-alive connection
+  (`curl URL URL ...` and `--next`).
 - api_nginx_wrk.pcap: nginx (own prefix and config in a temporary directory, single process) on
   127.0.0.1:18082 serving static JSON files, `return 200 '{...}'` locations and a 404, loaded by
   `wrk -t1 -c4` whose Lua script cycles through the paths and stops the run after WRK_RESPONSES responses.
@@ -19,13 +19,17 @@ What it records (each file under 1 MB, checked at the end):
   and [::1]:18083.
 
 How: each capture starts tcpdump (`-i lo|any -s 0 -U -w FILE` with a BPF filter on the server's port, so
-other loopback traffic on the machine stays out), waits for its "listening on" line, starts the server,
-runs the clients, waits briefly, stops tcpdump with SIGINT and waits for it to exit. Files are written in a
-temporary directory and moved to OUTPUT_DIR (default: this script's directory) only when every capture
-succeeded. The ports are fixed because pcaps/MANIFEST.md gives tshark `-d tcp.port==N,http` for them; the
-script stops with a clear error if one is taken. Rerunnable; real traffic is not byte-identical between
-runs, and the wrk count may move by a few requests: rerun the tshark counts printed at the end into the
-manifest after re-recording.
+other loopback traffic on the machine stays out) and waits for its "listening on" line; starts the server
+(nginx before tcpdump, so its readiness probes stay out); runs the clients; waits SETTLE_S, longer than
+libpcap's 1 s buffer timeout (otherwise the last packets, such as the FINs sent when wrk exits, never reach
+the file); stops tcpdump with SIGINT and waits for it to exit. Files are written in a temporary directory
+and moved to OUTPUT_DIR (default: this script's directory) only when every capture succeeded. The ports are
+fixed because pcaps/MANIFEST.md gives tshark `-d tcp.port==N,http` for them; the script stops with a clear
+error if one is taken.
+
+Rerunnable. Real traffic is not byte-identical between runs and the wrk count moves by a few requests:
+after re-recording, copy the packet and tshark counts into pcaps/MANIFEST.md (the script prints tshark's
+request and response counts at the end).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ MAX_CAPTURE_BYTES = 1_000_000
 WRK_RESPONSES = 1200
 TCPDUMP_READY_TIMEOUT_S = 10.0
 CAPTURE_BUFFER_KIB = 32768
-SETTLE_S = 2.0  # longer than libpcap's 1 s TPACKET_V3 block timeout, so the last packets reach the file
+SETTLE_S = 2.0
 
 BEARER_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhcGlzcHkifQ.c2FtcGxlLXNpZ25hdHVyZQ"
 API_KEY = "sample-api-key-0123456789abcdef"
@@ -69,7 +73,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "SampleApi/1.0"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature of the base class
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: the capture is the log."""
 
     def send_json(self, status: int, payload: object, *, extra_headers: tuple[tuple[str, str], ...] = (),
@@ -220,7 +224,8 @@ def api_server(host: str, port: int) -> Iterator[ApiServer]:
 @contextlib.contextmanager
 def tcpdump(output: Path, device: str, bpf: str, linktype: str | None = None) -> Iterator[None]:
     """Run tcpdump for the duration of the block; returns once it has exited and flushed the file."""
-    command = ["tcpdump", "-i", device, "-s", "0", "-U", "-B", str(CAPTURE_BUFFER_KIB), "-n", "-Z", "root", "-w", str(output)]
+    command = ["tcpdump", "-i", device, "-s", "0", "-U", "-B", str(CAPTURE_BUFFER_KIB), "-n", "-Z", "root",
+               "-w", str(output)]
     if linktype:
         command += ["-y", linktype]
     process = subprocess.Popen([*command, bpf], stderr=subprocess.PIPE, text=True)
@@ -245,7 +250,7 @@ def tcpdump(output: Path, device: str, bpf: str, linktype: str | None = None) ->
         reader.join(timeout=5)
     while not lines.empty():
         seen.append(lines.get())
-    print(f"{output.name}: " + "; ".join(line.strip() for line in seen[1:]))
+    print(f"{output.name}: " + "; ".join(line.strip() for line in seen))
     if process.returncode != 0:
         raise RuntimeError(f"tcpdump exited with {process.returncode}: {''.join(seen)}")
 
@@ -264,7 +269,7 @@ def ensure_port_free(host: str, port: int) -> None:
 
 
 def drive_python_api(base: str, workdir: Path) -> None:
-    """The curl traffic of api_python_curl.pcap (105 requests, 106 responses counting the interim 100)."""
+    """The curl traffic of api_python_curl.pcap (94 requests; 95 responses counting the interim 100)."""
     bearer = f"Authorization: Bearer {BEARER_TOKEN}"
     api_key = f"X-Api-Key: {API_KEY}"
     curl("-H", bearer, *[f"{base}/api/v1/users/{index}" for index in range(1, 11)])
@@ -430,7 +435,7 @@ def main() -> None:
                     api_server("127.0.0.1", ANY_DEVICE_PORT), api_server("::1", ANY_DEVICE_PORT):
                 drive_any_device(ANY_DEVICE_PORT)
 
-        for name, port in recorded.items():
+        for name in recorded:
             size = (workdir / name).stat().st_size
             if size >= MAX_CAPTURE_BYTES:
                 raise SystemExit(f"{name} is {size} bytes, over the {MAX_CAPTURE_BYTES}-byte limit")

@@ -14,7 +14,17 @@ import numpy as np
 
 from parsers.correlate import Exchange
 from parsers.transaction import Transaction
-from sniffer.batch import KIND_FRAGMENT, KIND_MALFORMED, KIND_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, PacketBatch
+from sniffer.batch import (
+    KIND_FRAGMENT,
+    KIND_MALFORMED,
+    KIND_TCP,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    DecodedBatch,
+    PacketBatch,
+)
 from sniffer.decode.decoder import decode_batch
 from sniffer.decode.link import LINKTYPE_RAW
 from sniffer.flows import Endpoint, Flow, FlowLimits, FlowTable, address_text
@@ -69,9 +79,6 @@ class Pipeline:
         if count_packets:
             self.stats.malformed_packets += int(np.count_nonzero(kind == KIND_MALFORMED))
             self.stats.tcp_packets += int(np.count_nonzero(kind == KIND_TCP))
-        fragment_rows = np.flatnonzero(kind == KIND_FRAGMENT)
-        if len(fragment_rows):
-            self._reassemble_fragments(batch, decoded, fragment_rows)
         rows = np.flatnonzero(
             (kind == KIND_TCP)
             & (
@@ -80,10 +87,20 @@ class Pipeline:
                 | (decoded.payload_missing > 0)
             )
         )
-        if len(rows):
-            self._segments(batch, decoded, rows)
+        fragment_rows = np.flatnonzero(kind == KIND_FRAGMENT)
+        # Segments and reassembled fragments go on in packet order: a datagram completed by fragment k sits
+        # between the segments before and after k.
+        done = 0
+        for fragment_row in fragment_rows.tolist():
+            split = int(np.searchsorted(rows, fragment_row))
+            if split > done:
+                self._segments(batch, decoded, rows[done:split])
+            done = split
+            self._reassemble_fragment(batch, decoded, fragment_row)
+        if len(rows) > done:
+            self._segments(batch, decoded, rows[done:])
 
-    def _segments(self, batch: PacketBatch, decoded, rows: np.ndarray) -> None:
+    def _segments(self, batch: PacketBatch, decoded: DecodedBatch, rows: np.ndarray) -> None:
         frames = batch.frames
         flows = self.flows
         columns = zip(
@@ -122,13 +139,12 @@ class Pipeline:
             if flags & TCP_RST or flow.finished():
                 flows.remove(flow)
 
-    def _reassemble_fragments(self, batch: PacketBatch, decoded, rows: np.ndarray) -> None:
-        for row in rows.tolist():
-            start = int(decoded.ip_offsets[row])
-            end = int(decoded.ip_ends[row])
-            datagram = self.fragments.add(int(batch.ts_ns[row]), batch.frames[start:end].tobytes())
-            if datagram is not None:
-                self._process_decoded(raw_ip_batch(datagram, int(batch.ts_ns[row])), count_packets=False)
+    def _reassemble_fragment(self, batch: PacketBatch, decoded: DecodedBatch, row: int) -> None:
+        start = int(decoded.ip_offsets[row])
+        end = int(decoded.ip_ends[row])
+        datagram = self.fragments.add(int(batch.ts_ns[row]), batch.frames[start:end].tobytes())
+        if datagram is not None:
+            self._process_decoded(raw_ip_batch(datagram, int(batch.ts_ns[row])), count_packets=False)
 
     def finish(self) -> None:
         """End of input: every flow is flushed and closed, so every transaction is emitted."""

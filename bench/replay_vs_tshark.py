@@ -1,0 +1,416 @@
+"""Compare `apispy replay` with tshark's HTTP dissector on one capture of API traffic.
+
+Unless `--capture FILE` is given, the capture is recorded first: nginx and wrk run inside a network namespace of
+their own (loopback only, MTU 1500, offloads off so that segments look like a mirror port's) while tcpdump writes
+every packet. The namespace, and every process started in it, is removed on exit, also on error or Ctrl-C.
+
+Both tools then read the same file: `apispy replay --quiet FILE` and `tshark -Y http.request` printing method and
+URI of each request. Each is timed with `time.perf_counter` around `subprocess.run`; apispy is warmed up first on
+the capture's first packets so that numba's on-disk compile cache is filled, and that warm-up is reported apart.
+
+    python bench/replay_vs_tshark.py [--capture FILE] [--packets N] [--keep PATH] [--apispy PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PACKETS = 250_000
+WARMUP_PACKETS = 1_000
+NGINX_ADDRESS = "127.0.0.1"
+NGINX_PORT = 8080
+WRK_CONNECTIONS = 8
+WRK_THREADS = 2
+FIRST_ROUND_S = 4.0
+MAX_ROUNDS = 12
+ROUND_MARGIN = 1.15
+LONGEST_ROUND_S = 120.0
+READY_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 10.0
+TCPDUMP_BUFFER_KIB = 65_536
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+
+CATALOG_ITEMS = 24
+NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+    default_type application/json;
+    server {{
+        listen {address}:{port};
+        server_name api.bench.local;
+        location /api/v1/users/ {{ return 200 '{{"id":1,"name":"x"}}'; }}
+        location ~ ^/api/v1/orders/[0-9]+/items$ {{
+            return 200 '[{{"sku":"a-1","qty":2}},{{"sku":"b-7","qty":1}}]';
+        }}
+        location = /api/v1/orders {{ return 201 '{{"id":42,"status":"created"}}'; }}
+        location = /api/v1/catalog {{ alias {prefix}/html/catalog.json; }}
+        location / {{ return 404 '{{"error":"not found"}}'; }}
+    }}
+}}
+"""
+WRK_SCRIPT = """\
+-- Rotates over API-like paths with ids: users, order items, the catalog, a POST, a query string and 404s.
+local counter = 0
+local order_body = '{"user_id":7,"items":[{"sku":"a-1","qty":2}]}'
+wrk.headers["User-Agent"] = "apispy-bench/wrk"
+wrk.headers["Accept"] = "application/json"
+request = function()
+    counter = counter + 1
+    local id = (counter * 7919) % 100000 + 1
+    local slot = counter % 10
+    if slot <= 2 then
+        return wrk.format("GET", "/api/v1/users/" .. id)
+    elseif slot <= 4 then
+        return wrk.format("GET", "/api/v1/orders/" .. id .. "/items")
+    elseif slot <= 6 then
+        return wrk.format("GET", "/api/v1/catalog")
+    elseif slot == 7 then
+        local headers = {["User-Agent"] = "apispy-bench/wrk", ["Content-Type"] = "application/json"}
+        return wrk.format("POST", "/api/v1/orders", headers, order_body)
+    elseif slot == 8 then
+        return wrk.format("GET", "/api/v1/users/" .. id .. "?fields=name,email")
+    else
+        return wrk.format("GET", "/api/v2/unknown/" .. id)
+    end
+end
+"""
+READY_PROBE = """\
+import sys, time, urllib.error, urllib.request
+deadline = time.monotonic() + float(sys.argv[2])
+while True:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=1) as response:
+            sys.exit(0 if response.status == 200 else 1)
+    except (urllib.error.URLError, ConnectionError):
+        if time.monotonic() > deadline:
+            sys.exit(1)
+        time.sleep(0.05)
+"""
+
+
+class BenchError(Exception):
+    """A tool is missing or failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What recording the capture produced, for the report."""
+
+    wrk_seconds: float
+    tcpdump_stats: str
+    offloads: str
+
+
+@dataclass(frozen=True)
+class TimedRun:
+    """One timed run of one tool over the capture."""
+
+    seconds: float
+    transactions: int
+
+
+def require_tools(names: list[str]) -> dict[str, str]:
+    """Resolve each tool on PATH, or fail naming every missing one and the Debian package that has it."""
+    packages = {"ip": "iproute2", "capinfos": "wireshark-common", "editcap": "wireshark-common"}
+    found = {name: shutil.which(name) for name in names}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        hints = ", ".join(f"{name} (apt-get install {packages.get(name, name)})" for name in missing)
+        raise BenchError(f"missing tools: {hints}")
+    return {name: path for name, path in found.items() if path is not None}
+
+
+def find_apispy(explicit: str | None) -> str:
+    """The apispy command: --apispy, else the one next to this Python (a virtualenv), else the one on PATH."""
+    candidates = [explicit] if explicit else [str(Path(sys.executable).parent / "apispy"), shutil.which("apispy")]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise BenchError("apispy not found: run this script with the virtualenv's python or pass --apispy PATH")
+
+
+def run_checked(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run a command that must succeed; on failure raise with the command line and its stderr."""
+    result = subprocess.run(command, text=True, capture_output=True, **kwargs)
+    if result.returncode != 0:
+        raise BenchError(f"`{' '.join(command)}` exited {result.returncode}:\n{result.stderr.strip()}")
+    return result
+
+
+def count_packets(capture: Path) -> int:
+    """Packets in a capture per capinfos; a file still being written may end in a cut packet, which is not counted."""
+    result = subprocess.run(["capinfos", "-M", "-c", str(capture)], text=True, capture_output=True)
+    match = re.search(r"Number of packets:\s*(\d+)", result.stdout)
+    if match is None:
+        raise BenchError(f"capinfos could not count packets in {capture}:\n{result.stderr.strip()}")
+    return int(match.group(1))
+
+
+def catalog_json() -> str:
+    """A static JSON catalog of about 3 KB, so that responses span several 1500-byte segments."""
+    items = ",".join(
+        f'{{"sku":"sku-{index:04d}","name":"Catalog item number {index}","price_cents":{index * 137 % 9000 + 99},'
+        f'"tags":["api","bench"]}}'
+        for index in range(CATALOG_ITEMS)
+    )
+    return f'{{"version":3,"items":[{items}]}}\n'
+
+
+def in_namespace(namespace: str, command: list[str]) -> list[str]:
+    return ["ip", "netns", "exec", namespace, *command]
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, first_signal: signal.Signals) -> None:
+    """Signal one process we started, wait for it, and kill it if it does not exit in time."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(first_signal)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def remove_namespace(namespace: str) -> None:
+    """Kill whatever is left in our own namespace (only our processes live there), then delete it."""
+    pids = subprocess.run(["ip", "netns", "pids", namespace], text=True, capture_output=True).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    result = subprocess.run(["ip", "netns", "del", namespace], text=True, capture_output=True)
+    if result.returncode != 0:
+        print(f"warning: could not delete namespace {namespace}: {result.stderr.strip()}", file=sys.stderr)
+
+
+def wait_for_line(log: Path, needle: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Wait until a process we started writes `needle` to its log, failing early if it exits."""
+    deadline = time.monotonic() + timeout_s
+    while needle not in log.read_text(errors="replace"):
+        if process.poll() is not None:
+            raise BenchError(f"{process.args[3]} exited {process.returncode}:\n{log.read_text(errors='replace')}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"{process.args[3]} did not write {needle!r} within {timeout_s} s")
+        time.sleep(0.05)
+
+
+def record_capture(capture: Path, workdir: Path, packets_wanted: int) -> Recording:
+    """Record at least `packets_wanted` packets of wrk→nginx API traffic on the loopback of a private namespace."""
+    if os.geteuid() != 0:
+        raise BenchError("recording needs root (network namespace, tcpdump); pass --capture FILE to skip it")
+    require_tools(["ip", "nginx", "wrk", "tcpdump"])
+    namespace = f"apispy-bench-{os.getpid()}"
+    nginx_prefix = workdir / "nginx"
+    (nginx_prefix / "html").mkdir(parents=True)
+    (nginx_prefix / "html" / "catalog.json").write_text(catalog_json())
+    nginx_conf = nginx_prefix / "nginx.conf"
+    nginx_conf.write_text(NGINX_CONF.format(prefix=nginx_prefix, address=NGINX_ADDRESS, port=NGINX_PORT))
+    for directory in (workdir, nginx_prefix, nginx_prefix / "html"):
+        directory.chmod(0o755)
+    wrk_script = workdir / "rotate_paths.lua"
+    wrk_script.write_text(WRK_SCRIPT)
+    tcpdump_log = workdir / "tcpdump.log"
+    nginx_log = workdir / "nginx.log"
+    base_url = f"http://{NGINX_ADDRESS}:{NGINX_PORT}"
+
+    nginx = tcpdump = None
+    run_checked(["ip", "netns", "add", namespace])
+    try:
+        run_checked(["ip", "-n", namespace, "link", "set", "lo", "mtu", "1500"])
+        run_checked(["ip", "-n", namespace, "link", "set", "lo", "up"])
+        if shutil.which("ethtool"):
+            run_checked(in_namespace(namespace, ["ethtool", "-K", "lo", "tso", "off", "gso", "off", "gro", "off"]))
+            offloads = "tso/gso/gro off"
+        else:
+            offloads = "offloads left on: ethtool not installed (apt-get install ethtool)"
+            print(f"warning: {offloads}; segments may exceed the MTU", file=sys.stderr)
+
+        with nginx_log.open("wb") as log:
+            nginx = subprocess.Popen(
+                in_namespace(namespace, ["nginx", "-p", str(nginx_prefix), "-e", str(nginx_prefix / "error.log"),
+                                         "-c", str(nginx_conf)]),
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        probe = subprocess.run(
+            in_namespace(namespace, [sys.executable, "-c", READY_PROBE, f"{base_url}/api/v1/catalog",
+                                     str(READY_TIMEOUT_S)]),
+            capture_output=True, text=True,
+        )
+        if probe.returncode != 0:
+            error_log = nginx_prefix / "error.log"
+            details = error_log.read_text(errors="replace") if error_log.exists() else nginx_log.read_text()
+            raise BenchError(f"nginx did not answer on {base_url} within {READY_TIMEOUT_S} s:\n{details.strip()}")
+
+        with tcpdump_log.open("wb") as log:
+            tcpdump = subprocess.Popen(
+                in_namespace(namespace, ["tcpdump", "-i", "lo", "-n", "-s", "0", "-U", "-B", str(TCPDUMP_BUFFER_KIB),
+                                         "-Z", "root", "-w", str(capture), "tcp", "port", str(NGINX_PORT)]),
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        wait_for_line(tcpdump_log, "listening on", tcpdump, READY_TIMEOUT_S)
+
+        wrk_seconds = 0.0
+        round_s = FIRST_ROUND_S
+        packets = 0
+        for _ in range(MAX_ROUNDS):
+            wrk = in_namespace(namespace, ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS),
+                                           "-d", f"{round_s:.0f}s", "-s", str(wrk_script), base_url])
+            run_checked(wrk, timeout=round_s + 60)
+            wrk_seconds += round_s
+            packets = count_packets(capture)
+            print(f"recording: {packets:,} packets after {wrk_seconds:.0f} s of wrk", file=sys.stderr)
+            if packets >= packets_wanted:
+                break
+            rate = max(packets / wrk_seconds, 1.0)
+            round_s = min(max((packets_wanted - packets) / rate * ROUND_MARGIN, 1.0) + 1.0, LONGEST_ROUND_S)
+        stop_process(tcpdump, signal.SIGINT)
+        if tcpdump.returncode not in (0, -signal.SIGINT):
+            raise BenchError(f"tcpdump exited {tcpdump.returncode}:\n{tcpdump_log.read_text(errors='replace')}")
+        stats = " / ".join(line.strip() for line in tcpdump_log.read_text().splitlines() if "packets" in line)
+        return Recording(wrk_seconds=wrk_seconds, tcpdump_stats=stats, offloads=offloads)
+    finally:
+        stop_process(tcpdump, signal.SIGINT)
+        stop_process(nginx, signal.SIGTERM)
+        remove_namespace(namespace)
+
+
+def cut_warmup_capture(capture: Path, workdir: Path) -> Path:
+    """The first packets of the capture, in the same file format, for apispy's warm-up run."""
+    with capture.open("rb") as file:
+        file_format = "pcapng" if file.read(4) == PCAPNG_MAGIC else "pcap"
+    warmup = workdir / f"warmup.{file_format}"
+    run_checked(["editcap", "-F", file_format, "-r", str(capture), str(warmup), f"1-{WARMUP_PACKETS}"])
+    return warmup
+
+
+def time_apispy(apispy: str, capture: Path) -> float:
+    """Seconds for `apispy replay --quiet` with the transaction log off; a crash is reported with its stderr."""
+    command = [apispy, "replay", "--quiet", str(capture)]
+    start = time.perf_counter()
+    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise BenchError(f"`{' '.join(command)}` exited {result.returncode}:\n{result.stderr.strip()}")
+    if result.stderr.strip():
+        print(f"apispy stderr: {result.stderr.strip()}", file=sys.stderr)
+    return seconds
+
+
+def count_apispy_transactions(apispy: str, capture: Path, workdir: Path) -> int:
+    """Transactions apispy reports, from a separate untimed run writing the JSON-lines log."""
+    log = workdir / "transactions.jsonl"
+    run_checked([apispy, "replay", "--quiet", "--transactions", str(log), str(capture)])
+    with log.open("rb") as file:
+        return sum(1 for _ in file)
+
+
+def time_tshark(capture: Path) -> TimedRun:
+    """Seconds for tshark with full HTTP dissection (TCP reassembly on) printing method and URI of each request."""
+    command = ["tshark", "-n", "-r", str(capture), "-d", f"tcp.port=={NGINX_PORT},http", "-Y", "http.request",
+               "-T", "fields", "-e", "http.request.method", "-e", "http.request.uri"]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise BenchError(f"`{' '.join(command)}` exited {result.returncode}:\n{result.stderr.strip()}")
+    return TimedRun(seconds=seconds, transactions=result.stdout.count("\n"))
+
+
+def print_report(capture: Path, packets: int, warmup_s: float, apispy: TimedRun, tshark: TimedRun,
+                 recording: Recording | None) -> None:
+    size_mb = capture.stat().st_size / 1e6
+    print(f"capture: {capture}  {size_mb:.1f} MB  {packets:,} packets")
+    if recording is not None:
+        print(f"recorded: {recording.wrk_seconds:.0f} s of wrk, {recording.offloads}; tcpdump: {recording.tcpdump_stats}")
+    print(f"transactions: apispy {apispy.transactions:,}  tshark requests {tshark.transactions:,}"
+          f"  (difference {apispy.transactions - tshark.transactions:+,})")
+    print(f"apispy warm-up (numba compile or cache load, {WARMUP_PACKETS:,} packets): {warmup_s:.2f} s")
+    print()
+    print(f"{'tool':<8}{'seconds':>10}{'packets/s':>14}{'transactions/s':>17}")
+    for name, run in (("apispy", apispy), ("tshark", tshark)):
+        print(f"{name:<8}{run.seconds:>10.2f}{packets / run.seconds:>14,.0f}{run.transactions / run.seconds:>17,.0f}")
+    print(f"ratio apispy/tshark: {tshark.seconds / apispy.seconds:.2f}x")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--capture", type=Path, metavar="FILE", help="benchmark this capture instead of recording one")
+    parser.add_argument("--packets", type=int, default=DEFAULT_PACKETS, metavar="N",
+                        help=f"record at least N packets (default {DEFAULT_PACKETS:_})")
+    parser.add_argument("--keep", type=Path, metavar="PATH", help="write the recorded capture here and keep it")
+    parser.add_argument("--apispy", metavar="PATH", help="apispy command (default: next to this python, or on PATH)")
+    args = parser.parse_args(argv)
+    if args.capture and args.keep:
+        parser.error("--keep applies to a recorded capture; it cannot be combined with --capture")
+    if args.packets <= 0:
+        parser.error("--packets must be positive")
+    return args
+
+
+def raise_on_sigterm(signum: int, frame: object) -> None:
+    """Turn SIGTERM into SystemExit so that the `finally` blocks stop processes and delete the namespace."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, raise_on_sigterm)
+    try:
+        apispy = find_apispy(args.apispy)
+        require_tools(["tshark", "capinfos", "editcap"])
+        with tempfile.TemporaryDirectory(prefix="apispy-bench-") as tmp:
+            workdir = Path(tmp)
+            recording = None
+            if args.capture:
+                capture = args.capture
+                if not capture.is_file():
+                    raise BenchError(f"no such capture: {capture}")
+            else:
+                capture = (args.keep or workdir / "api_traffic.pcap").resolve()
+                capture.parent.mkdir(parents=True, exist_ok=True)
+                recording = record_capture(capture, workdir, args.packets)
+            packets = count_packets(capture)
+
+            start = time.perf_counter()
+            time_apispy(apispy, cut_warmup_capture(capture, workdir))
+            warmup_s = time.perf_counter() - start
+
+            apispy_s = time_apispy(apispy, capture)
+            apispy_run = TimedRun(seconds=apispy_s, transactions=count_apispy_transactions(apispy, capture, workdir))
+            tshark_run = time_tshark(capture)
+            print_report(capture, packets, warmup_s, apispy_run, tshark_run, recording)
+            if not args.keep and not args.capture:
+                print(f"(capture deleted with {workdir}; pass --keep PATH to keep it)")
+    except BenchError as error:
+        print(f"replay_vs_tshark: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The bundled captures in pcaps/ match pcaps/MANIFEST.md, with tshark as the oracle for the HTTP counts."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
+MANIFEST = PCAPS / "MANIFEST.md"
+MAX_CAPTURE_BYTES = 1_000_000
+CAPTURE_SUFFIXES = (".pcap", ".pcapng")
+TSHARK_UNREADABLE = "—"
+
+
+def manifest_rows() -> dict[str, dict[str, str]]:
+    """The manifest's table, keyed by file name; cells have their backticks stripped."""
+    lines = [line for line in MANIFEST.read_text().splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [cell.strip().strip("`") for cell in line.strip("|").split("|")]
+        row = dict(zip(header, cells, strict=True))
+        rows[row["file"]] = row
+    return rows
+
+
+ROWS = manifest_rows()
+TSHARK_ROWS = [name for name, row in ROWS.items() if row["tshark requests"] != TSHARK_UNREADABLE]
+
+
+def capture_files() -> list[str]:
+    return sorted(path.name for path in PCAPS.iterdir() if path.name.endswith(CAPTURE_SUFFIXES))
+
+
+def test_manifest_lists_every_capture_and_only_those() -> None:
+    assert sorted(ROWS) == capture_files()
+
+
+@pytest.mark.parametrize("name", capture_files())
+def test_capture_is_under_one_megabyte(name: str) -> None:
+    assert (PCAPS / name).stat().st_size < MAX_CAPTURE_BYTES
+
+
+def test_edge_case_script_rebuilds_identical_files(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(PCAPS / "make_edge_cases.py"), str(tmp_path)], check=True,
+                   capture_output=True)
+    rebuilt = sorted(path.name for path in tmp_path.iterdir())
+    assert rebuilt == [name for name in capture_files() if name.startswith("edge_")]
+    for name in rebuilt:
+        assert (tmp_path / name).read_bytes() == (PCAPS / name).read_bytes(), name
+
+
+def tshark_fields(name: str, display_filter: str, field: str) -> list[str]:
+    """One entry per occurrence of `field` in the frames matching `display_filter`."""
+    options = shlex.split(ROWS[name]["tshark options"])
+    result = subprocess.run(["tshark", "-r", str(PCAPS / name), *options, "-Y", display_filter, "-T", "fields",
+                             "-e", field, "-E", "occurrence=a"], capture_output=True, text=True, check=True)
+    return [value for line in result.stdout.splitlines() if line for value in line.split(",")]
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None,
+                    reason="tshark (Wireshark's CLI, Debian package tshark) is the oracle for these counts")
+@pytest.mark.parametrize("name", TSHARK_ROWS)
+def test_tshark_sees_the_manifest_counts(name: str) -> None:
+    row = ROWS[name]
+    packets = subprocess.run(["tshark", "-r", str(PCAPS / name), "-T", "fields", "-e", "frame.number"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    requests = tshark_fields(name, "http.request", "http.request.method")
+    responses = tshark_fields(name, "http.response", "http.response.code")
+    assert (len(packets), len(requests), len(responses)) == (
+        int(row["packets"]), int(row["tshark requests"]), int(row["tshark responses"]))
