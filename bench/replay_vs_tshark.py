@@ -208,14 +208,14 @@ def remove_namespace(namespace: str) -> None:
         print(f"warning: could not delete namespace {namespace}: {result.stderr.strip()}", file=sys.stderr)
 
 
-def wait_for_line(log: Path, needle: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+def wait_for_line(name: str, log: Path, needle: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
     """Wait until a process we started writes `needle` to its log, failing early if it exits."""
     deadline = time.monotonic() + timeout_s
     while needle not in log.read_text(errors="replace"):
         if process.poll() is not None:
-            raise BenchError(f"{process.args[3]} exited {process.returncode}:\n{log.read_text(errors='replace')}")
+            raise BenchError(f"{name} exited {process.returncode}:\n{log.read_text(errors='replace')}")
         if time.monotonic() > deadline:
-            raise BenchError(f"{process.args[3]} did not write {needle!r} within {timeout_s} s")
+            raise BenchError(f"{name} did not write {needle!r} within {timeout_s} s")
         time.sleep(0.05)
 
 
@@ -252,14 +252,19 @@ def record_capture(capture: Path, workdir: Path, packets_wanted: int) -> Recordi
 
         with nginx_log.open("wb") as log:
             nginx = subprocess.Popen(
-                in_namespace(namespace, ["nginx", "-p", str(nginx_prefix), "-e", str(nginx_prefix / "error.log"),
-                                         "-c", str(nginx_conf)]),
-                stdout=log, stderr=subprocess.STDOUT,
+                in_namespace(
+                    namespace,
+                    ["nginx", "-p", str(nginx_prefix), "-e", str(nginx_prefix / "error.log"), "-c", str(nginx_conf)],
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         probe = subprocess.run(
-            in_namespace(namespace, [sys.executable, "-c", READY_PROBE, f"{base_url}/api/v1/catalog",
-                                     str(READY_TIMEOUT_S)]),
-            capture_output=True, text=True,
+            in_namespace(
+                namespace, [sys.executable, "-c", READY_PROBE, f"{base_url}/api/v1/catalog", str(READY_TIMEOUT_S)]
+            ),
+            capture_output=True,
+            text=True,
         )
         if probe.returncode != 0:
             error_log = nginx_prefix / "error.log"
@@ -268,18 +273,51 @@ def record_capture(capture: Path, workdir: Path, packets_wanted: int) -> Recordi
 
         with tcpdump_log.open("wb") as log:
             tcpdump = subprocess.Popen(
-                in_namespace(namespace, ["tcpdump", "-i", "lo", "-n", "-s", "0", "-U", "-B", str(TCPDUMP_BUFFER_KIB),
-                                         "-Z", "root", "-w", str(capture), "tcp", "port", str(NGINX_PORT)]),
-                stdout=log, stderr=subprocess.STDOUT,
+                in_namespace(
+                    namespace,
+                    [
+                        "tcpdump",
+                        "-i",
+                        "lo",
+                        "-n",
+                        "-s",
+                        "0",
+                        "-U",
+                        "-B",
+                        str(TCPDUMP_BUFFER_KIB),
+                        "-Z",
+                        "root",
+                        "-w",
+                        str(capture),
+                        "tcp",
+                        "port",
+                        str(NGINX_PORT),
+                    ],
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
-        wait_for_line(tcpdump_log, "listening on", tcpdump, READY_TIMEOUT_S)
+        wait_for_line("tcpdump", tcpdump_log, "listening on", tcpdump, READY_TIMEOUT_S)
 
         wrk_seconds = 0.0
         round_s = FIRST_ROUND_S
         packets = 0
         for _ in range(MAX_ROUNDS):
-            wrk = in_namespace(namespace, ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS),
-                                           "-d", f"{round_s:.0f}s", "-s", str(wrk_script), base_url])
+            wrk = in_namespace(
+                namespace,
+                [
+                    "wrk",
+                    "-t",
+                    str(WRK_THREADS),
+                    "-c",
+                    str(WRK_CONNECTIONS),
+                    "-d",
+                    f"{round_s:.0f}s",
+                    "-s",
+                    str(wrk_script),
+                    base_url,
+                ],
+            )
             run_checked(wrk, timeout=round_s + 60)
             wrk_seconds += round_s
             packets = count_packets(capture)
@@ -331,8 +369,22 @@ def count_apispy_transactions(apispy: str, capture: Path, workdir: Path) -> int:
 
 def time_tshark(capture: Path) -> TimedRun:
     """Seconds for tshark with full HTTP dissection (TCP reassembly on) printing method and URI of each request."""
-    command = ["tshark", "-n", "-r", str(capture), "-d", f"tcp.port=={NGINX_PORT},http", "-Y", "http.request",
-               "-T", "fields", "-e", "http.request.method", "-e", "http.request.uri"]
+    command = [
+        "tshark",
+        "-n",
+        "-r",
+        str(capture),
+        "-d",
+        f"tcp.port=={NGINX_PORT},http",
+        "-Y",
+        "http.request",
+        "-T",
+        "fields",
+        "-e",
+        "http.request.method",
+        "-e",
+        "http.request.uri",
+    ]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -341,14 +393,18 @@ def time_tshark(capture: Path) -> TimedRun:
     return TimedRun(seconds=seconds, transactions=result.stdout.count("\n"))
 
 
-def print_report(capture: Path, packets: int, warmup_s: float, apispy: TimedRun, tshark: TimedRun,
-                 recording: Recording | None) -> None:
+def print_report(
+    capture: Path, packets: int, warmup_s: float, apispy: TimedRun, tshark: TimedRun, recording: Recording | None
+) -> None:
     size_mb = capture.stat().st_size / 1e6
     print(f"capture: {capture}  {size_mb:.1f} MB  {packets:,} packets")
     if recording is not None:
-        print(f"recorded: {recording.wrk_seconds:.0f} s of wrk, {recording.offloads}; tcpdump: {recording.tcpdump_stats}")
-    print(f"transactions: apispy {apispy.transactions:,}  tshark requests {tshark.transactions:,}"
-          f"  (difference {apispy.transactions - tshark.transactions:+,})")
+        print(f"recorded: {recording.wrk_seconds:.0f} s of wrk, {recording.offloads}")
+        print(f"tcpdump: {recording.tcpdump_stats}")
+    print(
+        f"transactions: apispy {apispy.transactions:,}  tshark requests {tshark.transactions:,}"
+        f"  (difference {apispy.transactions - tshark.transactions:+,})"
+    )
     print(f"apispy warm-up (numba compile or cache load, {WARMUP_PACKETS:,} packets): {warmup_s:.2f} s")
     print()
     print(f"{'tool':<8}{'seconds':>10}{'packets/s':>14}{'transactions/s':>17}")
@@ -360,8 +416,13 @@ def print_report(capture: Path, packets: int, warmup_s: float, apispy: TimedRun,
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--capture", type=Path, metavar="FILE", help="benchmark this capture instead of recording one")
-    parser.add_argument("--packets", type=int, default=DEFAULT_PACKETS, metavar="N",
-                        help=f"record at least N packets (default {DEFAULT_PACKETS:_})")
+    parser.add_argument(
+        "--packets",
+        type=int,
+        default=DEFAULT_PACKETS,
+        metavar="N",
+        help=f"record at least N packets (default {DEFAULT_PACKETS:_})",
+    )
     parser.add_argument("--keep", type=Path, metavar="PATH", help="write the recorded capture here and keep it")
     parser.add_argument("--apispy", metavar="PATH", help="apispy command (default: next to this python, or on PATH)")
     args = parser.parse_args(argv)

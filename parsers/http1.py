@@ -150,7 +150,10 @@ class Http1DirectionParser:
     def fin(self) -> None:
         if self.state == MESSAGE and self.connection is not None:
             if self.head is None:
-                # The stream ended between messages, or inside a head that will never complete.
+                # The stream ended between messages, or inside a head that will never complete; an HTTP/0.9
+                # request is one line without headers, which h11 waits on forever: read it now.
+                if self.role == ROLE_REQUESTS and self.head_bytes:
+                    self._report_lenient_request(self.head_bytes)
                 self.state = CLOSED
                 return
             self.connection.receive_data(b"")
@@ -396,14 +399,8 @@ class Http1DirectionParser:
                 self._feed_message(ts_ns, lenient.with_empty_host(trailing))
                 return
             self.parse_errors += 1
-            lenient_head = lenient.lenient_request_head(trailing, self.message_ts or ts_ns)
-            if lenient_head is not None:
-                head, head_length = lenient_head
-                head.flags = self.flags + head.flags
-                self.http_confirmed = True
-                self._announce(head)
-                self.sink.on_end(self.role, MessageEnd(0, b"", head.flags))
-                self._reset_message()
+            head_length = self._report_lenient_request(trailing)
+            if head_length:
                 self._enter_sync()
                 self._feed_sync(ts_ns, trailing[head_length:])
                 return
@@ -415,6 +412,19 @@ class Http1DirectionParser:
         self._enter_sync()
         # Skip the first byte so that the same broken start is not found again.
         self._feed_sync(ts_ns, trailing[1:])
+
+    def _report_lenient_request(self, buffer: bytes) -> int:
+        """Reports a request h11 refused, read leniently; returns the bytes its head spans (0 if unreadable)."""
+        lenient_head = lenient.lenient_request_head(buffer, self.message_ts or 0)
+        if lenient_head is None:
+            return 0
+        head, head_length = lenient_head
+        head.flags = self.flags + head.flags
+        self.http_confirmed = True
+        self._announce(head)
+        self.sink.on_end(self.role, MessageEnd(0, b"", head.flags))
+        self._reset_message()
+        return head_length
 
     def _report_partial_head(self) -> bool:
         """A gap cut a head: its start line, when captured, still makes a message worth reporting."""

@@ -15,6 +15,7 @@ from parsers.messages import MessageHead
 REQUEST_LINE = re.compile(rb"([A-Za-z][A-Za-z_-]*)(?: +([^ \r\n]*))?(?: +([^\r\n]*))?\r?\n")
 VERSION = re.compile(rb"HTTP/(\d(?:\.\d?)?)")
 HEADER_LINE = re.compile(rb"([^:\r\n]+):[ \t]*([^\r\n]*)\r?\n")
+HTTP09_METHOD = re.compile(rb"[A-Z][A-Z_-]{2,15}")
 HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -30,6 +31,9 @@ def lenient_request_head(buffer: bytes, ts_ns: int) -> tuple[MessageHead, int] |
     if version_text and version_match is None:
         return None
     version = version_match.group(1).decode() if version_match else "0.9"
+    if version == "0.9" and not (HTTP09_METHOD.fullmatch(method) and target.startswith(b"/")):
+        # Without a version only a plausible simple request counts: an upper-case method and an origin path.
+        return None
     end = line.end()
     headers: list[tuple[bytes, bytes]] = []
     if version != "0.9":
