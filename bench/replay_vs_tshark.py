@@ -14,6 +14,7 @@ the capture's first packets so that numba's on-disk compile cache is filled, and
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -31,10 +32,10 @@ NGINX_ADDRESS = "127.0.0.1"
 NGINX_PORT = 8080
 WRK_CONNECTIONS = 8
 WRK_THREADS = 2
-FIRST_ROUND_S = 4.0
+FIRST_ROUND_S = 1
 MAX_ROUNDS = 12
 ROUND_MARGIN = 1.15
-LONGEST_ROUND_S = 120.0
+LONGEST_ROUND_S = 120
 READY_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 TCPDUMP_BUFFER_KIB = 65_536
@@ -119,7 +120,7 @@ class BenchError(Exception):
 class Recording:
     """What recording the capture produced, for the report."""
 
-    wrk_seconds: float
+    wrk_seconds: int
     tcpdump_stats: str
     offloads: str
 
@@ -219,6 +220,54 @@ def wait_for_line(name: str, log: Path, needle: str, process: subprocess.Popen[b
         time.sleep(0.05)
 
 
+def start_nginx(namespace: str, prefix: Path, log: Path, base_url: str) -> subprocess.Popen[bytes]:
+    """Start nginx in the foreground inside the namespace and wait until it serves the catalog."""
+    error_log = prefix / "error.log"
+    command = ["nginx", "-p", str(prefix), "-e", str(error_log), "-c", str(prefix / "nginx.conf")]
+    with log.open("wb") as output:
+        nginx = subprocess.Popen(in_namespace(namespace, command), stdout=output, stderr=subprocess.STDOUT)
+    probe = [sys.executable, "-c", READY_PROBE, f"{base_url}/api/v1/catalog", str(READY_TIMEOUT_S)]
+    if subprocess.run(in_namespace(namespace, probe), capture_output=True).returncode != 0:
+        details = error_log.read_text(errors="replace") if error_log.exists() else log.read_text(errors="replace")
+        stop_process(nginx, signal.SIGTERM)
+        raise BenchError(f"nginx did not answer on {base_url} within {READY_TIMEOUT_S} s:\n{details.strip()}")
+    return nginx
+
+
+def start_tcpdump(namespace: str, capture: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start tcpdump on the namespace's loopback, unbuffered, full snap length, and wait until it listens."""
+    command = ["tcpdump", "-i", "lo", "-n", "-s", "0", "-U", "-B", str(TCPDUMP_BUFFER_KIB), "-Z", "root"]
+    command += ["-w", str(capture), "tcp", "port", str(NGINX_PORT)]
+    with log.open("wb") as output:
+        tcpdump = subprocess.Popen(in_namespace(namespace, command), stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_for_line("tcpdump", log, "listening on", tcpdump, READY_TIMEOUT_S)
+    except BenchError:
+        stop_process(tcpdump, signal.SIGINT)
+        raise
+    return tcpdump
+
+
+def run_wrk_until(namespace: str, script: Path, base_url: str, capture: Path, packets_wanted: int) -> int:
+    """Run wrk in rounds, each sized from the packet rate so far, until the capture holds enough packets.
+
+    Returns the seconds of load generated. wrk takes whole seconds, so the last round overshoots a little.
+    """
+    wrk_seconds = 0
+    round_s = FIRST_ROUND_S
+    for _ in range(MAX_ROUNDS):
+        command = ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{round_s}s"]
+        run_checked(in_namespace(namespace, [*command, "-s", str(script), base_url]), timeout=round_s + 60)
+        wrk_seconds += round_s
+        packets = count_packets(capture)
+        print(f"recording: {packets:,} packets after {wrk_seconds} s of wrk", file=sys.stderr)
+        if packets >= packets_wanted:
+            return wrk_seconds
+        rate = max(packets / wrk_seconds, 1.0)
+        round_s = min(math.ceil((packets_wanted - packets) / rate * ROUND_MARGIN), LONGEST_ROUND_S)
+    raise BenchError(f"only {packets:,} of {packets_wanted:,} packets after {MAX_ROUNDS} rounds of wrk")
+
+
 def record_capture(capture: Path, workdir: Path, packets_wanted: int) -> Recording:
     """Record at least `packets_wanted` packets of wrk→nginx API traffic on the loopback of a private namespace."""
     if os.geteuid() != 0:
@@ -228,14 +277,14 @@ def record_capture(capture: Path, workdir: Path, packets_wanted: int) -> Recordi
     nginx_prefix = workdir / "nginx"
     (nginx_prefix / "html").mkdir(parents=True)
     (nginx_prefix / "html" / "catalog.json").write_text(catalog_json())
-    nginx_conf = nginx_prefix / "nginx.conf"
-    nginx_conf.write_text(NGINX_CONF.format(prefix=nginx_prefix, address=NGINX_ADDRESS, port=NGINX_PORT))
+    (nginx_prefix / "nginx.conf").write_text(
+        NGINX_CONF.format(prefix=nginx_prefix, address=NGINX_ADDRESS, port=NGINX_PORT)
+    )
     for directory in (workdir, nginx_prefix, nginx_prefix / "html"):
         directory.chmod(0o755)
     wrk_script = workdir / "rotate_paths.lua"
     wrk_script.write_text(WRK_SCRIPT)
     tcpdump_log = workdir / "tcpdump.log"
-    nginx_log = workdir / "nginx.log"
     base_url = f"http://{NGINX_ADDRESS}:{NGINX_PORT}"
 
     nginx = tcpdump = None
@@ -249,85 +298,11 @@ def record_capture(capture: Path, workdir: Path, packets_wanted: int) -> Recordi
         else:
             offloads = "offloads left on: ethtool not installed (apt-get install ethtool)"
             print(f"warning: {offloads}; segments may exceed the MTU", file=sys.stderr)
-
-        with nginx_log.open("wb") as log:
-            nginx = subprocess.Popen(
-                in_namespace(
-                    namespace,
-                    ["nginx", "-p", str(nginx_prefix), "-e", str(nginx_prefix / "error.log"), "-c", str(nginx_conf)],
-                ),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        probe = subprocess.run(
-            in_namespace(
-                namespace, [sys.executable, "-c", READY_PROBE, f"{base_url}/api/v1/catalog", str(READY_TIMEOUT_S)]
-            ),
-            capture_output=True,
-            text=True,
-        )
-        if probe.returncode != 0:
-            error_log = nginx_prefix / "error.log"
-            details = error_log.read_text(errors="replace") if error_log.exists() else nginx_log.read_text()
-            raise BenchError(f"nginx did not answer on {base_url} within {READY_TIMEOUT_S} s:\n{details.strip()}")
-
-        with tcpdump_log.open("wb") as log:
-            tcpdump = subprocess.Popen(
-                in_namespace(
-                    namespace,
-                    [
-                        "tcpdump",
-                        "-i",
-                        "lo",
-                        "-n",
-                        "-s",
-                        "0",
-                        "-U",
-                        "-B",
-                        str(TCPDUMP_BUFFER_KIB),
-                        "-Z",
-                        "root",
-                        "-w",
-                        str(capture),
-                        "tcp",
-                        "port",
-                        str(NGINX_PORT),
-                    ],
-                ),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for_line("tcpdump", tcpdump_log, "listening on", tcpdump, READY_TIMEOUT_S)
-
-        wrk_seconds = 0.0
-        round_s = FIRST_ROUND_S
-        packets = 0
-        for _ in range(MAX_ROUNDS):
-            wrk = in_namespace(
-                namespace,
-                [
-                    "wrk",
-                    "-t",
-                    str(WRK_THREADS),
-                    "-c",
-                    str(WRK_CONNECTIONS),
-                    "-d",
-                    f"{round_s:.0f}s",
-                    "-s",
-                    str(wrk_script),
-                    base_url,
-                ],
-            )
-            run_checked(wrk, timeout=round_s + 60)
-            wrk_seconds += round_s
-            packets = count_packets(capture)
-            print(f"recording: {packets:,} packets after {wrk_seconds:.0f} s of wrk", file=sys.stderr)
-            if packets >= packets_wanted:
-                break
-            rate = max(packets / wrk_seconds, 1.0)
-            round_s = min(max((packets_wanted - packets) / rate * ROUND_MARGIN, 1.0) + 1.0, LONGEST_ROUND_S)
+        nginx = start_nginx(namespace, nginx_prefix, workdir / "nginx.log", base_url)
+        tcpdump = start_tcpdump(namespace, capture, tcpdump_log)
+        wrk_seconds = run_wrk_until(namespace, wrk_script, base_url, capture, packets_wanted)
         stop_process(tcpdump, signal.SIGINT)
-        if tcpdump.returncode not in (0, -signal.SIGINT):
+        if tcpdump.returncode != 0:
             raise BenchError(f"tcpdump exited {tcpdump.returncode}:\n{tcpdump_log.read_text(errors='replace')}")
         stats = " / ".join(line.strip() for line in tcpdump_log.read_text().splitlines() if "packets" in line)
         return Recording(wrk_seconds=wrk_seconds, tcpdump_stats=stats, offloads=offloads)
@@ -399,7 +374,7 @@ def print_report(
     size_mb = capture.stat().st_size / 1e6
     print(f"capture: {capture}  {size_mb:.1f} MB  {packets:,} packets")
     if recording is not None:
-        print(f"recorded: {recording.wrk_seconds:.0f} s of wrk, {recording.offloads}")
+        print(f"recorded: {recording.wrk_seconds} s of wrk, {recording.offloads}")
         print(f"tcpdump: {recording.tcpdump_stats}")
     print(
         f"transactions: apispy {apispy.transactions:,}  tshark requests {tshark.transactions:,}"

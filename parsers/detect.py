@@ -11,7 +11,7 @@ import re
 TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 # A request line with a version, at the start of the buffer or of a line.
 REQUEST_START = re.compile(rb"(?:^|(?<=\n))[A-Za-z]" + TOKEN + rb"{0,31} [^ \r\n]+ HTTP/\d\.\d\r?\n")
-RESPONSE_START = re.compile(rb"(?:^|(?<=\n))HTTP/\d\.\d \d{3}(?: |\r?\n)")
+RESPONSE_START = re.compile(rb"(?:^|(?<=\n))(?:HTTP|http)/\d\.\d \d{3}(?: |\r?\n)")
 METHOD_LETTERS = re.compile(rb"[A-Za-z][A-Za-z_-]{0,31}")
 HTTP09_REQUEST = re.compile(rb"([A-Za-z]+) ([^ \r\n]+)\r?\n")
 

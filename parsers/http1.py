@@ -83,6 +83,7 @@ class Http1DirectionParser:
         self.pending_flags: list[str] = [] if at_stream_start else ["midstream"]
         self.loss_possible = not at_stream_start
         self.parse_errors = 0
+        self.closing = False
         self.tunnel_bytes = 0
         self.fed_bytes = 0
         self._reset_message()
@@ -156,6 +157,7 @@ class Http1DirectionParser:
                     self._report_lenient_request(self.head_bytes)
                 self.state = CLOSED
                 return
+            self.closing = True
             self.connection.receive_data(b"")
             self._drain(0)
             if self.state == MESSAGE and self.head is not None:
@@ -240,6 +242,10 @@ class Http1DirectionParser:
                 self.sink.on_verdict(verdict)
                 if self.state != MESSAGE:
                     return
+        if self.role == ROLE_RESPONSES and not self.head_bytes and data[:5] != b"HTTP/" and data[:5].upper() == b"HTTP/":
+            # Some servers write `http/1.1 200 OK`; h11 insists on upper case. Read it, and say so.
+            data = b"HTTP/" + data[5:]
+            self.flags.append("lowercase_version")
         if self.head is None and len(self.head_bytes) <= self.limits.max_header_bytes:
             # h11 does not give back a head it rejected; this copy lets a lenient reading report it.
             self.head_bytes += data
@@ -385,6 +391,12 @@ class Http1DirectionParser:
 
     def _on_error(self, error: h11.RemoteProtocolError, ts_ns: int) -> None:
         """A malformed message: counted; what was parsed of it is reported; parsing resumes at the next start."""
+        if self.closing and self.head is not None:
+            # The stream ended inside the body: the message is cut short, not malformed.
+            self.flags.append("truncated")
+            self._end_message()
+            self.state = CLOSED
+            return
         trailing = self.connection.trailing_data[0] if self.connection is not None else b""
         if self.head is None:
             trailing = self.head_bytes

@@ -3,7 +3,8 @@
 Overlap policy: the first copy of a byte wins. Bytes already handed to the parser are never replaced, and when
 two buffered out-of-order segments overlap, the one that arrived first keeps the overlap. Retransmissions are
 trimmed to their new bytes; a retransmission whose overlapping bytes differ from the first copy is counted as an
-overlap conflict (the signature of evasion attempts) but does not change what was delivered.
+overlap conflict (the signature of evasion attempts) but does not change what was delivered. To compare, the
+last `RECENT_BYTES` delivered are remembered as references to the delivered pieces (no copy).
 
 A hole becomes a gap (`Gap(nbytes)`) when it can no longer be filled: when the peer acknowledges data beyond it
 (the receiver got bytes the capture lost), when the out-of-order buffer passes its bound, or when the stream is
@@ -13,8 +14,10 @@ flushed at FIN, RST, idle timeout, eviction or the end of the capture. Sequence 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
+RECENT_BYTES = 65536
 SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
 
@@ -45,6 +48,8 @@ class StreamReassembler:
         "pending",
         "pending_bytes",
         "fin_offset",
+        "recent",
+        "recent_bytes",
         "finished",
         "retransmitted_bytes",
         "overlap_conflicts",
@@ -66,6 +71,8 @@ class StreamReassembler:
         self.gap_bytes = 0
         self.gaps = 0
         self.delivered_bytes = 0
+        self.recent: deque[tuple[int, bytes]] = deque()  # (stream offset, piece) of the latest deliveries
+        self.recent_bytes = 0
 
     @property
     def started(self) -> bool:
@@ -117,9 +124,11 @@ class StreamReassembler:
         end = offset + len(data)
         if end <= self.next_offset:
             self.retransmitted_bytes += len(data)
+            self._compare_delivered(offset, data)
             return
         if offset < self.next_offset:
             self.retransmitted_bytes += self.next_offset - offset
+            self._compare_delivered(offset, data[: self.next_offset - offset])
             data = data[self.next_offset - offset :]
             offset = self.next_offset
         if offset == self.next_offset:
@@ -154,8 +163,22 @@ class StreamReassembler:
             self.pending[offset] = (ts_ns, data)
             self.pending_bytes += len(data)
 
+    def _compare_delivered(self, offset: int, data: bytes) -> None:
+        """Counts a conflict when retransmitted bytes differ from the delivered ones still remembered."""
+        end = offset + len(data)
+        for piece_offset, piece in self.recent:
+            piece_end = piece_offset + len(piece)
+            low, high = max(offset, piece_offset), min(end, piece_end)
+            if low < high and data[low - offset : high - offset] != piece[low - piece_offset : high - piece_offset]:
+                self.overlap_conflicts += 1
+                return
+
     def _deliver(self, ts_ns: int, data: bytes, out: list[StreamItem]) -> None:
         out.append((ts_ns, data))
+        self.recent.append((self.next_offset, data))
+        self.recent_bytes += len(data)
+        while self.recent_bytes - len(self.recent[0][1]) >= RECENT_BYTES:
+            self.recent_bytes -= len(self.recent.popleft()[1])
         self.next_offset += len(data)
         self.next_seq = (self.next_seq + len(data)) % SEQ_MOD
         self.delivered_bytes += len(data)

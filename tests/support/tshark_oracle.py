@@ -7,6 +7,7 @@ Interim 1xx answers (all but 101 Switching Protocols) are left out, as in expect
 from __future__ import annotations
 
 import csv
+import shlex
 import shutil
 import subprocess
 from collections import Counter
@@ -25,49 +26,32 @@ def expected_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(handle, delimiter="\t"))
 
 
-def _fields(path: Path, display_filter: str, fields: list[str], decode_as: list[str]) -> list[list[str]]:
-    command = [
-        "tshark",
-        "-n",
-        "-r",
-        str(path),
-        "-Y",
-        display_filter,
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "separator=\t",
-        "-E",
-        "aggregator=\x1f",
-    ]
-    for option in decode_as:
-        command += ["-d", option]
+def options_of(cell: str) -> list[str]:
+    """A table cell of tshark options (`-d tcp.port==8080,http -o ...`) as an argument list."""
+    return shlex.split(cell)
+
+
+def _fields(path: Path, display_filter: str, fields: list[str], options: list[str]) -> list[list[str]]:
+    command = ["tshark", "-n", "-r", str(path), *options, "-Y", display_filter, "-T", "fields"]
+    command += ["-E", "occurrence=a", "-E", "separator=\t", "-E", "aggregator=\x1f"]
     for field in fields:
         command += ["-e", field]
     output = subprocess.run(command, capture_output=True, check=True, text=True, errors="surrogateescape").stdout
     return [line.split("\t") for line in output.splitlines() if line]
 
 
-def decode_as_options(tshark_options: str) -> list[str]:
-    """`-d tcp.port==8080,http -d ...` from expected.tsv as a list of the -d values."""
-    parts = tshark_options.split()
-    return [parts[i + 1] for i, part in enumerate(parts) if part == "-d"]
-
-
-def tshark_messages(path: Path, decode_as: list[str] = ()) -> tuple[Counter, Counter]:
+def tshark_messages(path: Path, options: list[str] = ()) -> tuple[Counter, Counter]:
     """(Counter of (client ip, method, uri), Counter of (client ip, status)) as tshark decodes the capture."""
     requests: Counter = Counter()
     for ip4, ip6, methods, uris in _fields(
-        path, "http.request", ["ip.src", "ipv6.src", "http.request.method", "http.request.uri"], list(decode_as)
+        path, "http.request", ["ip.src", "ipv6.src", "http.request.method", "http.request.uri"], list(options)
     ):
         client = ip4 or ip6
         for method, uri in zip(methods.split("\x1f"), uris.split("\x1f"), strict=False):
             requests[(client, method, uri)] += 1
     responses: Counter = Counter()
     for ip4, ip6, codes in _fields(
-        path, "http.response", ["ip.dst", "ipv6.dst", "http.response.code"], list(decode_as)
+        path, "http.response", ["ip.dst", "ipv6.dst", "http.response.code"], list(options)
     ):
         client = ip4 or ip6
         for code in codes.split("\x1f"):
