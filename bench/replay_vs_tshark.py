@@ -344,22 +344,8 @@ def count_apispy_transactions(apispy: str, capture: Path, workdir: Path) -> int:
 
 def time_tshark(capture: Path) -> TimedRun:
     """Seconds for tshark with full HTTP dissection (TCP reassembly on) printing method and URI of each request."""
-    command = [
-        "tshark",
-        "-n",
-        "-r",
-        str(capture),
-        "-d",
-        f"tcp.port=={NGINX_PORT},http",
-        "-Y",
-        "http.request",
-        "-T",
-        "fields",
-        "-e",
-        "http.request.method",
-        "-e",
-        "http.request.uri",
-    ]
+    command = ["tshark", "-n", "-r", str(capture), "-d", f"tcp.port=={NGINX_PORT},http", "-Y", "http.request"]
+    command += ["-T", "fields", "-e", "http.request.method", "-e", "http.request.uri"]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start

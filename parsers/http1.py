@@ -149,7 +149,7 @@ class Http1DirectionParser:
         self._enter_sync()
 
     def fin(self) -> None:
-        if self.state == MESSAGE and self.connection is not None:
+        if self.state == MESSAGE:
             if self.head is None:
                 # The stream ended between messages, or inside a head that will never complete; an HTTP/0.9
                 # request is one line without headers, which h11 waits on forever: read it now.
@@ -179,10 +179,9 @@ class Http1DirectionParser:
             self.switch_buffer = b""
             return
         buffered, self.switch_buffer = self.switch_buffer, b""
+        buffered_ts = self._switch_ts
         self.state = MESSAGE
-        self._new_connection(b"", 0)
-        if buffered:
-            self._feed_message(self._switch_ts, buffered)
+        self._new_connection(buffered, buffered_ts)
 
     def give_up(self) -> None:
         """The flow is not HTTP: ignore everything from now on."""
@@ -214,27 +213,33 @@ class Http1DirectionParser:
         self.response_method = b"GET"
 
     def _new_connection(self, data: bytes, ts_ns: int) -> None:
-        """Starts a fresh h11 connection for the next message, fed with bytes already received for it."""
+        """Readies the next message, fed with bytes already received for it. Its h11 connection is opened at
+        its first byte: a response parser must ask which request it answers only once that request was seen."""
         self._reset_message()
         self.flags.extend(self.pending_flags)
         self.pending_flags = []
-        if self.role == ROLE_REQUESTS:
-            self.connection = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
-        else:
-            self.connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=self.limits.max_header_bytes)
-            method, upgrade = self.sink.response_context()
-            self.response_method = method
-            headers = [("Host", "apispy")]
-            if upgrade:
-                headers += [("Connection", "upgrade"), ("Upgrade", "apispy")]
-            self.connection.send(h11.Request(method=method, target="/", headers=headers))
-            self.connection.send(h11.EndOfMessage())
+        self.connection = None
         if data:
             self._feed_message(ts_ns, data)
+
+    def _open_connection(self) -> h11.Connection:
+        if self.role == ROLE_REQUESTS:
+            return h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
+        connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=self.limits.max_header_bytes)
+        method, upgrade = self.sink.response_context()
+        self.response_method = method
+        headers = [("Host", "apispy")]
+        if upgrade:
+            headers += [("Connection", "upgrade"), ("Upgrade", "apispy")]
+        connection.send(h11.Request(method=method, target="/", headers=headers))
+        connection.send(h11.EndOfMessage())
+        return connection
 
     def _feed_message(self, ts_ns: int, data: bytes) -> None:
         if self.message_ts is None:
             self.message_ts = ts_ns
+        if self.connection is None:
+            self.connection = self._open_connection()
         if self.verdict_pending:
             verdict = detect.looks_like_request_stream((self.head_bytes + data)[:40])
             if verdict is not None:
@@ -242,7 +247,8 @@ class Http1DirectionParser:
                 self.sink.on_verdict(verdict)
                 if self.state != MESSAGE:
                     return
-        if self.role == ROLE_RESPONSES and not self.head_bytes and data[:5] != b"HTTP/" and data[:5].upper() == b"HTTP/":
+        lowercase_version = data[:5] != b"HTTP/" and data[:5].upper() == b"HTTP/"
+        if self.role == ROLE_RESPONSES and not self.head_bytes and lowercase_version:
             # Some servers write `http/1.1 200 OK`; h11 insists on upper case. Read it, and say so.
             data = b"HTTP/" + data[5:]
             self.flags.append("lowercase_version")

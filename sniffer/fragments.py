@@ -36,6 +36,14 @@ class _Pending:
     first_ts_ns: int = 0
 
 
+def ipv4_checksum(header: bytes) -> int:
+    """The Internet checksum of an IPv4 header whose checksum field is zero (RFC 1071)."""
+    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
 class FragmentReassembler:
     def __init__(self, max_datagrams: int = 1024, timeout_s: float = 30.0) -> None:
         self.max_datagrams = max_datagrams
@@ -88,6 +96,8 @@ class FragmentReassembler:
         if version == 4:
             struct.pack_into("!H", header, 2, len(header) + len(payload))
             struct.pack_into("!H", header, 6, 0)
+            struct.pack_into("!H", header, 10, 0)
+            struct.pack_into("!H", header, 10, ipv4_checksum(bytes(header)))
         else:
             header[entry.next_header_at] = entry.next_header
             struct.pack_into("!H", header, 4, len(header) - IPV6_HEADER_LEN + len(payload))

@@ -118,6 +118,9 @@ class StreamReassembler:
         while self.pending:
             self._skip_to(min(self.pending), out)
             self._drain(out)
+        if self.fin_offset is not None and self.fin_offset > self.next_offset:
+            # Bytes before the FIN were never captured.
+            self._skip_to(self.fin_offset, out)
         self._check_finished()
 
     def _add(self, ts_ns: int, offset: int, data: bytes, out: list[StreamItem]) -> None:
@@ -131,37 +134,41 @@ class StreamReassembler:
             self._compare_delivered(offset, data[: self.next_offset - offset])
             data = data[self.next_offset - offset :]
             offset = self.next_offset
-        if offset == self.next_offset:
+        if offset == self.next_offset and (not self.pending or min(self.pending) >= end):
             self._deliver(ts_ns, data, out)
             self._drain(out)
             return
+        # Out of order, or in order but overlapping bytes buffered earlier (which keep their first copy).
         self._buffer(ts_ns, offset, data)
+        self._drain(out)
         while self.pending_bytes > self.max_buffered_bytes and self.pending:
             self._skip_to(min(self.pending), out)
             self._drain(out)
 
     def _buffer(self, ts_ns: int, offset: int, data: bytes) -> None:
-        """Keeps an out-of-order segment, cut so that bytes already buffered keep their first copy."""
-        for other_offset, (_, other) in self.pending.items():
-            other_end = other_offset + len(other)
-            if other_offset <= offset < other_end:
-                overlap = min(other_end, offset + len(data)) - offset
-                if data[:overlap] != other[offset - other_offset : offset - other_offset + overlap]:
-                    self.overlap_conflicts += 1
-                self.retransmitted_bytes += overlap
-                data = data[overlap:]
-                offset += overlap
-                if not data:
-                    return
-        # A later segment that this one overlaps keeps its bytes: store only what lies before it.
+        """Keeps the parts of a segment that no buffered segment covers yet; covered parts are compared."""
+        end = offset + len(data)
+        position = offset
         for other_offset in sorted(self.pending):
-            if offset < other_offset < offset + len(data):
-                self._buffer(ts_ns, other_offset, data[other_offset - offset :])
-                data = data[: other_offset - offset]
+            if other_offset >= end:
                 break
-        if data:
-            self.pending[offset] = (ts_ns, data)
-            self.pending_bytes += len(data)
+            other = self.pending[other_offset][1]
+            other_end = other_offset + len(other)
+            if other_end <= position:
+                continue
+            if other_offset > position:
+                self._store(ts_ns, position, data[position - offset : other_offset - offset])
+            low, high = max(position, other_offset), min(end, other_end)
+            if data[low - offset : high - offset] != other[low - other_offset : high - other_offset]:
+                self.overlap_conflicts += 1
+            self.retransmitted_bytes += high - low
+            position = high
+        if position < end:
+            self._store(ts_ns, position, data[position - offset :])
+
+    def _store(self, ts_ns: int, offset: int, data: bytes) -> None:
+        self.pending[offset] = (ts_ns, data)
+        self.pending_bytes += len(data)
 
     def _compare_delivered(self, offset: int, data: bytes) -> None:
         """Counts a conflict when retransmitted bytes differ from the delivered ones still remembered."""

@@ -133,7 +133,9 @@ def test_lenient_head_refuses_what_is_not_a_request_head(buffer):
 
 
 def test_with_empty_host_adds_an_empty_host_after_the_request_line():
-    assert with_empty_host(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n") == b"GET / HTTP/1.1\r\nHost: \r\nAccept: */*\r\n\r\n"
+    assert (
+        with_empty_host(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n") == b"GET / HTTP/1.1\r\nHost: \r\nAccept: */*\r\n\r\n"
+    )
 
 
 def test_partial_head_reads_a_status_line():

@@ -50,12 +50,12 @@ class Conversation:
 
     def __init__(
         self,
-        limits: ParserLimits = ParserLimits(),
+        limits: ParserLimits | None = None,
         at_stream_start: bool = True,
         client_role: int = ROLE_REQUESTS,
         server_role: int = ROLE_RESPONSES,
     ) -> None:
-        self.limits = limits
+        self.limits = limits or ParserLimits()
         self.at_stream_start = at_stream_start
         self.exchanges: list[Exchange] = []
         self.correlator = TransactionCorrelator(self.exchanges.append, self._switch_decided)
@@ -206,8 +206,10 @@ def test_close_delimited_http10_response_ends_at_fin():
     conversation.server.feed(2, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\npart one, ")
     conversation.server.feed(3, b"part two")
     conversation.server.fin()
-    ends = [(exchange.response_end.body_bytes, exchange.response_end.body, all_flags(exchange))
-            for exchange in conversation.exchanges]  # fmt: skip
+    ends = [
+        (exchange.response_end.body_bytes, exchange.response_end.body, all_flags(exchange))
+        for exchange in conversation.exchanges
+    ]
     assert ends == [(18, b"part one, part two", [])]
 
 
@@ -308,8 +310,10 @@ def connect_conversation() -> Conversation:
 
 def test_connect_answered_200_is_one_exchange_flagged_upgrade():
     exchanges = connect_conversation().exchanges
-    outcome = [(exchange.request.method, exchange.response.status, exchange.response_end.body_bytes,
-                all_flags(exchange)) for exchange in exchanges]  # fmt: skip
+    outcome = [
+        (exchange.request.method, exchange.response.status, exchange.response_end.body_bytes, all_flags(exchange))
+        for exchange in exchanges
+    ]
     assert outcome == [("CONNECT", 200, 0, ["upgrade"])]
 
 
@@ -401,7 +405,9 @@ def test_malformed_request_is_counted_and_reported_flagged_parse_error(malformed
     assert outcome == (1, method, target, ["parse_error"])
 
 
-@pytest.mark.parametrize("malformed", [b"GET / HTTP/1.\r\n\r\n", b"GET /x HTTP/1.1\r\nHost: api\r\nBad Header Line\r\n\r\n"])
+@pytest.mark.parametrize(
+    "malformed", [b"GET / HTTP/1.\r\n\r\n", b"GET /x HTTP/1.1\r\nHost: api\r\nBad Header Line\r\n\r\n"]
+)
 def test_parsing_resumes_at_the_request_after_a_malformed_one(malformed):
     conversation = Conversation()
     conversation.client.feed(1, malformed + GET)

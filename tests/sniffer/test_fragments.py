@@ -113,7 +113,7 @@ def test_datagram_without_its_first_fragment_is_not_rebuilt():
 
 def test_interleaved_datagrams_with_different_ids_are_rebuilt_separately():
     first, second = ipv4_datagram(identification=1), ipv4_datagram(identification=2)
-    interleaved = [piece for pair in zip(ipv4_fragments(first), ipv4_fragments(second)) for piece in pair]
+    interleaved = [piece for pair in zip(ipv4_fragments(first), ipv4_fragments(second), strict=True) for piece in pair]
     results = add_all(FragmentReassembler(), interleaved)
     rebuilt = [without_checksum(result) for result in results if result is not None]
     assert rebuilt == [without_checksum(raw(first)), without_checksum(raw(second))]

@@ -1,0 +1,105 @@
+"""The `apispy replay` command as a user runs it: exit codes, one-line errors, the JSON contract, the summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.samples import PCAPS
+
+APISPY = str(Path(sys.executable).with_name("apispy"))
+CONTRACT_FIELDS = {
+    "ts", "src_ip", "src_port", "dst_ip", "dst_port", "method", "uri", "host", "path", "query", "endpoint",
+    "status", "latency_ms", "req_body_bytes", "resp_body_bytes", "client_id", "api_key_hash", "flags",
+}
+
+
+def apispy(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([APISPY, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_replay_writes_one_json_line_per_transaction_with_the_contract_fields() -> None:
+    result = apispy("replay", "--transactions", "-", str(PCAPS / "api_python_curl.pcap"))
+    assert result.returncode == 0
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 94
+    for record in records:
+        assert CONTRACT_FIELDS <= set(record)
+        assert isinstance(record["ts"], float)
+        assert isinstance(record["status"], int)
+        assert isinstance(record["flags"], list)
+
+
+def test_summary_on_stderr_names_counters_and_top_endpoints() -> None:
+    result = apispy("replay", str(PCAPS / "api_nginx_wrk.pcap"))
+    assert result.returncode == 0
+    assert result.stdout == ""
+    for counter in ("packets=2446", "tcp_flows=5", "transactions=1203", "parse_errors=0", "gaps=0", "evictions=0"):
+        assert counter in result.stderr
+    assert "p50ms" in result.stderr and "p99ms" in result.stderr
+    assert "/api/v1/missing" in result.stderr
+
+
+def test_transactions_file_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "tx.jsonl"
+    result = apispy("replay", "--quiet", "--transactions", str(out), str(PCAPS / "edge_pipelined.pcap"))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert [json.loads(line)["uri"] for line in out.read_text().splitlines()] == ["/pipe/1", "/pipe/2", "/pipe/3"]
+
+
+def test_replay_is_deterministic() -> None:
+    first = apispy("replay", "--quiet", "--transactions", "-", str(PCAPS / "api_python_curl.pcap"))
+    second = apispy("replay", "--quiet", "--transactions", "-", str(PCAPS / "api_python_curl.pcap"))
+    assert first.stdout == second.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("does-not-exist.pcap", "no such file"),
+        ("edge_not_a_capture.pcap", "not a pcap or pcapng capture"),
+        ("edge_truncated_header.pcap", "truncated pcap header"),
+        (".", "is a directory"),
+    ],
+)
+def test_unreadable_capture_is_one_line_naming_the_file_and_exit_2(name: str, reason: str) -> None:
+    path = str(PCAPS / name)
+    result = apispy("replay", path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"apispy: error: {path}")
+    assert reason in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_file_among_good_ones_fails_before_any_output() -> None:
+    result = apispy("replay", "--transactions", "-", str(PCAPS / "edge_pipelined.pcap"),
+                    str(PCAPS / "edge_not_a_capture.pcap"))
+    assert (result.returncode, result.stdout) == (2, "")
+
+
+def test_capture_cut_mid_packet_warns_and_exits_0() -> None:
+    result = apispy("replay", "--transactions", "-", str(PCAPS / "edge_truncated_packet.pcap"))
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 2
+    assert "apispy: warning:" in result.stderr and "truncated mid-packet" in result.stderr
+
+
+def test_bad_config_key_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "apispy.toml"
+    config.write_text("[flows]\nmax_flowz = 3\n")
+    result = apispy("replay", "--config", str(config), str(PCAPS / "edge_pipelined.pcap"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "apispy: error: unknown config key flows.max_flowz"
+        " (known: idle_timeout_s, max_buffered_bytes, max_flows, max_pending_requests)"
+    )
+
+
+def test_missing_file_argument_is_a_usage_error() -> None:
+    result = apispy("replay")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,61 @@
+"""Configuration: defaults, files in three formats, validation with messages that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sniffer.config import ConfigError, load_config
+
+
+def test_defaults_bound_memory() -> None:
+    limits = load_config().flow_limits()
+    assert (limits.max_flows, limits.max_buffered_bytes, limits.parser.max_header_bytes) == (100_000, 1 << 20, 65536)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        (".toml", "[flows]\nmax_flows = 7\n[identity]\ntrusted_proxies = ['10.0.0.0/8']\n"),
+        (".yaml", "flows:\n  max_flows: 7\nidentity:\n  trusted_proxies: [10.0.0.0/8]\n"),
+        (".json", '{"flows": {"max_flows": 7}, "identity": {"trusted_proxies": ["10.0.0.0/8"]}}'),
+    ],
+)
+def test_config_file_formats(tmp_path: Path, suffix: str, text: str) -> None:
+    path = tmp_path / f"apispy{suffix}"
+    path.write_text(text)
+    config = load_config(str(path))
+    assert config.flows.max_flows == 7
+    assert config.identity.trusted_proxies == ["10.0.0.0/8"]
+
+
+def test_overrides_win_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "apispy.toml"
+    path.write_text("[flows]\nmax_flows = 7\n")
+    assert load_config(str(path), {"flows": {"max_flows": 9}}).flows.max_flows == 9
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"flow": {}}, "unknown config key flow"),
+        ({"flows": {"max_flows": "many"}}, "config key flows.max_flows must be a number, not 'many'"),
+        ({"flows": {"max_flows": -1}}, "config key flows.max_flows must not be negative"),
+        ({"flows": {"max_flows": 0}}, "config key flows.max_flows must be at least 1"),
+        ({"flows": 3}, "config key flows must be a section"),
+    ],
+)
+def test_bad_values_name_the_key(values: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(overrides=values)
+    assert str(error.value).startswith(message)
+
+
+def test_unreadable_config_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[flows\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(str(path))
+    assert str(error.value).startswith(f"config file {path}: not valid toml:")
+    assert "\n" not in str(error.value)
