@@ -1,11 +1,15 @@
 """HTTP/1.x framing of one direction of a TCP stream, with h11 as the parser.
 
-h11 is sans-IO and strict; this module adds what a passive observer needs around it: a fresh h11 connection per
-message (so pipelined requests parse without a server answering them), resynchronisation after gaps, mid-stream
-starts and malformed messages, skipping a gap inside a body of known length, and a stop after Upgrade or CONNECT.
+h11 parses: its receive buffer, its request/status-line and header readers (with their validation) and its
+body readers (Content-Length, chunked, read-until-close). h11's Connection state machine is not used: it models
+one endpoint of a conversation, while a passive observer sees both sides and must go on where an endpoint would
+stop. So this module decides what the state machine would (which body framing applies, when a message ends,
+Upgrade and CONNECT), and adds what a passive observer needs: pipelined requests parse without a server
+answering them, resynchronisation after gaps, mid-stream starts and malformed messages, and skipping a gap
+inside a body of known length. h11's readers are private API, so the version of h11 is pinned in pyproject.
 
 The parser sees only `feed(ts_ns, bytes)`, `gap(nbytes)` and `fin()`, and reports through a MessageSink. States:
-- MESSAGE: an h11 connection is reading a message (or waiting for its first byte);
+- MESSAGE: h11's readers are reading a message (or waiting for its first byte);
 - SKIP: inside a Content-Length body after a gap; counting bytes without h11 until the body ends;
 - SYNC: looking for the next line that starts a message (mid-stream pickup, after a gap or an error);
 - WAIT_SWITCH: after a request that proposed Upgrade or CONNECT, until the response says whether it switched;
@@ -25,6 +29,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import h11
+from h11._readers import (
+    ChunkedReader,
+    ContentLengthReader,
+    Http10Reader,
+    maybe_read_from_IDLE_client,
+    maybe_read_from_SEND_RESPONSE_server,
+)
+from h11._receivebuffer import ReceiveBuffer
 
 from parsers import detect, lenient
 from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
@@ -83,13 +95,12 @@ class Http1DirectionParser:
         self.pending_flags: list[str] = [] if at_stream_start else ["midstream"]
         self.loss_possible = not at_stream_start
         self.parse_errors = 0
-        self.closing = False
         self.tunnel_bytes = 0
         self.fed_bytes = 0
         self._reset_message()
-        self.connection: h11.Connection | None = None
+        self.buffer: ReceiveBuffer | None = None
         if self.state == MESSAGE:
-            self._new_connection(b"", 0)
+            self._next_message(b"", 0)
 
     # ---- the parser interface -------------------------------------------------------------------------------
 
@@ -121,7 +132,7 @@ class Http1DirectionParser:
                 self.flags.append("gap")
                 self.body_incomplete = True
                 self.body_bytes += nbytes
-                self._finish_message(b"", 0)
+                self._finish_message(0)
                 return
             if self.framing == FRAMING_CLOSE:
                 self.flags.append("gap")
@@ -155,19 +166,19 @@ class Http1DirectionParser:
                 # request is one line without headers, which h11 waits on forever: read it now.
                 if self.role == ROLE_REQUESTS and self.head_bytes:
                     self._report_lenient_request(self.head_bytes)
-                self.state = CLOSED
-                return
-            self.closing = True
-            self.connection.receive_data(b"")
-            self._drain(0)
-            if self.state == MESSAGE and self.head is not None:
+            elif type(self.reader) is Http10Reader:
+                self._end_message()
+            else:
                 self.flags.append("truncated")
                 self._end_message()
         elif self.state == SKIP:
             self.flags.append("truncated")
             self._end_message()
         elif self.state == WAIT_SWITCH:
-            self.state = TUNNEL
+            self.tunnel_bytes += len(self.switch_buffer)
+            self.switch_buffer = b""
+        self.state = CLOSED
+        self.buffer = None
 
     def resolve_switch(self, switched: bool) -> None:
         """Called when the response to an Upgrade/CONNECT request is known."""
@@ -181,12 +192,12 @@ class Http1DirectionParser:
         buffered, self.switch_buffer = self.switch_buffer, b""
         buffered_ts = self._switch_ts
         self.state = MESSAGE
-        self._new_connection(buffered, buffered_ts)
+        self._next_message(buffered, buffered_ts)
 
     def give_up(self) -> None:
         """The flow is not HTTP: ignore everything from now on."""
         self.state = NOT_HTTP
-        self.connection = None
+        self.buffer = None
         self.sync_buffer = b""
 
     def set_role(self, role: int) -> None:
@@ -198,6 +209,7 @@ class Http1DirectionParser:
 
     def _reset_message(self) -> None:
         self.head: MessageHead | None = None
+        self.reader: ContentLengthReader | ChunkedReader | Http10Reader | None = None
         self.message_ts: int | None = None
         self.body_bytes = 0
         self.body_keep: list[bytes] = []
@@ -211,35 +223,20 @@ class Http1DirectionParser:
         self.head_bytes = b""
         self.proposed_switch = False
         self.response_method = b"GET"
+        self.response_context_known = False
 
-    def _new_connection(self, data: bytes, ts_ns: int) -> None:
-        """Readies the next message, fed with bytes already received for it. Its h11 connection is opened at
-        its first byte: a response parser must ask which request it answers only once that request was seen."""
+    def _next_message(self, data: bytes, ts_ns: int) -> None:
+        """Readies the next message in a fresh buffer, fed with bytes already received for it."""
         self._reset_message()
         self.flags.extend(self.pending_flags)
         self.pending_flags = []
-        self.connection = None
+        self.buffer = ReceiveBuffer()
         if data:
             self._feed_message(ts_ns, data)
-
-    def _open_connection(self) -> h11.Connection:
-        if self.role == ROLE_REQUESTS:
-            return h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
-        connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=self.limits.max_header_bytes)
-        method, upgrade = self.sink.response_context()
-        self.response_method = method
-        headers = [("Host", "apispy")]
-        if upgrade:
-            headers += [("Connection", "upgrade"), ("Upgrade", "apispy")]
-        connection.send(h11.Request(method=method, target="/", headers=headers))
-        connection.send(h11.EndOfMessage())
-        return connection
 
     def _feed_message(self, ts_ns: int, data: bytes) -> None:
         if self.message_ts is None:
             self.message_ts = ts_ns
-        if self.connection is None:
-            self.connection = self._open_connection()
         if self.verdict_pending:
             verdict = detect.looks_like_request_stream((self.head_bytes + data)[:40])
             if verdict is not None:
@@ -247,106 +244,107 @@ class Http1DirectionParser:
                 self.sink.on_verdict(verdict)
                 if self.state != MESSAGE:
                     return
-        lowercase_version = data[:5] != b"HTTP/" and data[:5].upper() == b"HTTP/"
-        if self.role == ROLE_RESPONSES and not self.head_bytes and lowercase_version:
-            # Some servers write `http/1.1 200 OK`; h11 insists on upper case. Read it, and say so.
-            data = b"HTTP/" + data[5:]
-            self.flags.append("lowercase_version")
+        if self.role == ROLE_RESPONSES and not self.head_bytes and self.head is None:
+            lowercase_version = data[:5] != b"HTTP/" and data[:5].upper() == b"HTTP/"
+            if lowercase_version:
+                # Some servers write `http/1.1 200 OK`; h11 insists on upper case. Read it, and say so.
+                data = b"HTTP/" + data[5:]
+                self.flags.append("lowercase_version")
         if self.head is None and len(self.head_bytes) <= self.limits.max_header_bytes:
             # h11 does not give back a head it rejected; this copy lets a lenient reading report it.
             self.head_bytes += data
-        self.connection.receive_data(data)
+        self.buffer += data
         self._drain(ts_ns)
 
     def _drain(self, ts_ns: int) -> None:
-        """Pulls every event h11 can produce from what it holds."""
-        connection = self.connection
+        """Reads every event h11's readers can produce from the buffer."""
+        buffer = self.buffer
         while self.state == MESSAGE:
             try:
-                event = connection.next_event()
-            except h11.RemoteProtocolError as error:
+                if self.head is None:
+                    if not buffer:
+                        return
+                    if self.role == ROLE_REQUESTS:
+                        event = maybe_read_from_IDLE_client(buffer)
+                    else:
+                        if not self.response_context_known:
+                            # Ask which request this answers only at its first byte: that request is seen by now.
+                            self.response_method, self.proposed_switch = self.sink.response_context()
+                            self.response_context_known = True
+                        event = maybe_read_from_SEND_RESPONSE_server(buffer)
+                    if event is None:
+                        if len(buffer) > self.limits.max_header_bytes:
+                            raise h11.RemoteProtocolError("message head larger than max_header_bytes")
+                        return
+                    self._on_head(event, ts_ns)
+                else:
+                    event = self.reader(buffer)
+                    if event is None:
+                        return
+                    if type(event) is h11.Data:
+                        self._on_body(event.data)
+                    else:
+                        self._finish_message(ts_ns)
+            except h11.ProtocolError as error:
                 self._on_error(error, ts_ns)
                 return
-            kind = type(event)
-            if kind is h11.Data:
-                self._on_body(event.data)
-            elif kind is h11.Request or kind is h11.Response:
-                self._on_head(event)
-                if self.state != MESSAGE:
-                    return
-            elif kind is h11.EndOfMessage:
-                trailing = connection.trailing_data[0]
-                self._finish_message(trailing, ts_ns)
-                return
-            elif kind is h11.InformationalResponse:
-                self._on_interim(event, ts_ns)
-                if self.state != MESSAGE:
-                    return
-            elif event is h11.NEED_DATA or event is h11.PAUSED or kind is h11.ConnectionClosed:
-                if event is h11.PAUSED and self.role == ROLE_RESPONSES:
-                    # A 2xx answer to CONNECT: h11 has switched protocols and hands out no more events.
-                    self._end_message()
-                    self._enter_tunnel(connection.trailing_data[0])
-                return
 
-    def _on_head(self, event: h11.Request | h11.Response) -> None:
+    def _on_head(self, event: h11.Request | h11.Response | h11.InformationalResponse, ts_ns: int) -> None:
+        headers = [(name.lower(), value) for name, value in event.headers.raw_items()]
         version = _text(event.http_version)
-        headers = list(event.headers.raw_items()) if hasattr(event.headers, "raw_items") else list(event.headers)
-        headers = [(name.lower(), value) for name, value in headers]
-        if self.host_injected:
-            headers.remove((b"host", b""))
+        self.http_confirmed = True
         if self.role == ROLE_REQUESTS:
-            head = MessageHead(
-                self.message_ts, version, headers, method=_text(event.method), target=_text(event.target)
-            )
+            if self.host_injected:
+                headers.remove((b"host", b""))
+            method, target = _text(event.method), _text(event.target)
+            head = MessageHead(self.message_ts, version, headers, method=method, target=target)
         else:
             head = MessageHead(self.message_ts, version, headers, status=event.status_code, reason=_text(event.reason))
-        self.http_confirmed = True
+            if type(event) is h11.InformationalResponse and event.status_code != 101:
+                self.sink.on_interim(head)
+                # The final response starts after the interim one: in the bytes still buffered, or the next fed.
+                self.message_ts = ts_ns if self.buffer else None
+                self.head_bytes = bytes(self.buffer)
+                return
         # The head and the end share one flags list: what the head came with (midstream, resync) and what
         # happens to the message later (gap, truncated) are both the message's.
         head.flags = self.flags
         self.head = head
-        self.framing = self._framing(head)
         self._announce(head)
+        if self.role == ROLE_RESPONSES and (
+            head.status == 101 or (self.response_method == b"CONNECT" and 200 <= head.status < 300)
+        ):
+            # Switching Protocols, or a tunnel: the rest of the stream is not HTTP.
+            self.flags.append("upgrade")
+            rest = bytes(self.buffer)
+            self._end_message()
+            self._enter_tunnel(rest)
+            return
         if self.role == ROLE_REQUESTS:
             self.proposed_switch = head.method == "CONNECT" or bool(head.header(b"upgrade"))
-        elif self.response_method == b"CONNECT" and 200 <= head.status < 300:
-            self.flags.append("upgrade")
+        self.framing = self._framing(head)
+        if self.framing == FRAMING_LENGTH and self.body_remaining > 0:
+            self.reader = ContentLengthReader(self.body_remaining)
+        elif self.framing == FRAMING_CHUNKED:
+            self.reader = ChunkedReader()
+        elif self.framing == FRAMING_CLOSE:
+            self.reader = Http10Reader()
+        else:
+            self._finish_message(ts_ns)
 
     def _framing(self, head: MessageHead) -> int:
-        if b"chunked" in head.header(b"transfer-encoding").lower():
-            return FRAMING_CHUNKED
-        length = head.header(b"content-length")
+        """The body framing of RFC 9112 section 6.3, as h11's state machine would choose it."""
         if self.role == ROLE_RESPONSES and (
             self.response_method == b"HEAD" or head.status in (204, 304) or head.status < 200
         ):
             return FRAMING_NONE
+        if b"chunked" in head.header(b"transfer-encoding").lower():
+            return FRAMING_CHUNKED
+        length = head.header(b"content-length")
         if length:
-            try:
-                self.body_remaining = int(length.split(b",")[0])
-            except ValueError:
-                return FRAMING_NONE
+            self.body_remaining = int(length.split(b",")[0])
             return FRAMING_LENGTH
         return FRAMING_CLOSE if self.role == ROLE_RESPONSES else FRAMING_NONE
-
-    def _on_interim(self, event: h11.InformationalResponse, ts_ns: int) -> None:
-        headers = [(name.lower(), value) for name, value in event.headers.raw_items()]
-        head = MessageHead(
-            self.message_ts, _text(event.http_version), headers, status=event.status_code, reason=_text(event.reason)
-        )
-        self.http_confirmed = True
-        if event.status_code == 101:
-            # Switching Protocols: the final answer to an Upgrade request; the rest of the stream is not HTTP.
-            self.head = head
-            self.flags.append("upgrade")
-            self._announce(head)
-            trailing = self.connection.trailing_data[0]
-            self._end_message()
-            self._enter_tunnel(trailing)
-            return
-        self.sink.on_interim(head)
-        # The final response starts after the interim one: in the bytes h11 still holds, or in the next ones fed.
-        self.message_ts = ts_ns if self.connection.trailing_data[0] else None
 
     def _on_body(self, data: bytes) -> None:
         self.body_bytes += len(data)
@@ -366,24 +364,29 @@ class Http1DirectionParser:
         rest = data[self.body_remaining :]
         self.body_bytes += self.body_remaining
         self.body_remaining = 0
-        self._finish_message(rest, ts_ns)
+        self.state = MESSAGE
+        self.buffer = ReceiveBuffer()
+        self.buffer += rest
+        self._finish_message(ts_ns)
+        if self.state == MESSAGE:
+            self._drain(ts_ns)
 
-    def _finish_message(self, trailing: bytes, ts_ns: int) -> None:
-        """The message ended normally (or its body was skipped to the end); the next one starts in `trailing`."""
-        proposed_switch = self.proposed_switch
+    def _finish_message(self, ts_ns: int) -> None:
+        """The message ended; the next one starts with whatever the buffer still holds."""
+        proposed_switch = self.proposed_switch and self.role == ROLE_REQUESTS
+        rest = bytes(self.buffer) if self.buffer else b""
         self._end_message()
-        if self.state == SKIP:
-            self.state = MESSAGE
         if proposed_switch:
             self.state = WAIT_SWITCH
-            self.switch_buffer = trailing
-            self._switch_ts = ts_ns if trailing else 0
+            self.switch_buffer = rest
+            self._switch_ts = ts_ns if rest else 0
+            self.buffer = None
             return
-        if self.state != MESSAGE:
-            return
-        self._new_connection(b"", ts_ns)
-        if trailing:
-            self._feed_message(ts_ns, trailing)
+        self.flags.extend(self.pending_flags)
+        self.pending_flags = []
+        if rest:
+            self.message_ts = ts_ns
+            self.head_bytes = rest[: self.limits.max_header_bytes + 1]
 
     def _end_message(self) -> None:
         """Reports the end of the current message, if its head was seen, and forgets it."""
@@ -395,24 +398,16 @@ class Http1DirectionParser:
             self.sink.on_end(self.role, MessageEnd(self.body_bytes, body, flags))
         self._reset_message()
 
-    def _on_error(self, error: h11.RemoteProtocolError, ts_ns: int) -> None:
+    def _on_error(self, error: h11.ProtocolError, ts_ns: int) -> None:
         """A malformed message: counted; what was parsed of it is reported; parsing resumes at the next start."""
-        if self.closing and self.head is not None:
-            # The stream ended inside the body: the message is cut short, not malformed.
-            self.flags.append("truncated")
-            self._end_message()
-            self.state = CLOSED
-            return
-        trailing = self.connection.trailing_data[0] if self.connection is not None else b""
-        if self.head is None:
-            trailing = self.head_bytes
+        trailing = self.head_bytes if self.head is None else bytes(self.buffer)
         if self.head is None and self.role == ROLE_REQUESTS:
             if str(error) == "Missing mandatory Host: header" and not self.host_injected:
                 # HTTP/1.1 without Host is common on internal APIs: parse it with an empty Host and say so.
                 message_ts, flags = self.message_ts, self.flags
-                self._new_connection(b"", ts_ns)
-                self.message_ts, self.host_injected = message_ts, True
-                self.flags.extend(flags)
+                self._reset_message()
+                self.buffer = ReceiveBuffer()
+                self.message_ts, self.host_injected, self.flags = message_ts, True, flags
                 self.flags.append("no_host")
                 self._feed_message(ts_ns, lenient.with_empty_host(trailing))
                 return
@@ -461,7 +456,7 @@ class Http1DirectionParser:
 
     def _enter_sync(self) -> None:
         self.state = SYNC
-        self.connection = None
+        self.buffer = None
         self.sync_buffer = b""
         self._reset_message()
         if "resync" not in self.pending_flags:
@@ -469,7 +464,7 @@ class Http1DirectionParser:
 
     def _enter_tunnel(self, trailing: bytes) -> None:
         self.state = TUNNEL
-        self.connection = None
+        self.buffer = None
         self.tunnel_bytes += len(trailing)
 
     def _feed_sync(self, ts_ns: int, data: bytes) -> None:
@@ -497,8 +492,7 @@ class Http1DirectionParser:
             self.sink.on_role(role)
         self.http_confirmed = True
         self.state = MESSAGE
-        self._new_connection(b"", ts_ns)
-        self._feed_message(ts_ns, buffer[position:])
+        self._next_message(buffer[position:], ts_ns)
 
     def _find_start(self, buffer: bytes, anchored: bool = False) -> tuple[int, int]:
         """(offset, role) of the first message start in `buffer`, or (-1, role); `anchored` looks at 0 only."""
