@@ -85,8 +85,11 @@ class TransactionCorrelator:
             behind = behind or exchange is answered
 
     def on_interim(self, head: MessageHead) -> None:
-        exchange = self._unanswered(head)
-        exchange.interim_statuses.append(head.status)
+        """A 1xx before the final answer: noted on the request it answers; an interim answer alone is no exchange."""
+        for exchange in self.queue:
+            if exchange.response is None and exchange.request is not None:
+                exchange.interim_statuses.append(head.status)
+                return
 
     def on_end(self, role: int, end: MessageEnd) -> None:
         if role == ROLE_REQUESTS:

@@ -27,10 +27,17 @@ class MessageHead:
     flags: list[str] = field(default_factory=list)
     # Set when a gap or a mid-stream start came before this head: messages may have been lost in between.
     after_loss: bool = False
+    _index: dict[bytes, bytes] | None = None
 
     def header(self, name: bytes) -> bytes:
-        values = [value for key, value in self.headers if key == name]
-        return b", ".join(values)
+        """The field's value (repeated fields joined with ", "), b"" when absent; indexed on first use."""
+        index = self._index
+        if index is None:
+            index = {}
+            for key, value in self.headers:
+                index[key] = index[key] + b", " + value if key in index else value
+            self._index = index
+        return index.get(name, b"")
 
 
 @dataclass(slots=True)

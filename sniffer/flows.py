@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from parsers.correlate import Exchange, TransactionCorrelator
 from parsers.http1 import Http1DirectionParser, ParserLimits
 from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
-from sniffer.reassembly import Gap, StreamItem, StreamReassembler
+from sniffer.reassembly import SEQ_MOD, Gap, StreamItem, StreamReassembler, seq_delta
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +273,10 @@ class FlowTable:
         self.limits = limits
         self.emit = emit
         self.flows: OrderedDict[int, Flow] = OrderedDict()
+        # Flows closed by timeout or eviction, remembered (at most max_flows of them) so that a late
+        # retransmission of bytes they already delivered is not taken for a new connection.
+        self.tombstones: OrderedDict[int, tuple[int, int | None, int | None]] = OrderedDict()
+        self.stale_retransmissions = 0
         self.stats = FlowStats()
         self.idle_timeout_ns = int(limits.idle_timeout_s * 1e9)
 
@@ -286,10 +290,11 @@ class FlowTable:
         return flow
 
     def create(self, key: int, a_key: int, a: Endpoint, b: Endpoint) -> Flow:
+        self.tombstones.pop(key, None)
         while len(self.flows) >= self.limits.max_flows:
             _, oldest = self.flows.popitem(last=False)
             self.stats.evictions += 1
-            oldest.close()
+            self._bury(oldest)
         flow = Flow(key, a_key, a, b, self.limits, self.emit, self.stats)
         self.flows[key] = flow
         self.stats.tcp_flows += 1
@@ -308,7 +313,24 @@ class FlowTable:
                 return
             del self.flows[key]
             self.stats.timeouts += 1
-            flow.close()
+            self._bury(flow)
+
+    def _bury(self, flow: Flow) -> None:
+        flow.close()
+        self.tombstones[flow.key] = (flow.a_key, flow.reassemblers[0].next_seq, flow.reassemblers[1].next_seq)
+        while len(self.tombstones) > self.limits.max_flows:
+            self.tombstones.popitem(last=False)
+
+    def is_stale_retransmission(self, key: int, endpoint_key: int, seq: int, length: int) -> bool:
+        """True when a segment for no open flow only repeats bytes a closed flow already delivered."""
+        tombstone = self.tombstones.get(key)
+        if tombstone is None or not length:
+            return False
+        next_seq = tombstone[1] if endpoint_key == tombstone[0] else tombstone[2]
+        if next_seq is None or seq_delta((seq + length) % SEQ_MOD, next_seq) > 0:
+            return False
+        self.stale_retransmissions += 1
+        return True
 
     def close_all(self) -> None:
         while self.flows:

@@ -56,6 +56,9 @@ class Pipeline:
         self.flows = FlowTable(limits, self._emit)
         self.fragments = FragmentReassembler()
         self.stats = CaptureStats()
+        # Idle flows are looked for at most this often (packet time), so a long batch still expires them.
+        self.expire_every_ns = min(1_000_000_000, max(1, self.flows.idle_timeout_ns // 2))
+        self.next_expire_ns = 0
 
     def _emit(self, flow: Flow, exchange: Exchange) -> None:
         self.stats.transactions += 1
@@ -117,6 +120,9 @@ class Pipeline:
             strict=True,
         )
         for row, key, endpoint_key, ts_ns, seq, ack, flags, offset, length, missing in columns:
+            if ts_ns >= self.next_expire_ns:
+                flows.expire(ts_ns)
+                self.next_expire_ns = ts_ns + self.expire_every_ns
             flow = flows.lookup(key)
             if flow is not None and flags & TCP_SYN and not flags & TCP_ACK and flow.carried_data():
                 # A new SYN on a known 4-tuple after data: the port was reused for a new connection.
@@ -124,6 +130,8 @@ class Pipeline:
                 flow = None
             if flow is None:
                 if flags & TCP_RST and not length:
+                    continue
+                if not flags & TCP_SYN and flows.is_stale_retransmission(key, endpoint_key, seq, length):
                     continue
                 a = Endpoint(address_text(decoded.src_addr[row].tobytes()), int(decoded.src_port[row]))
                 b = Endpoint(address_text(decoded.dst_addr[row].tobytes()), int(decoded.dst_port[row]))

@@ -83,4 +83,5 @@ def counters(pipeline: Pipeline) -> dict[str, int]:
         "malformed_packets": stats.malformed_packets,
         "fragments_reassembled": pipeline.fragments.reassembled,
         "overlap_conflicts": flows.overlap_conflicts,
+        "stale_retransmissions": pipeline.flows.stale_retransmissions,
     }

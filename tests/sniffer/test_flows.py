@@ -1,0 +1,73 @@
+"""The flow table's bounds: at most max_flows flows, idle timeout in packet time, eviction never loses data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scapy.layers.inet import IP, TCP
+from scapy.utils import wrpcap
+from support.samples import PCAPS, exchanges, run_replay
+
+from sniffer.capture.pcapfile import open_capture
+from sniffer.config import load_config
+from sniffer.replay import build_pipeline
+
+
+def many_connections(path: Path, count: int) -> None:
+    """`count` connections, each a SYN then a request, all open at once (none finishes)."""
+    packets = []
+    for index in range(count):
+        client = dict(src=f"10.1.{index // 250}.{index % 250 + 1}", dst="10.0.0.1")
+        syn = IP(**client) / TCP(sport=40000, dport=80, flags="S", seq=100)
+        request = IP(**client) / TCP(sport=40000, dport=80, flags="PA", seq=101, ack=1) / (
+            f"GET /c/{index} HTTP/1.1\r\nHost: api\r\n\r\n".encode()
+        )
+        syn.time, request.time = 1_700_000_000 + index * 0.001, 1_700_000_000 + index * 0.001 + 0.0005
+        packets += [syn, request]
+    wrpcap(str(path), packets)
+
+
+def test_flow_table_never_holds_more_than_max_flows(tmp_path: Path) -> None:
+    capture = tmp_path / "many.pcap"
+    many_connections(capture, 500)
+    config = load_config(overrides={"flows": {"max_flows": 50}})
+    records = []
+    pipeline = build_pipeline(config, lambda transaction: records.append(transaction))
+    largest = 0
+    for batch in open_capture(str(capture), block_bytes=4096).batches():
+        pipeline.process(batch)
+        largest = max(largest, len(pipeline.flows))
+    pipeline.finish()
+    assert largest == 50
+    assert pipeline.flows.stats.evictions == 450
+    # Evicted flows are flushed, not dropped: every request is still reported, unanswered.
+    assert len(records) == 500
+    assert {tuple(t.flags) for t in records} == {("no_response",)}
+
+
+def test_idle_flows_expire_in_packet_time() -> None:
+    config = load_config(overrides={"flows": {"idle_timeout_s": 0.0001}})
+    records, result = run_replay(PCAPS / "api_python_curl.pcap", config=config)
+    assert result.counters["timeouts"] > 0
+    assert len([record for record in records if record["method"]]) == 94
+
+
+def test_tiny_reassembly_buffer_turns_reordering_into_gaps_without_crashing() -> None:
+    config = load_config(overrides={"flows": {"max_buffered_bytes": 100}})
+    records, result = run_replay(PCAPS / "edge_reordered.pcap", config=config)
+    # Bytes forced out as gaps are lost to parsing, but what is whole still parses.
+    assert result.counters["gaps"] >= 1
+    assert records[0]["method"] == "GET"
+
+
+def test_eviction_on_a_real_capture_still_reports_every_request() -> None:
+    config = load_config(overrides={"flows": {"max_flows": 1}})
+    records, result = run_replay(PCAPS / "api_nginx_wrk.pcap", config=config)
+    assert result.counters["evictions"] > 0
+    baseline, _ = run_replay(PCAPS / "api_nginx_wrk.pcap")
+    assert len([r for r in records if r["method"]]) >= len([r for r in baseline if r["method"]]) - 10
+
+
+def test_port_reuse_after_close_starts_a_new_flow() -> None:
+    records, result = run_replay(PCAPS / "edge_close_delimited.pcap", PCAPS / "edge_close_delimited.pcap")
+    assert exchanges(records) == 2 * [("GET", "/old", 200), ("GET", "/rst/1", 200), ("GET", "/rst/2", None)]
