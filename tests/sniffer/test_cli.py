@@ -103,3 +103,32 @@ def test_missing_file_argument_is_a_usage_error() -> None:
     result = apispy("replay")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_endpoints_are_templated_in_the_transaction_log() -> None:
+    result = apispy("replay", "--quiet", "--transactions", "-", str(PCAPS / "api_python_curl.pcap"))
+    endpoints = {(record["method"], record["endpoint"]) for record in map(json.loads, result.stdout.splitlines())}
+    assert {("GET", "/api/v1/users/{id}"), ("GET", "/api/v1/orders/{uuid}"), ("PUT", "/api/v1/users/{id}"),
+            ("DELETE", "/api/v1/users/{id}"), ("POST", "/api/v1/users")} <= endpoints
+
+
+def test_progress_bar_runs_on_a_terminal() -> None:
+    import os
+    import pty
+
+    pid, terminal = pty.fork()
+    if pid == 0:
+        os.execv(APISPY, [APISPY, "replay", str(PCAPS / "api_nginx_wrk.pcap")])
+    output = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"reading" in output and b"100%" in output
+    assert b"transactions=1203" in output
