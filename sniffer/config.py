@@ -52,11 +52,39 @@ class IdentityConfig:
 
 
 @dataclass
+class MetricsConfig:
+    interval_s: float = 10.0
+    max_lateness_s: float = 300.0
+    max_endpoint_series: int = 2000
+    max_latency_samples: int = 4096
+    source: str = ""  # the `source` tag of apispy_capture; default: the first capture's file name
+
+
+@dataclass
+class InfluxConfig:
+    url: str = ""
+    token: str = ""
+    org: str = "-"
+    bucket: str = "apispy"
+    batch_size: int = 5000
+    flush_interval_ms: int = 1000
+    retry_interval_ms: int = 1000
+    max_retries: int = 5
+    max_retry_time_s: float = 30.0
+    timeout_s: float = 10.0
+    max_buffer_points: int = 200_000
+    spill_path: str = "apispy-spill.lp"
+    spill_max_bytes: int = 1 << 30
+
+
+@dataclass
 class Config:
     flows: FlowConfig = field(default_factory=FlowConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     templating: TemplatingConfig = field(default_factory=TemplatingConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    influx: InfluxConfig = field(default_factory=InfluxConfig)
 
     def flow_limits(self) -> FlowLimits:
         return FlowLimits(
@@ -128,13 +156,38 @@ def _coerce(value: Any, current: Any, name: str) -> Any:
     return str(value)
 
 
-def load_config(path: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Builds the configuration: defaults, then the file, then `overrides` (from flags), validated."""
+# Environment variables and the config keys they set, applied between the file and the flags.
+ENVIRONMENT = {
+    "INFLUX_URL": ("influx", "url"),
+    "INFLUX_TOKEN": ("influx", "token"),
+    "INFLUX_ORG": ("influx", "org"),
+    "INFLUX_BUCKET": ("influx", "bucket"),
+}
+
+
+def _from_environment(environment: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for variable, (section, key) in ENVIRONMENT.items():
+        if environment.get(variable):
+            values.setdefault(section, {})[key] = environment[variable]
+    return values
+
+
+def load_config(
+    path: str | None = None, overrides: dict[str, Any] | None = None, environment: dict[str, str] | None = None
+) -> Config:
+    """Builds the configuration: defaults, then the file, then the environment, then `overrides` (flags)."""
     config = Config()
     if path:
         _apply(config, _read_file(path), "")
+    if environment:
+        _apply(config, _from_environment(environment), "")
     if overrides:
         _apply(config, overrides, "")
     if config.flows.max_flows < 1:
         raise ConfigError("config key flows.max_flows must be at least 1")
+    if config.metrics.interval_s <= 0:
+        raise ConfigError("config key metrics.interval_s must be positive")
+    if config.influx.url and not config.influx.url.startswith(("http://", "https://")):
+        raise ConfigError(f"config key influx.url must be an http:// or https:// URL, not {config.influx.url!r}")
     return config

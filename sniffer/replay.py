@@ -10,6 +10,7 @@ from parsers.transaction import Transaction
 from sniffer.capture.pcapfile import CaptureReader, open_capture
 from sniffer.config import Config
 from sniffer.identity import ClientIdentity
+from sniffer.outputs import MetricOutputs
 from sniffer.pipeline import Pipeline
 from sniffer.records import TransactionBuilder
 from sniffer.summary import EndpointSummary
@@ -45,25 +46,45 @@ def replay(
     config: Config,
     on_transaction: Callable[[Transaction], None],
     on_progress: Callable[[int], None] | None = None,
+    outputs: MetricOutputs | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> ReplayResult:
+    """Reads every capture in order; stops early (flushing everything) once `should_stop()` says so."""
     endpoints = EndpointSummary()
+    metrics = outputs.metrics if outputs is not None else None
 
     def record(transaction: Transaction) -> None:
         endpoints.add(transaction)
+        if metrics is not None:
+            metrics.add(transaction)
         on_transaction(transaction)
 
     pipeline = build_pipeline(config, record)
+    if outputs is not None:
+        outputs.watch(pipeline)
     warnings: list[str] = []
     for reader in readers:
         reported = 0
         for batch in reader.batches():
             pipeline.process(batch)
+            if metrics is not None:
+                metrics.add_packets(batch.ts_ns, batch.wire_lengths)
+                metrics.advance(pipeline.stats.last_ts_ns)
             if on_progress is not None:
                 on_progress(reader.bytes_consumed - reported)
                 reported = reader.bytes_consumed
+            if should_stop():
+                break
         warnings.extend(reader.warnings)
+        if should_stop():
+            warnings.append("interrupted: stopped reading; everything read so far was flushed")
+            break
     pipeline.finish()
-    return ReplayResult(counters(pipeline), endpoints, warnings)
+    result = ReplayResult(counters(pipeline), endpoints, warnings)
+    if outputs is not None:
+        result.warnings.extend(outputs.close())
+        result.counters.update(outputs.counters())
+    return result
 
 
 def counters(pipeline: Pipeline) -> dict[str, int]:

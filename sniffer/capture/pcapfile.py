@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from collections.abc import Generator, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -44,20 +46,22 @@ class CaptureReader:
 
     data_start = 0
 
-    def __init__(self, path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
+    def __init__(self, path: str, handle: BinaryIO, first_bytes: bytes, block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
         self.path = path
+        self.handle = handle
+        self.first_bytes = first_bytes  # read from `handle` to identify the format
         self.block_bytes = block_bytes
-        self.size = os.path.getsize(path)
+        self.size = os.fstat(handle.fileno()).st_size if handle.seekable() else 0
         self.bytes_consumed = 0
         self.warnings: list[str] = []
 
     def batches(self) -> Iterator[PacketBatch]:
-        with open(self.path, "rb") as handle:
-            handle.seek(self.data_start)
+        """Reads blocks as they come: whole blocks from a file, whatever is there from a pipe."""
+        with self.handle as handle:
             self.bytes_consumed = self.data_start
-            pending = b""
+            pending = self.first_bytes[self.data_start :]
             while True:
-                chunk = handle.read(self.block_bytes)
+                chunk = handle.read1(self.block_bytes)
                 at_eof = not chunk
                 data = pending + chunk if pending else chunk
                 consumed = yield from self._index_block(np.frombuffer(data, dtype=np.uint8))
@@ -92,8 +96,8 @@ def _new_columns(capacity: int) -> tuple[np.ndarray, ...]:
 class PcapReader(CaptureReader):
     """Classic libpcap files: either byte order, micro- or nanosecond timestamps, one link type per file."""
 
-    def __init__(self, path: str, header: bytes, block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
-        super().__init__(path, block_bytes)
+    def __init__(self, path: str, handle: BinaryIO, header: bytes, block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
+        super().__init__(path, handle, header, block_bytes)
         self.data_start = PCAP_GLOBAL_HEADER_LEN
         magic_le = struct.unpack("<I", header[:4])[0]
         self.big_endian = magic_le not in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC)
@@ -124,8 +128,8 @@ class PcapReader(CaptureReader):
 class PcapngReader(CaptureReader):
     """pcapng files: several sections and interfaces, each with its own link type and timestamp resolution."""
 
-    def __init__(self, path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
-        super().__init__(path, block_bytes)
+    def __init__(self, path: str, handle: BinaryIO, header: bytes, block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
+        super().__init__(path, handle, header, block_bytes)
         self.big_endian = False
         self._interfaces: list[tuple[int, int, int]] = []  # (link type, ticks per second, snap length)
         self._interface_arrays = self._arrays()
@@ -212,27 +216,50 @@ class PcapngReader(CaptureReader):
 
 
 def open_capture(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> CaptureReader:
-    """Identifies the format by its magic number; raises CaptureError with a one-line reason otherwise."""
+    """Identifies the format by its magic number; raises CaptureError with a one-line reason otherwise.
+
+    `-` reads standard input, so `tcpdump -w - | apispy replay -` works; the file stays open in the reader.
+    """
     try:
-        with open(path, "rb") as handle:
-            header = handle.read(PCAP_GLOBAL_HEADER_LEN)
+        handle = os.fdopen(os.dup(sys.stdin.fileno()), "rb") if path == "-" else open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         raise CaptureError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise CaptureError(f"{path}: is a directory, not a capture file") from None
     except OSError as error:
         raise CaptureError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        header = _read_header(handle)
+        return _reader_for(path, handle, header, block_bytes)
+    except (CaptureError, OSError) as error:
+        handle.close()
+        if isinstance(error, CaptureError):
+            raise
+        raise CaptureError(f"{path}: cannot read ({error.strerror})") from None
+
+
+def _read_header(handle: BinaryIO) -> bytes:
+    header = b""
+    while len(header) < PCAP_GLOBAL_HEADER_LEN:
+        chunk = handle.read(PCAP_GLOBAL_HEADER_LEN - len(header))
+        if not chunk:
+            break
+        header += chunk
+    return header
+
+
+def _reader_for(path: str, handle: BinaryIO, header: bytes, block_bytes: int) -> CaptureReader:
     if len(header) < 4:
         raise CaptureError(f"{path}: not a capture (file is {len(header)} bytes, too short for a header)")
     magic_le, magic_be = struct.unpack("<I", header[:4])[0], struct.unpack(">I", header[:4])[0]
     if PCAP_MAGIC_USEC in (magic_le, magic_be) or PCAP_MAGIC_NSEC in (magic_le, magic_be):
         if len(header) < PCAP_GLOBAL_HEADER_LEN:
             raise CaptureError(f"{path}: truncated pcap header ({len(header)} of {PCAP_GLOBAL_HEADER_LEN} bytes)")
-        return PcapReader(path, header, block_bytes)
+        return PcapReader(path, handle, header, block_bytes)
     if magic_le == PCAPNG_SHB:
         if len(header) < 12:
             raise CaptureError(f"{path}: truncated pcapng section header ({len(header)} bytes)")
         if header[8:12] not in (struct.pack("<I", PCAPNG_BYTE_ORDER_MAGIC), struct.pack(">I", PCAPNG_BYTE_ORDER_MAGIC)):
             raise CaptureError(f"{path}: not a capture (pcapng section header with a bad byte-order magic)")
-        return PcapngReader(path, block_bytes)
+        return PcapngReader(path, handle, header, block_bytes)
     raise CaptureError(f"{path}: not a pcap or pcapng capture (magic bytes {header[:4].hex()})")

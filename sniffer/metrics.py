@@ -1,0 +1,205 @@
+"""Per-interval time series of API traffic and of the sniffer's own health, stamped with packet time.
+
+Transactions are bucketed by the interval of their request's first byte (`ts`), into one series per (endpoint,
+method, status, host). An interval is closed once packet time has passed its end by `max_lateness_s` — a
+transaction is reported when its response ends, so late ones for an interval keep arriving for a while — and
+then turns into points. A transaction for an interval already closed is counted as `late` and left out, so the
+sum of `count` equals the transactions written minus the late ones (zero unless a response took longer than
+the lateness bound). Replaying the same capture gives the same points with the same timestamps, so a second
+replay overwrites instead of double counting.
+
+Memory is bounded: at most `max_endpoint_series` distinct endpoint tags (the rest fold into `endpoint=other`,
+counted), and at most `max_latency_samples` latencies kept per series and interval for the percentiles (a
+deterministic reservoir beyond that).
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from parsers.transaction import Transaction
+from sniffer.sinks.lineprotocol import Point
+
+REQUESTS_MEASUREMENT = "api_requests"
+CAPTURE_MEASUREMENT = "apispy_capture"
+ALERTS_MEASUREMENT = "api_alerts"
+OTHER_ENDPOINT = "other"
+NO_STATUS = "none"
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    interval_s: float = 10.0
+    max_lateness_s: float = 300.0
+    max_endpoint_series: int = 2000
+    max_latency_samples: int = 4096
+
+
+@dataclass(slots=True)
+class SeriesAggregate:
+    count: int = 0
+    errors: int = 0
+    req_bytes: int = 0
+    resp_bytes: int = 0
+    latencies: list[float] = field(default_factory=list)
+    latencies_seen: int = 0
+
+
+@dataclass(slots=True)
+class CaptureCounters:
+    """The sniffer's own cumulative counters, read at each interval close; points carry the deltas (packets,
+    bytes and transactions are instead counted exactly per interval, by packet time)."""
+
+    packets: int = 0
+    bytes: int = 0
+    dropped: int = 0
+    flows_active: int = 0
+    flows_evicted: int = 0
+    gaps: int = 0
+    parse_errors: int = 0
+
+
+class IntervalMetrics:
+    """Aggregates transactions and packets per interval and hands closed intervals to `emit` as points."""
+
+    def __init__(self, settings: MetricsSettings, source: str, emit: Callable[[list[Point]], None]) -> None:
+        self.settings = settings
+        self.source = source
+        self.emit = emit
+        self.interval_ns = int(settings.interval_s * NS_PER_S)
+        self.lateness_ns = int(settings.max_lateness_s * NS_PER_S)
+        self.open: dict[int, dict[tuple[str, str, str, str], SeriesAggregate]] = {}
+        self.packets: dict[int, list[int]] = {}  # interval start -> [packets, bytes]
+        self.closed_before_ns = -1  # every interval starting before this is closed
+        self.endpoints: set[str] = set()
+        self.folded_endpoints = 0
+        self.late_transactions = 0
+        self.points_emitted = 0
+        self.previous_counters = CaptureCounters()
+        self.health: Callable[[], CaptureCounters] = CaptureCounters
+        self.health_fields: Callable[[], dict[str, int]] = dict
+
+    def interval_of(self, ts_ns: int) -> int:
+        return ts_ns - ts_ns % self.interval_ns
+
+    def add_packets(self, ts_ns: np.ndarray, wire_lengths: np.ndarray) -> None:
+        """Counts a batch's packets and bytes into their intervals (a batch may span several)."""
+        starts = ts_ns - ts_ns % self.interval_ns
+        unique, inverse = np.unique(starts, return_inverse=True)
+        packets = np.bincount(inverse)
+        sizes = np.bincount(inverse, weights=wire_lengths)
+        for start, count, size in zip(unique.tolist(), packets.tolist(), sizes.tolist(), strict=True):
+            row = self.packets.setdefault(start, [0, 0])
+            row[0] += count
+            row[1] += int(size)
+
+    def add(self, transaction: Transaction) -> None:
+        ts_ns = int(round(transaction.ts * NS_PER_S))
+        start = self.interval_of(ts_ns)
+        if start < self.closed_before_ns:
+            self.late_transactions += 1
+            return
+        key = (
+            self._endpoint_tag(transaction.endpoint),
+            transaction.method or "-",
+            NO_STATUS if transaction.status is None else str(transaction.status),
+            transaction.host or "-",
+        )
+        series = self.open.setdefault(start, {})
+        aggregate = series.get(key)
+        if aggregate is None:
+            aggregate = series[key] = SeriesAggregate()
+        aggregate.count += 1
+        if transaction.status is None or transaction.status >= 500:
+            aggregate.errors += 1
+        aggregate.req_bytes += transaction.req_body_bytes
+        aggregate.resp_bytes += transaction.resp_body_bytes
+        if transaction.latency_ms is not None:
+            self._sample(aggregate, key, start, transaction.latency_ms)
+
+    def _endpoint_tag(self, endpoint: str) -> str:
+        endpoint = endpoint or "-"
+        if endpoint in self.endpoints:
+            return endpoint
+        if len(self.endpoints) < self.settings.max_endpoint_series:
+            self.endpoints.add(endpoint)
+            return endpoint
+        self.folded_endpoints += 1
+        return OTHER_ENDPOINT
+
+    def _sample(self, aggregate: SeriesAggregate, key: tuple, start: int, latency_ms: float) -> None:
+        aggregate.latencies_seen += 1
+        if len(aggregate.latencies) < self.settings.max_latency_samples:
+            aggregate.latencies.append(latency_ms)
+            return
+        # Reservoir sampling with a generator seeded by the series and interval: the same capture keeps the
+        # same sample, so replays stay deterministic.
+        generator = random.Random(zlib.crc32(repr((key, start, aggregate.latencies_seen)).encode()))
+        slot = generator.randrange(aggregate.latencies_seen)
+        if slot < self.settings.max_latency_samples:
+            aggregate.latencies[slot] = latency_ms
+
+    def advance(self, now_ns: int) -> None:
+        """Packet time reached `now_ns`: closes every interval that ended more than the lateness bound ago."""
+        limit = now_ns - self.lateness_ns - self.interval_ns
+        ready = sorted(start for start in set(self.open) | set(self.packets) if start <= limit)
+        for start in ready:
+            self._close(start)
+
+    def close_all(self) -> None:
+        for start in sorted(set(self.open) | set(self.packets)):
+            self._close(start)
+
+    def _close(self, start: int) -> None:
+        series = self.open.pop(start, {})
+        points = [self._request_point(start, key, aggregate) for key, aggregate in sorted(series.items())]
+        points.append(self._capture_point(start, sum(aggregate.count for aggregate in series.values())))
+        self.closed_before_ns = max(self.closed_before_ns, start + self.interval_ns)
+        self.points_emitted += len(points)
+        self.emit(points)
+
+    def _request_point(self, start: int, key: tuple[str, str, str, str], aggregate: SeriesAggregate) -> Point:
+        endpoint, method, status, host = key
+        fields: dict[str, int | float] = {
+            "count": aggregate.count,
+            "errors": aggregate.errors,
+            "req_bytes": aggregate.req_bytes,
+            "resp_bytes": aggregate.resp_bytes,
+        }
+        if aggregate.latencies:
+            latencies = np.asarray(aggregate.latencies)
+            p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
+            fields.update(
+                latency_p50_ms=round(float(p50), 3),
+                latency_p95_ms=round(float(p95), 3),
+                latency_p99_ms=round(float(p99), 3),
+                latency_max_ms=round(float(latencies.max()), 3),
+            )
+        tags = {"endpoint": endpoint, "method": method, "status": status, "host": host}
+        return Point(REQUESTS_MEASUREMENT, tags, fields, start)
+
+    def _capture_point(self, start: int, transactions: int) -> Point:
+        packets, size = self.packets.pop(start, (0, 0))
+        now = self.health()
+        before = self.previous_counters
+        self.previous_counters = now
+        fields: dict[str, int | float] = {
+            "packets": packets,
+            "bytes": size,
+            "dropped": now.dropped - before.dropped,
+            "flows_active": now.flows_active,
+            "flows_evicted": now.flows_evicted - before.flows_evicted,
+            "gaps": now.gaps - before.gaps,
+            "parse_errors": now.parse_errors - before.parse_errors,
+            "transactions": transactions,
+            "late_transactions": self.late_transactions,
+            "folded_endpoints": self.folded_endpoints,
+        }
+        fields.update(self.health_fields())
+        return Point(CAPTURE_MEASUREMENT, {"source": self.source}, fields, start)

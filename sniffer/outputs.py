@@ -1,0 +1,84 @@
+"""The time-series outputs of a run: the interval aggregator and the sinks its points go to.
+
+Built once from the configuration; the replay (and live) loop feeds it transactions and packet batches, and
+closes it at the end, which flushes every interval and every sink.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sniffer.config import Config
+from sniffer.metrics import CaptureCounters, IntervalMetrics, MetricsSettings
+from sniffer.pipeline import Pipeline
+from sniffer.sinks.influx import InfluxSettings, InfluxWriter
+from sniffer.sinks.lineprotocol import LineProtocolFile, Point
+
+
+class MetricOutputs:
+    """Aggregates per interval and writes the points to InfluxDB and/or a line-protocol file."""
+
+    def __init__(self, config: Config, source: str, line_protocol_path: str | None) -> None:
+        influx = config.influx
+        self.influx = None
+        if influx.url:
+            self.influx = InfluxWriter(
+                InfluxSettings(
+                    url=influx.url, token=influx.token, org=influx.org, bucket=influx.bucket,
+                    batch_size=influx.batch_size, flush_interval_ms=influx.flush_interval_ms,
+                    retry_interval_ms=influx.retry_interval_ms, max_retries=influx.max_retries,
+                    max_retry_time_ms=int(influx.max_retry_time_s * 1000), timeout_ms=int(influx.timeout_s * 1000),
+                    max_buffer_points=influx.max_buffer_points, spill_path=influx.spill_path,
+                    spill_max_bytes=influx.spill_max_bytes,
+                )
+            )
+        self.line_protocol = LineProtocolFile(line_protocol_path) if line_protocol_path else None
+        settings = MetricsSettings(
+            interval_s=config.metrics.interval_s, max_lateness_s=config.metrics.max_lateness_s,
+            max_endpoint_series=config.metrics.max_endpoint_series,
+            max_latency_samples=config.metrics.max_latency_samples,
+        )
+        self.metrics = IntervalMetrics(settings, config.metrics.source or source, self.emit)
+        if self.influx is not None:
+            self.metrics.health_fields = self.influx.counters
+
+    def watch(self, pipeline: Pipeline) -> None:
+        """Reads the sniffer's own counters from `pipeline` at each interval close."""
+        stats, flows = pipeline.stats, pipeline.flows
+
+        def health() -> CaptureCounters:
+            return CaptureCounters(
+                packets=stats.packets, bytes=stats.bytes, dropped=0, flows_active=len(flows),
+                flows_evicted=flows.stats.evictions, gaps=flows.stats.gaps, parse_errors=flows.stats.parse_errors,
+            )
+
+        self.metrics.health = health
+
+    def emit(self, points: list[Point]) -> None:
+        if self.influx is not None:
+            self.influx.write(points)
+        if self.line_protocol is not None:
+            self.line_protocol.write(points)
+
+    def close(self) -> list[str]:
+        """Closes every interval and sink; returns messages for the user (points left in a spill file)."""
+        self.metrics.close_all()
+        messages = []
+        if self.line_protocol is not None:
+            self.line_protocol.close()
+        if self.influx is not None:
+            message = self.influx.close()
+            if message:
+                messages.append(message)
+        return messages
+
+    def counters(self) -> dict[str, int]:
+        counters = {"points": self.metrics.points_emitted, "late_transactions": self.metrics.late_transactions,
+                    "folded_endpoints": self.metrics.folded_endpoints}
+        if self.influx is not None:
+            counters.update(self.influx.counters())
+        return counters
+
+
+def default_source(paths: list[str]) -> str:
+    return os.path.basename(paths[0]) if paths and paths[0] != "-" else "stdin"
