@@ -12,8 +12,24 @@ from support.samples import PCAPS
 
 APISPY = str(Path(sys.executable).with_name("apispy"))
 CONTRACT_FIELDS = {
-    "ts", "src_ip", "src_port", "dst_ip", "dst_port", "method", "uri", "host", "path", "query", "endpoint",
-    "status", "latency_ms", "req_body_bytes", "resp_body_bytes", "client_id", "api_key_hash", "flags",
+    "ts",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "method",
+    "uri",
+    "host",
+    "path",
+    "query",
+    "endpoint",
+    "status",
+    "latency_ms",
+    "req_body_bytes",
+    "resp_body_bytes",
+    "client_id",
+    "api_key_hash",
+    "flags",
 }
 
 
@@ -76,8 +92,9 @@ def test_unreadable_capture_is_one_line_naming_the_file_and_exit_2(name: str, re
 
 
 def test_bad_file_among_good_ones_fails_before_any_output() -> None:
-    result = apispy("replay", "--transactions", "-", str(PCAPS / "edge_pipelined.pcap"),
-                    str(PCAPS / "edge_not_a_capture.pcap"))
+    result = apispy(
+        "replay", "--transactions", "-", str(PCAPS / "edge_pipelined.pcap"), str(PCAPS / "edge_not_a_capture.pcap")
+    )
     assert (result.returncode, result.stdout) == (2, "")
 
 
@@ -108,8 +125,13 @@ def test_missing_file_argument_is_a_usage_error() -> None:
 def test_endpoints_are_templated_in_the_transaction_log() -> None:
     result = apispy("replay", "--quiet", "--transactions", "-", str(PCAPS / "api_python_curl.pcap"))
     endpoints = {(record["method"], record["endpoint"]) for record in map(json.loads, result.stdout.splitlines())}
-    assert {("GET", "/api/v1/users/{id}"), ("GET", "/api/v1/orders/{uuid}"), ("PUT", "/api/v1/users/{id}"),
-            ("DELETE", "/api/v1/users/{id}"), ("POST", "/api/v1/users")} <= endpoints
+    assert {
+        ("GET", "/api/v1/users/{id}"),
+        ("GET", "/api/v1/orders/{uuid}"),
+        ("PUT", "/api/v1/users/{id}"),
+        ("DELETE", "/api/v1/users/{id}"),
+        ("POST", "/api/v1/users"),
+    } <= endpoints
 
 
 def test_progress_bar_runs_on_a_terminal() -> None:
@@ -132,3 +154,32 @@ def test_progress_bar_runs_on_a_terminal() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"reading" in output and b"100%" in output
     assert b"transactions=1203" in output
+
+
+def test_capture_from_standard_input() -> None:
+    data = (PCAPS / "edge_pipelined.pcap").read_bytes()
+    result = subprocess.run(
+        [APISPY, "replay", "--quiet", "--transactions", "-", "-"], input=data, capture_output=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert [json.loads(line)["uri"] for line in result.stdout.splitlines()] == ["/pipe/1", "/pipe/2", "/pipe/3"]
+
+
+def test_line_protocol_without_influxdb(tmp_path: Path) -> None:
+    out = tmp_path / "points.lp"
+    result = apispy(
+        "replay", "--quiet", "--interval", "1", "--line-protocol", str(out), str(PCAPS / "edge_pipelined.pcap")
+    )
+    assert result.returncode == 0
+    lines = out.read_text().splitlines()
+    assert sum(int(line.split("count=")[1].split("i")[0]) for line in lines if line.startswith("api_requests,")) == 3
+    assert any(line.startswith("apispy_capture,source=edge_pipelined.pcap ") for line in lines)
+
+
+def test_bad_influx_url_is_one_line() -> None:
+    result = apispy("replay", "--influx-url", "localhost:8086", str(PCAPS / "edge_pipelined.pcap"))
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == "apispy: error: config key influx.url must be an http:// or https:// URL, not 'localhost:8086'\n"
+    )

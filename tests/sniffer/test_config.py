@@ -59,3 +59,12 @@ def test_unreadable_config_file_is_one_line(tmp_path: Path) -> None:
         load_config(str(path))
     assert str(error.value).startswith(f"config file {path}: not valid toml:")
     assert "\n" not in str(error.value)
+
+
+def test_environment_sits_between_the_file_and_the_flags(tmp_path: Path) -> None:
+    path = tmp_path / "apispy.toml"
+    path.write_text("[influx]\nurl = 'http://file:8086'\nbucket = 'from-file'\norg = 'file-org'\n")
+    environment = {"INFLUX_URL": "http://env:8086", "INFLUX_BUCKET": "from-env", "INFLUX_TOKEN": "t"}
+    config = load_config(str(path), {"influx": {"bucket": "from-flag"}}, environment)
+    assert (config.influx.url, config.influx.bucket, config.influx.org, config.influx.token) == (
+        "http://env:8086", "from-flag", "file-org", "t")

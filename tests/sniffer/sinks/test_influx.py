@@ -156,7 +156,9 @@ def test_influxdb_outage_in_the_middle_of_a_replay_loses_nothing(influx, tmp_pat
 def test_influxdb_never_reachable_leaves_a_spill_file_that_loads_later(influx, tmp_path: Path) -> None:
     spill = tmp_path / "spill.lp"
     config = tmp_path / "apispy.toml"
-    config.write_text(f"[influx]\nmax_retries = 1\nretry_interval_ms = 50\nmax_retry_time_s = 1\nspill_path = '{spill}'\n")
+    config.write_text(
+        f"[influx]\nmax_retries = 1\nretry_interval_ms = 50\nmax_retry_time_s = 1\nspill_path = '{spill}'\n"
+    )
     dead = ["--influx-url", "http://127.0.0.1:9", "--influx-bucket", influx.bucket, "--interval", "1"]
     result = run("replay", "--config", str(config), *dead, str(CAPTURES[0]))
     assert result.returncode == 0

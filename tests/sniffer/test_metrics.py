@@ -1,0 +1,97 @@
+"""Interval aggregation: buckets by packet time, lateness, bounded tags and samples, deterministic points."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parsers.transaction import Transaction
+from sniffer.metrics import CAPTURE_MEASUREMENT, REQUESTS_MEASUREMENT, IntervalMetrics, MetricsSettings
+from sniffer.sinks.lineprotocol import Point
+
+S = 1_000_000_000
+
+
+def transaction(ts: float, endpoint: str = "/a", status: int | None = 200, latency: float | None = 5.0,
+                method: str = "GET") -> Transaction:
+    return Transaction(ts=ts, src_ip="10.0.0.1", src_port=1, dst_ip="10.0.0.2", dst_port=80, method=method,
+                       uri=endpoint, host="api", path=endpoint, query="", http_version="1.1", endpoint=endpoint,
+                       status=status, latency_ms=latency, req_body_bytes=10, resp_body_bytes=100)
+
+
+def collect(settings: MetricsSettings) -> tuple[IntervalMetrics, list[Point]]:
+    points: list[Point] = []
+    return IntervalMetrics(settings, "test", points.extend), points
+
+
+def requests(points: list[Point]) -> list[Point]:
+    return [point for point in points if point.measurement == REQUESTS_MEASUREMENT]
+
+
+def test_transactions_fall_in_the_interval_of_their_first_byte() -> None:
+    metrics, points = collect(MetricsSettings(interval_s=10))
+    for ts in (100.0, 109.999, 110.0):
+        metrics.add(transaction(ts))
+    metrics.close_all()
+    assert [(p.ts_ns, p.fields["count"]) for p in requests(points)] == [(100 * S, 2), (110 * S, 1)]
+
+
+def test_fields_count_errors_bytes_and_latency_percentiles() -> None:
+    metrics, points = collect(MetricsSettings(interval_s=10))
+    for latency in range(1, 101):
+        metrics.add(transaction(100.0, latency=float(latency)))
+    metrics.add(transaction(100.0, status=503, latency=1.0))
+    metrics.add(transaction(100.0, status=None, latency=None))
+    metrics.close_all()
+    by_status = {point.tags["status"]: point.fields for point in requests(points)}
+    assert by_status["200"]["count"] == 100 and by_status["200"]["errors"] == 0
+    assert by_status["200"]["latency_p50_ms"] == 50.5
+    assert by_status["200"]["latency_p99_ms"] == 99.01
+    assert by_status["200"]["latency_max_ms"] == 100.0
+    assert by_status["200"]["req_bytes"] == 1000
+    assert by_status["503"]["errors"] == 1
+    assert by_status["none"] == {"count": 1, "errors": 1, "req_bytes": 10, "resp_bytes": 100}
+
+
+def test_an_interval_closes_once_packet_time_passes_it_by_the_lateness_bound() -> None:
+    metrics, points = collect(MetricsSettings(interval_s=10, max_lateness_s=30))
+    metrics.add(transaction(100.0))
+    metrics.advance(139 * S)
+    assert points == []
+    metrics.advance(140 * S)
+    assert [p.ts_ns for p in requests(points)] == [100 * S]
+    metrics.add(transaction(105.0))
+    assert metrics.late_transactions == 1
+
+
+def test_endpoint_tags_past_the_bound_fold_into_other() -> None:
+    metrics, points = collect(MetricsSettings(max_endpoint_series=2))
+    for endpoint in ("/a", "/b", "/c", "/d", "/a"):
+        metrics.add(transaction(100.0, endpoint=endpoint))
+    metrics.close_all()
+    counts = {point.tags["endpoint"]: point.fields["count"] for point in requests(points)}
+    assert counts == {"/a": 2, "/b": 1, "other": 2}
+    assert metrics.folded_endpoints == 2
+
+
+def test_latency_reservoir_is_bounded_and_deterministic() -> None:
+    results = []
+    for _ in range(2):
+        metrics, points = collect(MetricsSettings(max_latency_samples=50))
+        for index in range(5000):
+            metrics.add(transaction(100.0, latency=float(index % 997)))
+        assert len(next(iter(metrics.open.values()))[("/a", "GET", "200", "api")].latencies) == 50
+        metrics.close_all()
+        results.append(requests(points)[0].fields)
+    assert results[0] == results[1]
+    assert results[0]["count"] == 5000
+
+
+def test_capture_points_count_packets_per_interval_exactly() -> None:
+    metrics, points = collect(MetricsSettings(interval_s=10))
+    metrics.add_packets(np.array([100 * S, 101 * S, 115 * S], np.int64), np.array([60, 1500, 40], np.int32))
+    metrics.add(transaction(101.0))
+    metrics.close_all()
+    capture = {p.ts_ns: p.fields for p in points if p.measurement == CAPTURE_MEASUREMENT}
+    assert (capture[100 * S]["packets"], capture[100 * S]["bytes"], capture[100 * S]["transactions"]) == (2, 1560, 1)
+    assert (capture[110 * S]["packets"], capture[110 * S]["transactions"]) == (1, 0)
+    assert all(p.tags == {"source": "test"} for p in points if p.measurement == CAPTURE_MEASUREMENT)
