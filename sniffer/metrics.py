@@ -49,6 +49,7 @@ class SeriesAggregate:
     resp_bytes: int = 0
     latencies: list[float] = field(default_factory=list)
     latencies_seen: int = 0
+    sampler: random.Random | None = None  # made when the reservoir fills up
 
 
 @dataclass(slots=True)
@@ -140,8 +141,9 @@ class IntervalMetrics:
             return
         # Reservoir sampling with a generator seeded by the series and interval: the same capture keeps the
         # same sample, so replays stay deterministic.
-        generator = random.Random(zlib.crc32(repr((key, start, aggregate.latencies_seen)).encode()))
-        slot = generator.randrange(aggregate.latencies_seen)
+        if aggregate.sampler is None:
+            aggregate.sampler = random.Random(zlib.crc32(repr((key, start)).encode()))
+        slot = aggregate.sampler.randrange(aggregate.latencies_seen)
         if slot < self.settings.max_latency_samples:
             aggregate.latencies[slot] = latency_ms
 

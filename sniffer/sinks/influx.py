@@ -19,11 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass
 
 from influxdb_client import InfluxDBClient, WritePrecision
-from influxdb_client.client.write_api import WriteOptions
+from influxdb_client.client.write_api import WriteApi, WriteOptions
 
 from sniffer.sinks.lineprotocol import Point
 
@@ -74,7 +73,11 @@ class InfluxWriter:
         logging.getLogger("influxdb_client.client.write_api").setLevel(logging.CRITICAL)
         self.client = InfluxDBClient(url=settings.url, token=settings.token, org=settings.org,
                                      timeout=settings.timeout_ms)
-        self.write_api = self.client.write_api(
+        self.write_api = self._new_write_api()
+
+    def _new_write_api(self) -> WriteApi:
+        settings = self.settings
+        return self.client.write_api(
             write_options=WriteOptions(
                 batch_size=settings.batch_size,
                 flush_interval=settings.flush_interval_ms,
@@ -165,26 +168,21 @@ class InfluxWriter:
         for start in range(0, len(send), self.settings.batch_size):
             self._submit(send[start : start + self.settings.batch_size])
 
-    def _wait_in_flight(self, deadline: float) -> None:
-        while self.in_flight > 0 and time.monotonic() < deadline:
-            self.write_api.flush()
-            time.sleep(0.05)
-
     def close(self) -> str | None:
         """Flushes everything; returns a message when points are left in the spill file, else None.
 
-        Spilled points get one more chance, in rounds bounded by the buffer, while each round makes progress:
-        InfluxDB may be back by now. A round that writes nothing means it is still away; the points stay put.
+        Closing the batching API sends what it holds at once and waits for it (retries included, bounded by
+        `max_retry_time_ms`). Spilled points then get more chances, in rounds bounded by the buffer, while each
+        round makes progress: InfluxDB may be back by now. A round that writes nothing means it is still away.
         """
-        deadline = time.monotonic() + (self.settings.max_retry_time_ms + self.settings.timeout_ms) / 1000 + 5
-        self._wait_in_flight(deadline)
-        while self.spill_lines and time.monotonic() < deadline:
+        self.write_api.close()
+        while self.spill_lines:
             before = self.spill_lines
+            self.write_api = self._new_write_api()
             self.resend_spill()
-            self._wait_in_flight(deadline)
+            self.write_api.close()
             if self.spill_lines >= before:
                 break
-        self.write_api.close()
         self.client.close()
         if not self.spill_lines:
             return None
