@@ -57,6 +57,10 @@ http {{
   uwsgi_temp_path {root}/uwsgi;
   scgi_temp_path {root}/scgi;
   client_max_body_size 64m;
+  # Keep request bodies in memory and stream them on: the worker (user nobody) cannot write temp files in a
+  # private temporary directory.
+  client_body_buffer_size 64m;
+  proxy_request_buffering off;
   # $arg_bucket is the raw query value: the "/" of db/rp arrives percent-encoded.
   map $arg_bucket $influx_db {{ "~^(?<db>[^/%]+)(/|%2[Ff])" $db; default $arg_bucket; }}
   map $arg_bucket $influx_rp {{ "~^[^/%]+(/|%2[Ff])(?<rp>.+)$" $rp; default ""; }}

@@ -186,3 +186,17 @@ def test_sigterm_stops_reading_and_flushes_everything(influx, tmp_path: Path) ->
     assert process.returncode == 0, stderr
     assert "interrupted" in stderr
     assert sum(stored_counts(influx).values()) > 0
+
+
+def test_writer_stores_every_point_of_large_batches(influx, tmp_path: Path) -> None:
+    from sniffer.sinks.influx import InfluxSettings, InfluxWriter
+    from sniffer.sinks.lineprotocol import Point
+
+    writer = InfluxWriter(InfluxSettings(url=influx.url, bucket=influx.bucket, spill_path=str(tmp_path / "s.lp")))
+    for first in range(0, 30_000, 3000):
+        writer.write([Point("bulk", {"series": str(index % 300)}, {"value": index}, 1_800_000_000_000_000_000 + index)
+                      for index in range(first, first + 3000)])
+    assert writer.close() is None
+    assert writer.counters() == {"points_written": 30_000, "points_retried": 0, "points_spilled": 0,
+                                 "points_dropped": 0}
+    assert influx.query('SELECT count("value") FROM "bulk"')[0]["values"][0][1] == 30_000
