@@ -17,6 +17,8 @@ import yaml
 
 from parsers.http1 import ParserLimits
 from sniffer.flows import FlowLimits
+from sniffer.metrics import MetricsSettings
+from sniffer.sinks.influx import InfluxSettings
 
 
 class ConfigError(Exception):
@@ -52,39 +54,13 @@ class IdentityConfig:
 
 
 @dataclass
-class MetricsConfig:
-    interval_s: float = 10.0
-    max_lateness_s: float = 300.0
-    max_endpoint_series: int = 2000
-    max_latency_samples: int = 4096
-    source: str = ""  # the `source` tag of apispy_capture; default: the first capture's file name
-
-
-@dataclass
-class InfluxConfig:
-    url: str = ""
-    token: str = ""
-    org: str = "-"
-    bucket: str = "apispy"
-    batch_size: int = 5000
-    flush_interval_ms: int = 1000
-    retry_interval_ms: int = 1000
-    max_retries: int = 5
-    max_retry_time_s: float = 30.0
-    timeout_s: float = 10.0
-    max_buffer_points: int = 200_000
-    spill_path: str = "apispy-spill.lp"
-    spill_max_bytes: int = 1 << 30
-
-
-@dataclass
 class Config:
     flows: FlowConfig = field(default_factory=FlowConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     templating: TemplatingConfig = field(default_factory=TemplatingConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    influx: InfluxConfig = field(default_factory=InfluxConfig)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    influx: InfluxSettings = field(default_factory=InfluxSettings)
 
     def flow_limits(self) -> FlowLimits:
         return FlowLimits(

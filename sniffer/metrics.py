@@ -33,12 +33,15 @@ NO_STATUS = "none"
 NS_PER_S = 1_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class MetricsSettings:
+    """The `[metrics]` section of the configuration."""
+
     interval_s: float = 10.0
     max_lateness_s: float = 300.0
     max_endpoint_series: int = 2000
-    max_latency_samples: int = 4096
+    max_latency_samples: int = 4096  # per series and interval, for the percentiles
+    source: str = ""  # the `source` tag of apispy_capture; default: the first capture's file name
 
 
 @dataclass(slots=True)

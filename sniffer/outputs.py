@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 
 from sniffer.config import Config
-from sniffer.metrics import CaptureCounters, IntervalMetrics, MetricsSettings
+from sniffer.metrics import CaptureCounters, IntervalMetrics
 from sniffer.pipeline import Pipeline
-from sniffer.sinks.influx import InfluxSettings, InfluxWriter
+from sniffer.sinks.influx import InfluxWriter
 from sniffer.sinks.lineprotocol import LineProtocolFile, Point
 
 
@@ -19,26 +19,9 @@ class MetricOutputs:
     """Aggregates per interval and writes the points to InfluxDB and/or a line-protocol file."""
 
     def __init__(self, config: Config, source: str, line_protocol_path: str | None) -> None:
-        influx = config.influx
-        self.influx = None
-        if influx.url:
-            self.influx = InfluxWriter(
-                InfluxSettings(
-                    url=influx.url, token=influx.token, org=influx.org, bucket=influx.bucket,
-                    batch_size=influx.batch_size, flush_interval_ms=influx.flush_interval_ms,
-                    retry_interval_ms=influx.retry_interval_ms, max_retries=influx.max_retries,
-                    max_retry_time_ms=int(influx.max_retry_time_s * 1000), timeout_ms=int(influx.timeout_s * 1000),
-                    max_buffer_points=influx.max_buffer_points, spill_path=influx.spill_path,
-                    spill_max_bytes=influx.spill_max_bytes,
-                )
-            )
+        self.influx = InfluxWriter(config.influx) if config.influx.url else None
         self.line_protocol = LineProtocolFile(line_protocol_path) if line_protocol_path else None
-        settings = MetricsSettings(
-            interval_s=config.metrics.interval_s, max_lateness_s=config.metrics.max_lateness_s,
-            max_endpoint_series=config.metrics.max_endpoint_series,
-            max_latency_samples=config.metrics.max_latency_samples,
-        )
-        self.metrics = IntervalMetrics(settings, config.metrics.source or source, self.emit)
+        self.metrics = IntervalMetrics(config.metrics, config.metrics.source or source, self.emit)
         if self.influx is not None:
             self.metrics.health_fields = self.influx.counters
 

@@ -27,9 +27,11 @@ from influxdb_client.client.write_api import WriteApi, WriteOptions
 from sniffer.sinks.lineprotocol import Point
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class InfluxSettings:
-    url: str
+    """The `[influx]` section of the configuration; an empty url means no InfluxDB."""
+
+    url: str = ""
     token: str = ""
     org: str = "-"
     bucket: str = "apispy"

@@ -9,24 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.samples import PCAPS, TSHARK_UNREADABLE, manifest_rows
 
-PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
-MANIFEST = PCAPS / "MANIFEST.md"
 MAX_CAPTURE_BYTES = 1_000_000
 CAPTURE_SUFFIXES = (".pcap", ".pcapng")
-TSHARK_UNREADABLE = "—"
-
-
-def manifest_rows() -> dict[str, dict[str, str]]:
-    """The manifest's table, keyed by file name; cells have their backticks stripped."""
-    lines = [line for line in MANIFEST.read_text().splitlines() if line.startswith("|")]
-    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    rows = {}
-    for line in lines[2:]:
-        cells = [cell.strip().strip("`") for cell in line.strip("|").split("|")]
-        row = dict(zip(header, cells, strict=True))
-        rows[row["file"]] = row
-    return rows
 
 
 ROWS = manifest_rows()

@@ -125,7 +125,7 @@ def test_influxdb_outage_in_the_middle_of_a_replay_loses_nothing(influx, tmp_pat
     config = tmp_path / "apispy.toml"
     config.write_text(
         "[metrics]\nmax_lateness_s = 0\n"
-        "[influx]\nmax_buffer_points = 5\nmax_retries = 1\nretry_interval_ms = 100\nmax_retry_time_s = 1\n"
+        "[influx]\nmax_buffer_points = 5\nmax_retries = 1\nretry_interval_ms = 100\nmax_retry_time_ms = 1000\n"
         f"flush_interval_ms = 100\nspill_path = '{tmp_path / 'spill.lp'}'\n"
     )
     reference = tmp_path / "reference.lp"
@@ -157,7 +157,7 @@ def test_influxdb_never_reachable_leaves_a_spill_file_that_loads_later(influx, t
     spill = tmp_path / "spill.lp"
     config = tmp_path / "apispy.toml"
     config.write_text(
-        f"[influx]\nmax_retries = 1\nretry_interval_ms = 50\nmax_retry_time_s = 1\nspill_path = '{spill}'\n"
+        f"[influx]\nmax_retries = 1\nretry_interval_ms = 50\nmax_retry_time_ms = 1000\nspill_path = '{spill}'\n"
     )
     dead = ["--influx-url", "http://127.0.0.1:9", "--influx-bucket", influx.bucket, "--interval", "1"]
     result = run("replay", "--config", str(config), *dead, str(CAPTURES[0]))
