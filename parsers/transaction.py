@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 
+# Held for later stages in the process, never written out: header values, bodies, the unredacted target.
+PRIVATE_FIELDS = ("forwarded_for", "forwarded", "req_body", "resp_body", "raw_target")
+
+
 @dataclass(slots=True)
 class Transaction:
     """One HTTP/1.x request and (when seen) its final response.
@@ -42,14 +46,13 @@ class Transaction:
     # later analysis (detectors) reads. Kept off the JSON line so no secret or payload leaks through it.
     forwarded_for: str = ""
     forwarded: str = ""
-    auth_token: bytes = b""
-    api_key: bytes = b""
     req_body: bytes = b""
     resp_body: bytes = b""
+    raw_target: str = ""  # the request-target before redaction, for the detectors
 
     def to_record(self) -> dict:
         """The JSON-line form: public fields only, never header secrets or bodies."""
         record = asdict(self)
-        for private in ("forwarded_for", "forwarded", "auth_token", "api_key", "req_body", "resp_body"):
+        for private in PRIVATE_FIELDS:
             del record[private]
         return record

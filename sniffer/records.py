@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from parsers.bodies import decode_body
 from parsers.correlate import Exchange
+from parsers.redact import redact_query, redact_target
 from parsers.messages import MessageHead
 from parsers.templating import EndpointTemplater
 from parsers.transaction import Transaction
@@ -23,7 +24,7 @@ def split_target(target: str) -> tuple[str, str, str]:
         return "", path, query
     if "://" in target[:16]:
         parts = urlsplit(target)
-        return parts.netloc, parts.path or "/", parts.query
+        return parts.netloc.rpartition("@")[2], parts.path or "/", parts.query
     # authority-form (CONNECT host:port) or something odd: keep it whole as the path
     return "", target, ""
 
@@ -55,7 +56,8 @@ class TransactionBuilder:
             ts_ns = request.ts_ns
             uri_host, path, query = split_target(request.target)
             host = _text(request.header(b"host")) or uri_host
-            method, uri, version = request.method, request.target, request.http_version
+            method, uri, version = request.method, redact_target(request.target), request.http_version
+            query = redact_query(query)
         else:
             ts_ns = response.ts_ns
             host = path = query = method = uri = ""
@@ -74,6 +76,7 @@ class TransactionBuilder:
             http_version=version,
             endpoint=self.templater.template(path) if request is not None else "",
             client_id=client.ip,
+            raw_target=request.target if request is not None else "",
         )
         if request is not None:
             self._add_request(transaction, request, exchange, flags)

@@ -183,3 +183,26 @@ def test_bad_influx_url_is_one_line() -> None:
         result.stderr
         == "apispy: error: config key influx.url must be an http:// or https:// URL, not 'localhost:8086'\n"
     )
+
+
+def test_secrets_in_headers_and_query_never_reach_the_transaction_log(tmp_path: Path) -> None:
+    sys.path.insert(0, str(PCAPS))
+    from scapy.utils import wrpcap
+    from tcpconv import Conversation, Endpoint
+
+    conversation = Conversation(Endpoint("10.0.0.1", 40000), Endpoint("10.0.0.2", 80), client_isn=1, server_isn=9)
+    request = (
+        b"GET /login?user=alice&password=hunter2&api_key=AKIAQWERTY HTTP/1.1\r\nHost: api\r\n"
+        b"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.sig\r\nCookie: session=c00k1e\r\n"
+        b"X-Api-Key: k3y-v4lue\r\n\r\n"
+    )
+    packets = conversation.handshake() + conversation.exchange(request, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    capture = tmp_path / "secrets.pcap"
+    wrpcap(str(capture), packets)
+    result = apispy("replay", "--transactions", "-", "--line-protocol", str(tmp_path / "p.lp"), str(capture))
+    record = json.loads(result.stdout)
+    assert record["uri"] == "/login?user=alice&password=REDACTED&api_key=REDACTED"
+    assert record["api_key_hash"] and len(record["api_key_hash"]) == 16
+    everything = result.stdout + result.stderr + (tmp_path / "p.lp").read_text()
+    for secret in ("hunter2", "AKIAQWERTY", "eyJhbGciOiJIUzI1NiJ9", "c00k1e", "k3y-v4lue"):
+        assert secret not in everything
