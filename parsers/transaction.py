@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-
 # Held for later stages in the process, never written out: header values, bodies, the unredacted target.
 PRIVATE_FIELDS = ("forwarded_for", "forwarded", "req_body", "resp_body", "raw_target")
 

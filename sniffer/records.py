@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from parsers.bodies import decode_body
 from parsers.correlate import Exchange
-from parsers.redact import redact_query, redact_target
 from parsers.messages import MessageHead
+from parsers.redact import redact_query, redact_target
 from parsers.templating import EndpointTemplater
 from parsers.transaction import Transaction
 from sniffer.flows import Flow
