@@ -1,1 +1,2 @@
-"""Detection over transaction batches (rate abuse, shadow endpoints, payload anomalies); filled in by a later issue."""
+"""Detection over transactions: rate abuse, shadow endpoints, payload anomalies. No I/O here: detectors get
+transactions and return alerts; the sinks in sniffer/ deliver them."""

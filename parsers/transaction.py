@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 # Held for later stages in the process, never written out: header values, bodies, the unredacted target.
-PRIVATE_FIELDS = ("forwarded_for", "forwarded", "req_body", "resp_body", "raw_target")
+PRIVATE_FIELDS = ("forwarded_for", "forwarded", "req_body", "resp_body", "raw_target", "req_headers", "resp_headers")
 
 
 @dataclass(slots=True)
@@ -48,6 +48,10 @@ class Transaction:
     req_body: bytes = b""
     resp_body: bytes = b""
     raw_target: str = ""  # the request-target before redaction, for the detectors
+    # All header fields as parsed (lower-case names, raw values), Authorization and Cookie included: for the
+    # detectors only, which must redact whatever they quote.
+    req_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    resp_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     def to_record(self) -> dict:
         """The JSON-line form: public fields only, never header secrets or bodies."""

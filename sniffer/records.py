@@ -86,6 +86,7 @@ class TransactionBuilder:
             if request is not None:
                 transaction.latency_ms = round((response.ts_ns - request.ts_ns) / NS_PER_MS, 3)
             transaction.resp_content_type = _text(response.header(b"content-type"))
+            transaction.resp_headers = response.headers
             self._add_response_body(transaction, response, exchange, flags)
         elif "no_response" not in flags:
             flags.append("no_response")
@@ -95,6 +96,7 @@ class TransactionBuilder:
         return transaction
 
     def _add_request(self, transaction: Transaction, request: MessageHead, exchange: Exchange, flags: list) -> None:
+        transaction.req_headers = request.headers
         transaction.req_content_type = _text(request.header(b"content-type"))
         transaction.user_agent = _text(request.header(b"user-agent"))
         transaction.forwarded_for = _text(request.header(b"x-forwarded-for"))

@@ -1,0 +1,50 @@
+"""The alert record: what the detectors report, in a form a person can act on and that leaks no secret."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+DETECTORS = (
+    "rate_abuse", "bruteforce", "enumeration", "shadow_endpoint", "injection", "data_exposure", "payload_anomaly",
+)
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+@dataclass(slots=True)
+class Alert:
+    """One finding. `ts` is packet time (epoch seconds) of the transaction that raised it.
+
+    `evidence` is always redacted by the detector that builds it: never a full card number, token, key or
+    password (see detectors.evidence). `count` is how many occurrences the deduplication folded into it.
+    """
+
+    ts: float
+    detector: str
+    rule: str
+    severity: str
+    src_ip: str
+    client_id: str
+    method: str
+    endpoint: str
+    message: str
+    evidence: str
+    score: float
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError(f"unknown detector {self.detector!r}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity!r}")
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What deduplication groups by: the same finding from the same client on the same endpoint."""
+        return (self.detector, self.rule, self.client_id, self.endpoint)
+
+    def to_record(self) -> dict:
+        return asdict(self)
+
+
+def severity_rank(severity: str) -> int:
+    return SEVERITIES.index(severity)
