@@ -1,0 +1,73 @@
+"""Runs every detector over batches of transactions and deduplicates what they raise.
+
+Transactions are buffered and handed to the detectors `batch_size` at a time (columnar work wants batches);
+the buffer is also flushed at the end of the run. A detector never does I/O: alerts go back to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from detectors.alert import Alert
+from detectors.dedup import Deduplicator
+from detectors.rate import RateDetector, RateSettings
+from parsers.transaction import Transaction
+
+
+class Detector(Protocol):
+    def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]: ...
+
+
+@dataclass
+class DetectorSettings:
+    """The `[detectors]` section of the configuration."""
+
+    enabled: bool = True
+    batch_size: int = 1000
+    suppression_s: float = 300.0
+    max_dedup_keys: int = 100_000
+    rate: RateSettings = field(default_factory=RateSettings)
+
+
+class DetectionEngine:
+    def __init__(self, detectors: list[Detector], settings: DetectorSettings, emit: Callable[[Alert], None]) -> None:
+        self.detectors = detectors
+        self.settings = settings
+        self.emit = emit
+        self.buffer: list[Transaction] = []
+        self.dedup = Deduplicator(settings.suppression_s, settings.max_dedup_keys)
+        self.raised = 0
+        self.reported = 0
+        self.by_detector: dict[str, int] = {}
+
+    def observe(self, transaction: Transaction) -> None:
+        self.buffer.append(transaction)
+        if len(self.buffer) >= self.settings.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        batch, self.buffer = self.buffer, []
+        alerts: list[Alert] = []
+        for detector in self.detectors:
+            alerts.extend(detector.inspect(batch))
+        alerts.sort(key=lambda alert: alert.ts)
+        self.raised += len(alerts)
+        self._report(self.dedup.admit(alerts))
+
+    def finish(self) -> None:
+        self.flush()
+        self._report(self.dedup.finish())
+
+    def _report(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            self.reported += 1
+            self.by_detector[alert.detector] = self.by_detector.get(alert.detector, 0) + alert.count
+            self.emit(alert)
+
+
+def default_detectors(settings: DetectorSettings) -> list[Detector]:
+    return [RateDetector(settings.rate)]

@@ -1,0 +1,112 @@
+"""Rate abuse, brute force and enumeration on synthetic traffic with known answers."""
+
+from __future__ import annotations
+
+from detectors.dedup import Deduplicator
+from detectors.rate import RateDetector, RateSettings, id_values
+from parsers.transaction import Transaction
+
+
+def tx(
+    ts: float,
+    client: str,
+    path: str = "/api/v1/products",
+    endpoint: str | None = None,
+    method: str = "GET",
+    status: int = 200,
+) -> Transaction:
+    return Transaction(
+        ts=ts,
+        src_ip=client,
+        src_port=40000,
+        dst_ip="10.0.0.1",
+        dst_port=80,
+        method=method,
+        uri=path,
+        host="api",
+        path=path,
+        query="",
+        http_version="1.1",
+        endpoint=endpoint or path,
+        status=status,
+        client_id=client,
+    )
+
+
+def rules(alerts) -> set[tuple[str, str, str]]:
+    return {(alert.detector, alert.rule, alert.client_id) for alert in alerts}
+
+
+def normal_traffic(seconds: int, clients: int = 6, per_second: int = 3) -> list[Transaction]:
+    return [
+        tx(second + k / per_second, f"10.1.0.{c}")
+        for second in range(seconds)
+        for c in range(clients)
+        for k in range(per_second)
+    ]
+
+
+def test_normal_clients_of_a_busy_api_raise_nothing() -> None:
+    detector = RateDetector()
+    traffic = normal_traffic(120, clients=20, per_second=5)
+    alerts = [
+        alert for start in range(0, len(traffic), 1000) for alert in detector.inspect(traffic[start : start + 1000])
+    ]
+    assert alerts == []
+
+
+def test_a_burst_from_one_client_is_rate_abuse() -> None:
+    detector = RateDetector()
+    traffic = normal_traffic(30) + [tx(10 + i / 100, "10.6.6.6") for i in range(300)]
+    alerts = detector.inspect(traffic)
+    assert ("rate_abuse", "client_rate", "10.6.6.6") in rules(alerts)
+    assert ("rate_abuse", "client_endpoint_rate", "10.6.6.6") in rules(alerts)
+    assert ("rate_abuse", "population_outlier", "10.6.6.6") in rules(alerts)
+    assert {alert.client_id for alert in alerts} == {"10.6.6.6"}
+    first = min(alerts, key=lambda alert: alert.ts)
+    assert first.message.startswith("10.6.6.6 sent ")
+
+
+def test_the_window_slides_with_packet_time() -> None:
+    detector = RateDetector(RateSettings(window_s=10, client_limit=50))
+    slow = [tx(i * 0.5, "10.0.0.9") for i in range(200)]  # 2 per second for 100 s: 20 per window
+    assert detector.inspect(slow) == []
+
+
+def test_failed_logins_and_auth_failures_are_bruteforce() -> None:
+    detector = RateDetector()
+    attempts = [tx(100 + i, "10.7.7.7", "/api/v1/login", method="POST", status=401) for i in range(25)]
+    honest = [tx(100 + i, "10.1.1.1", "/api/v1/login", method="POST", status=401) for i in range(2)]
+    alerts = detector.inspect(attempts + honest)
+    assert rules(alerts) == {("bruteforce", "failed_logins", "10.7.7.7"), ("bruteforce", "auth_failures", "10.7.7.7")}
+
+
+def test_walking_ids_is_enumeration_and_rereading_is_not() -> None:
+    detector = RateDetector()
+    walk = [tx(200 + i * 0.1, "10.8.8.8", f"/api/v1/users/{i}", "/api/v1/users/{id}") for i in range(1, 120)]
+    reread = [tx(200 + i * 0.1, "10.1.2.3", f"/api/v1/users/{i % 5}", "/api/v1/users/{id}") for i in range(120)]
+    alerts = detector.inspect(walk + reread)
+    assert rules(alerts) == {("enumeration", "distinct_ids", "10.8.8.8")}
+
+
+def test_id_values_pick_the_templated_segments() -> None:
+    assert id_values("/api/v1/users/42/orders/7", "/api/v1/users/{id}/orders/{id}") == "42/7"
+    assert id_values("/api/v1/users", "/api/v1/users") is None
+
+
+def test_client_tables_are_bounded() -> None:
+    detector = RateDetector(RateSettings(max_clients=10, max_client_endpoints=10))
+    detector.inspect([tx(i * 0.01, f"10.9.{i // 250}.{i % 250}") for i in range(1000)])
+    assert len(detector.clients.table) == 10
+    assert detector.clients.table.evictions == 990
+
+
+def test_dedup_reports_once_per_window_and_counts_the_rest() -> None:
+    detector = RateDetector()
+    dedup = Deduplicator(suppression_s=300)
+    burst = [tx(10 + i / 100, "10.6.6.6") for i in range(400)]
+    reported = dedup.admit(sorted(detector.inspect(burst), key=lambda alert: alert.ts))
+    assert sorted(alert.rule for alert in reported) == ["client_endpoint_rate", "client_rate"]
+    follow_ups = dedup.finish()
+    assert sorted(alert.rule for alert in follow_ups) == ["client_endpoint_rate", "client_rate"]
+    assert all(alert.count > 100 and "repeated" in alert.message for alert in follow_ups)
