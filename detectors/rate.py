@@ -27,6 +27,7 @@ from detectors.windows import BITMAP_WORDS, robust_threshold, window_counts, win
 from parsers.transaction import Transaction
 
 NS_PER_S = 1_000_000_000
+ALL_ENDPOINTS = "*"
 LOGIN_ENDPOINT = re.compile(r"(?i)(log-?in|sign-?in|auth|token|session|password)")
 
 
@@ -186,9 +187,12 @@ class RateDetector:
     def _rate_alert(self, transaction: Transaction, rule: str, total: int, limit: float, what: str) -> Alert:
         window = self.settings.window_s
         severity = "high" if total >= 3 * limit else "medium"
+        # A client-wide rule is about every endpoint: "*" keeps one alert per client, not one per endpoint.
+        endpoint = transaction.endpoint if rule == "client_endpoint_rate" else ALL_ENDPOINTS
+        method = transaction.method if rule == "client_endpoint_rate" else ""
         return Alert(
             ts=transaction.ts, detector="rate_abuse", rule=rule, severity=severity, src_ip=transaction.src_ip,
-            client_id=transaction.client_id, method=transaction.method, endpoint=transaction.endpoint,
+            client_id=transaction.client_id, method=method, endpoint=endpoint,
             message=f"{transaction.client_id} sent {total} {what} within {window:g} s (limit {limit:g})",
             evidence=f"{total} requests in {window:g} s", score=float(total) / max(limit, 1.0),
         )
@@ -196,9 +200,11 @@ class RateDetector:
     def _bruteforce_alert(self, transaction: Transaction, rule: str, total: int, limit: int) -> Alert:
         window = self.settings.auth_window_s
         what = "failed logins" if rule == "failed_logins" else "401/403 answers"
+        per_endpoint = rule == "failed_logins"
         return Alert(
             ts=transaction.ts, detector="bruteforce", rule=rule, severity="high", src_ip=transaction.src_ip,
-            client_id=transaction.client_id, method=transaction.method, endpoint=transaction.endpoint,
+            client_id=transaction.client_id, method=transaction.method if per_endpoint else "",
+            endpoint=transaction.endpoint if per_endpoint else ALL_ENDPOINTS,
             message=f"{transaction.client_id} got {total} {what} within {window:g} s (limit {limit}): "
                     "credential guessing",
             evidence=f"{total} {what} in {window:g} s, last {transaction.method} {transaction.endpoint} "

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from sniffer.alerting import AlertOutputs
 from sniffer.capture.pcapfile import CaptureError
 from sniffer.config import ConfigError, load_config
 from sniffer.outputs import MetricOutputs, default_source
@@ -71,6 +72,7 @@ def main() -> None:
 @click.option("--influx-bucket", help="InfluxDB bucket, or database/retention-policy for 1.8+ (env INFLUX_BUCKET).")
 @click.option("--interval", type=float, metavar="SECONDS", help="Time-series interval in seconds (default 10).")
 @click.option("--line-protocol", "line_protocol_path", metavar="PATH", help="Write the time series as line protocol.")
+@click.option("--alerts", "alerts_path", metavar="PATH|-", help="Write one JSON line per alert.")
 @click.option("--quiet", is_flag=True, help="No summary on stderr.")
 def replay_command(
     files: tuple[str, ...],
@@ -82,6 +84,7 @@ def replay_command(
     influx_bucket: str | None,
     interval: float | None,
     line_protocol_path: str | None,
+    alerts_path: str | None,
     quiet: bool,
 ) -> None:
     """Read capture FILEs (pcap or pcapng; - for stdin) in order as one stream and report their HTTP traffic."""
@@ -98,6 +101,12 @@ def replay_command(
             outputs = MetricOutputs(config, default_source(list(files)), line_protocol_path)
         except OSError as error:
             fail(f"{error.filename}: {error.strerror}")
+    alerting = None
+    if config.detectors.enabled:
+        try:
+            alerting = AlertOutputs(config, alerts_path, outputs.emit if outputs is not None else None)
+        except OSError as error:
+            fail(f"{error.filename}: {error.strerror}")
     sink = JsonLinesSink(transactions_path) if transactions_path else None
     on_transaction = sink.write if sink else (lambda transaction: None)
     total_bytes = sum(reader.size for reader in readers)
@@ -106,9 +115,9 @@ def replay_command(
     try:
         if sys.stderr.isatty() and not quiet and total_bytes:
             with click.progressbar(length=total_bytes, label="reading", file=sys.stderr) as bar:
-                result = replay(readers, config, on_transaction, bar.update, outputs, stop)
+                result = replay(readers, config, on_transaction, bar.update, outputs, stop, alerting)
         else:
-            result = replay(readers, config, on_transaction, None, outputs, stop)
+            result = replay(readers, config, on_transaction, None, outputs, stop, alerting)
     except BrokenPipeError:
         sys.exit(0)
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 import tomllib
 import yaml
 
+from detectors.engine import DetectorSettings
 from parsers.http1 import ParserLimits
 from sniffer.flows import FlowLimits
 from sniffer.metrics import MetricsSettings
@@ -61,6 +62,7 @@ class Config:
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     influx: InfluxSettings = field(default_factory=InfluxSettings)
+    detectors: DetectorSettings = field(default_factory=DetectorSettings)
 
     def flow_limits(self) -> FlowLimits:
         return FlowLimits(

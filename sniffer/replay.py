@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from parsers.templating import EndpointTemplater
 from parsers.transaction import Transaction
+from sniffer.alerting import AlertOutputs
 from sniffer.capture.pcapfile import CaptureReader, open_capture
 from sniffer.config import Config
 from sniffer.identity import ClientIdentity
@@ -48,6 +49,7 @@ def replay(
     on_progress: Callable[[int], None] | None = None,
     outputs: MetricOutputs | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    alerting: AlertOutputs | None = None,
 ) -> ReplayResult:
     """Reads every capture in order; stops early (flushing everything) once `should_stop()` says so."""
     endpoints = EndpointSummary()
@@ -57,6 +59,8 @@ def replay(
         endpoints.add(transaction)
         if metrics is not None:
             metrics.add(transaction)
+        if alerting is not None:
+            alerting.observe(transaction)
         on_transaction(transaction)
 
     pipeline = build_pipeline(config, record)
@@ -81,6 +85,9 @@ def replay(
             break
     pipeline.finish()
     result = ReplayResult(counters(pipeline), endpoints, warnings)
+    if alerting is not None:
+        alerting.close()
+        result.counters.update(alerting.counters())
     if outputs is not None:
         result.warnings.extend(outputs.close())
         result.counters.update(outputs.counters())
