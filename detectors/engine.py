@@ -12,7 +12,9 @@ from typing import Protocol
 
 from detectors.alert import Alert
 from detectors.dedup import Deduplicator
+from detectors.openapi import ApiSpec
 from detectors.rate import RateDetector, RateSettings
+from detectors.shadow import ShadowDetector, ShadowSettings
 from parsers.transaction import Transaction
 
 
@@ -29,6 +31,7 @@ class DetectorSettings:
     suppression_s: float = 300.0
     max_dedup_keys: int = 100_000
     rate: RateSettings = field(default_factory=RateSettings)
+    shadow: ShadowSettings = field(default_factory=ShadowSettings)
 
 
 class DetectionEngine:
@@ -69,5 +72,5 @@ class DetectionEngine:
             self.emit(alert)
 
 
-def default_detectors(settings: DetectorSettings) -> list[Detector]:
-    return [RateDetector(settings.rate)]
+def default_detectors(settings: DetectorSettings, spec: ApiSpec | None = None) -> list[Detector]:
+    return [RateDetector(settings.rate), ShadowDetector(spec, settings.shadow)]

@@ -6,14 +6,28 @@ and finishes it at the end, before the time-series outputs close, so the last al
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from detectors.alert import Alert
-from detectors.engine import DetectionEngine, Detector, default_detectors
+from detectors.engine import DetectionEngine, default_detectors
+from detectors.inventory import Inventory
+from detectors.openapi import ApiSpec
 from parsers.transaction import Transaction
 from sniffer.config import Config
 from sniffer.sinks.alerts import AlertLines, alert_point
 from sniffer.sinks.lineprotocol import Point
+from sniffer.sinks.webhooks import WebhookDispatcher, webhook_targets_from_config
+
+
+class InventoryRecorder:
+    """Feeds the engine's batches to the inventory; a detector that raises nothing."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+
+    def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
+        self.inventory.observe(transactions)
+        return []
 
 
 class AlertOutputs:
@@ -22,13 +36,20 @@ class AlertOutputs:
         config: Config,
         alerts_path: str | None,
         emit_points: Callable[[list[Point]], None] | None,
-        detectors: list[Detector] | None = None,
+        spec: ApiSpec | None = None,
+        inventory_path: str | None = None,
     ) -> None:
         self.lines = AlertLines(alerts_path) if alerts_path else None
         self.emit_points = emit_points
-        self.engine = DetectionEngine(
-            detectors if detectors is not None else default_detectors(config.detectors), config.detectors, self._emit
-        )
+        self.webhooks = None
+        if config.webhooks:
+            self.webhooks = WebhookDispatcher(webhook_targets_from_config(config.webhooks), config.webhook_delivery)
+        self.inventory_path = inventory_path
+        self.inventory = Inventory(spec) if inventory_path else None
+        detectors = default_detectors(config.detectors, spec)
+        if self.inventory is not None:
+            detectors.append(InventoryRecorder(self.inventory))
+        self.engine = DetectionEngine(detectors, config.detectors, self._emit)
 
     def observe(self, transaction: Transaction) -> None:
         self.engine.observe(transaction)
@@ -38,14 +59,22 @@ class AlertOutputs:
             self.lines.write(alert)
         if self.emit_points is not None:
             self.emit_points([alert_point(alert)])
+        if self.webhooks is not None:
+            self.webhooks.submit(alert)
 
     def close(self) -> None:
         self.engine.finish()
         if self.lines is not None:
             self.lines.close()
+        if self.inventory is not None:
+            self.inventory.write(self.inventory_path)
+        if self.webhooks is not None:
+            self.webhooks.close()
 
     def counters(self) -> dict[str, int]:
         counters = {"alerts": self.engine.reported, "alerts_folded": self.engine.dedup.folded_total}
         for detector, count in sorted(self.engine.by_detector.items()):
             counters[f"alerts_{detector}"] = count
+        if self.webhooks is not None:
+            counters.update({f"webhooks_{name}": value for name, value in self.webhooks.counters().items()})
         return counters

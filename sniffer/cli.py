@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from detectors.openapi import ApiSpec, SpecError
 from sniffer.alerting import AlertOutputs
 from sniffer.capture.pcapfile import CaptureError
 from sniffer.config import ConfigError, load_config
@@ -73,6 +74,8 @@ def main() -> None:
 @click.option("--interval", type=float, metavar="SECONDS", help="Time-series interval in seconds (default 10).")
 @click.option("--line-protocol", "line_protocol_path", metavar="PATH", help="Write the time series as line protocol.")
 @click.option("--alerts", "alerts_path", metavar="PATH|-", help="Write one JSON line per alert.")
+@click.option("--spec", "spec_path", metavar="OPENAPI_FILE", help="OpenAPI 3 spec (YAML or JSON) of the API.")
+@click.option("--inventory", "inventory_path", metavar="PATH", help="Write the observed API as OpenAPI 3.")
 @click.option("--quiet", is_flag=True, help="No summary on stderr.")
 def replay_command(
     files: tuple[str, ...],
@@ -85,6 +88,8 @@ def replay_command(
     interval: float | None,
     line_protocol_path: str | None,
     alerts_path: str | None,
+    spec_path: str | None,
+    inventory_path: str | None,
     quiet: bool,
 ) -> None:
     """Read capture FILEs (pcap or pcapng; - for stdin) in order as one stream and report their HTTP traffic."""
@@ -92,8 +97,9 @@ def replay_command(
                                influx_bucket=influx_bucket, interval=interval)
     try:
         config = load_config(config_path, overrides, dict(os.environ))
+        spec = ApiSpec.load(spec_path) if spec_path else None
         readers = open_all(list(files))
-    except (ConfigError, CaptureError) as error:
+    except (ConfigError, CaptureError, SpecError) as error:
         fail(str(error))
     outputs = None
     if config.influx.url or line_protocol_path:
@@ -104,7 +110,8 @@ def replay_command(
     alerting = None
     if config.detectors.enabled:
         try:
-            alerting = AlertOutputs(config, alerts_path, outputs.emit if outputs is not None else None)
+            alerting = AlertOutputs(config, alerts_path, outputs.emit if outputs is not None else None, spec,
+                                    inventory_path)
         except OSError as error:
             fail(f"{error.filename}: {error.strerror}")
     sink = JsonLinesSink(transactions_path) if transactions_path else None
@@ -115,9 +122,9 @@ def replay_command(
     try:
         if sys.stderr.isatty() and not quiet and total_bytes:
             with click.progressbar(length=total_bytes, label="reading", file=sys.stderr) as bar:
-                result = replay(readers, config, on_transaction, bar.update, outputs, stop, alerting)
+                result = replay(readers, config, on_transaction, bar.update, outputs, stop, alerting, spec)
         else:
-            result = replay(readers, config, on_transaction, None, outputs, stop, alerting)
+            result = replay(readers, config, on_transaction, None, outputs, stop, alerting, spec)
     except BrokenPipeError:
         sys.exit(0)
     finally:

@@ -20,6 +20,7 @@ from parsers.http1 import ParserLimits
 from sniffer.flows import FlowLimits
 from sniffer.metrics import MetricsSettings
 from sniffer.sinks.influx import InfluxSettings
+from sniffer.sinks.webhooks import WebhookSettings, webhook_targets_from_config
 
 
 class ConfigError(Exception):
@@ -63,6 +64,9 @@ class Config:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     influx: InfluxSettings = field(default_factory=InfluxSettings)
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
+    webhook_delivery: WebhookSettings = field(default_factory=WebhookSettings)
+    # [[webhooks]] tables: kind (slack, teams, pagerduty, generic), url, min_severity, routing_key, headers
+    webhooks: list[dict] = field(default_factory=list)
 
     def flow_limits(self) -> FlowLimits:
         return FlowLimits(
@@ -125,6 +129,10 @@ def _coerce(value: Any, current: Any, name: str) -> Any:
         if value < 0:
             raise ConfigError(f"config key {name} must not be negative")
         return type(current)(value)
+    if isinstance(current, list) and name == "webhooks":
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise ConfigError("config key webhooks must be a list of tables ([[webhooks]] in TOML)")
+        return value
     if isinstance(current, list):
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
@@ -166,6 +174,10 @@ def load_config(
         raise ConfigError("config key flows.max_flows must be at least 1")
     if config.metrics.interval_s <= 0:
         raise ConfigError("config key metrics.interval_s must be positive")
+    try:
+        webhook_targets_from_config(config.webhooks)
+    except ValueError as error:
+        raise ConfigError(f"config: {error}") from None
     if config.influx.url and not config.influx.url.startswith(("http://", "https://")):
         raise ConfigError(f"config key influx.url must be an http:// or https:// URL, not {config.influx.url!r}")
     return config

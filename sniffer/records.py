@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from detectors.openapi import ApiSpec
 from parsers.bodies import decode_body
 from parsers.correlate import Exchange
 from parsers.messages import MessageHead
@@ -42,7 +43,9 @@ class TransactionBuilder:
         identity: ClientIdentity,
         api_key_headers: tuple[bytes, ...] = (b"x-api-key",),
         max_decoded_body_bytes: int = 65536,
+        spec: ApiSpec | None = None,
     ) -> None:
+        self.spec = spec
         self.templater = templater
         self.identity = identity
         self.api_key_headers = api_key_headers
@@ -74,7 +77,7 @@ class TransactionBuilder:
             path=path,
             query=query,
             http_version=version,
-            endpoint=self.templater.template(path) if request is not None else "",
+            endpoint=self._endpoint(method, path) if request is not None else "",
             client_id=client.ip,
             raw_target=request.target if request is not None else "",
         )
@@ -94,6 +97,15 @@ class TransactionBuilder:
             flags.append("interim_" + "_".join(str(status) for status in exchange.interim_statuses))
         transaction.flags = _unique(flags)
         return transaction
+
+    def _endpoint(self, method: str, path: str) -> str:
+        """The spec's path template when a spec is given and matches (literal segments beat parameters, as
+        OpenAPI requires), else apispy's own template."""
+        if self.spec is not None:
+            template = self.spec.match(method, path)
+            if template is not None:
+                return template
+        return self.templater.template(path)
 
     def _add_request(self, transaction: Transaction, request: MessageHead, exchange: Exchange, flags: list) -> None:
         transaction.req_headers = request.headers

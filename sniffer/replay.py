@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from detectors.openapi import ApiSpec
 from parsers.templating import EndpointTemplater
 from parsers.transaction import Transaction
 from sniffer.alerting import AlertOutputs
@@ -24,7 +25,9 @@ class ReplayResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def build_pipeline(config: Config, on_transaction: Callable[[Transaction], None]) -> Pipeline:
+def build_pipeline(
+    config: Config, on_transaction: Callable[[Transaction], None], spec: ApiSpec | None = None
+) -> Pipeline:
     builder = TransactionBuilder(
         EndpointTemplater(
             learn_min_distinct=config.templating.learn_min_distinct,
@@ -33,6 +36,7 @@ def build_pipeline(config: Config, on_transaction: Callable[[Transaction], None]
         ClientIdentity(config.identity.trusted_proxies, config.identity.salt.encode()),
         api_key_headers=tuple(name.lower().encode() for name in config.identity.api_key_headers),
         max_decoded_body_bytes=config.http.max_decoded_body_bytes,
+        spec=spec,
     )
     return Pipeline(config.flow_limits(), builder, on_transaction)
 
@@ -50,6 +54,7 @@ def replay(
     outputs: MetricOutputs | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     alerting: AlertOutputs | None = None,
+    spec: ApiSpec | None = None,
 ) -> ReplayResult:
     """Reads every capture in order; stops early (flushing everything) once `should_stop()` says so."""
     endpoints = EndpointSummary()
@@ -63,7 +68,7 @@ def replay(
             alerting.observe(transaction)
         on_transaction(transaction)
 
-    pipeline = build_pipeline(config, record)
+    pipeline = build_pipeline(config, record, spec)
     if outputs is not None:
         outputs.watch(pipeline)
     warnings: list[str] = []
