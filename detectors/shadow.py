@@ -13,7 +13,8 @@ learn the endpoints in use; any (method, endpoint) first seen after that is repo
 
 Severity follows what the server answered, because that says whether the operation exists:
 - 2xx on an undocumented endpoint or method: high (it exists, it works, nobody documented it);
-- 404, 405 or 501: low, whatever the rule (the server refused: a probe or a typo, not a live endpoint);
+- 404, 405 or 501: nothing by default (the server refused: a probe or a typo, not a live endpoint), or low
+  with `report_probes`;
 - anything else, or no response: medium. A `new_endpoint` is at most medium: without a spec a new endpoint
   is as likely a deployment as a forgotten one.
 
@@ -56,6 +57,9 @@ class ShadowSettings:
     learning_period_s: float = 3600.0
     min_count: int = 1
     max_tracked_endpoints: int = 50_000
+    # Paths the server answered 404/405/501 do not exist: probes, not endpoints. Off by default; on, they are
+    # reported at low severity.
+    report_probes: bool = False
 
     def __post_init__(self) -> None:
         if self.learning_period_s < 0:
@@ -84,6 +88,8 @@ class ShadowDetector:
             method = transaction.method.upper()
             endpoint = transaction.endpoint or transaction.path
             if not method or not endpoint:
+                continue
+            if transaction.status in PROBE_STATUSES and not self._settings.report_probes:
                 continue
             if self._spec is None:
                 finding = self._check_learned(transaction, method, endpoint)

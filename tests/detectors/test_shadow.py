@@ -11,6 +11,9 @@ from parsers.transaction import Transaction
 SPECS = os.path.join(os.path.dirname(__file__), "specs")
 T0 = 1_700_000_000.0
 
+# Most tests look at how probes are reported; by default (see the last test) they are not.
+REPORTING = ShadowSettings(report_probes=True)
+
 
 def transaction(
     method: str,
@@ -53,7 +56,7 @@ def summary(alerts: list[Alert]) -> list[tuple[str, str, str, str]]:
 
 
 def test_undocumented_endpoint_answering_2xx_is_high_with_readable_message(shop):
-    [alert] = ShadowDetector(shop).inspect([transaction("POST", "/v1/admin/export", 200)])
+    [alert] = ShadowDetector(shop, REPORTING).inspect([transaction("POST", "/v1/admin/export", 200)])
     assert alert == Alert(
         ts=T0,
         detector="shadow_endpoint",
@@ -74,12 +77,14 @@ def test_undocumented_endpoint_answering_2xx_is_high_with_readable_message(shop)
     [(404, "low"), (405, "low"), (501, "low"), (500, "medium"), (403, "medium"), (None, "medium")],
 )
 def test_undocumented_endpoint_severity_follows_the_answer(shop, status, severity):
-    [alert] = ShadowDetector(shop).inspect([transaction("GET", "/v1/.env", status)])
+    [alert] = ShadowDetector(shop, REPORTING).inspect([transaction("GET", "/v1/.env", status)])
     assert (alert.rule, alert.severity) == ("undocumented", severity)
 
 
 def test_probe_answered_404_says_likely_a_probe(shop):
-    [alert] = ShadowDetector(shop).inspect([transaction("GET", "/wp-admin/setup.php", 404, src_ip="10.9.8.7")])
+    [alert] = ShadowDetector(shop, REPORTING).inspect(
+        [transaction("GET", "/wp-admin/setup.php", 404, src_ip="10.9.8.7")]
+    )
     assert alert.message == (
         "Undocumented endpoint GET /wp-admin/setup.php answered 404 to 10.9.8.7 "
         "(not in the OpenAPI spec; likely a probe)"
@@ -87,7 +92,7 @@ def test_probe_answered_404_says_likely_a_probe(shop):
 
 
 def test_unanswered_request_message(shop):
-    [alert] = ShadowDetector(shop).inspect([transaction("GET", "/v1/debug", None)])
+    [alert] = ShadowDetector(shop, REPORTING).inspect([transaction("GET", "/v1/debug", None)])
     assert alert.message == (
         "Undocumented endpoint GET /v1/debug from 127.0.0.66 got no response (not in the OpenAPI spec)"
     )
@@ -95,7 +100,7 @@ def test_unanswered_request_message(shop):
 
 
 def test_documented_operations_raise_nothing_whatever_the_endpoint_naming(shop):
-    detector = ShadowDetector(shop)
+    detector = ShadowDetector(shop, REPORTING)
     alerts = detector.inspect(
         [
             transaction("GET", "/v1/users/42", endpoint="/v1/users/{userId}"),  # the lead substituted the template
@@ -110,7 +115,9 @@ def test_documented_operations_raise_nothing_whatever_the_endpoint_naming(shop):
 
 
 def test_spec_path_with_another_method_is_undocumented_method(shop):
-    [alert] = ShadowDetector(shop).inspect([transaction("DELETE", "/v1/users/42", 204, endpoint="/v1/users/{userId}")])
+    [alert] = ShadowDetector(shop, REPORTING).inspect(
+        [transaction("DELETE", "/v1/users/42", 204, endpoint="/v1/users/{userId}")]
+    )
     assert summary([alert]) == [("undocumented_method", "high", "DELETE", "/v1/users/{userId}")]
     assert alert.message == (
         "Undocumented method DELETE on /v1/users/{userId} answered 204 to 127.0.0.66 "
@@ -119,13 +126,13 @@ def test_spec_path_with_another_method_is_undocumented_method(shop):
 
 
 def test_undocumented_method_found_by_path_when_endpoint_is_apispys_template(shop):
-    [alert] = ShadowDetector(shop).inspect([transaction("DELETE", "/v1/users/42", 405)])
+    [alert] = ShadowDetector(shop, REPORTING).inspect([transaction("DELETE", "/v1/users/42", 405)])
     assert summary([alert]) == [("undocumented_method", "low", "DELETE", "/v1/users/{id}")]
     assert "DELETE on /v1/users/{userId} answered 405" in alert.message
 
 
 def test_each_method_endpoint_alerts_once(shop):
-    detector = ShadowDetector(shop)
+    detector = ShadowDetector(shop, REPORTING)
     first = detector.inspect([transaction("POST", "/v1/admin/export", 200, ts=T0 + index) for index in range(5)])
     later = detector.inspect([transaction("POST", "/v1/admin/export", 200, ts=T0 + 100, src_ip="10.0.0.2")])
     other_method = detector.inspect([transaction("GET", "/v1/admin/export", 200, ts=T0 + 101)])
@@ -135,7 +142,7 @@ def test_each_method_endpoint_alerts_once(shop):
 
 
 def test_probe_that_later_succeeds_alerts_again_with_higher_severity(shop):
-    detector = ShadowDetector(shop)
+    detector = ShadowDetector(shop, REPORTING)
     alerts = detector.inspect(
         [
             transaction("GET", "/v1/backup", 404),
@@ -150,7 +157,7 @@ def test_probe_that_later_succeeds_alerts_again_with_higher_severity(shop):
 
 
 def test_min_count_alerts_on_the_nth_occurrence_with_its_count(shop):
-    detector = ShadowDetector(shop, ShadowSettings(min_count=3))
+    detector = ShadowDetector(shop, ShadowSettings(min_count=3, report_probes=True))
     assert detector.inspect([transaction("POST", "/v1/admin/export", ts=T0 + index) for index in range(2)]) == []
     [alert] = detector.inspect([transaction("POST", "/v1/admin/export", ts=T0 + 2)])
     assert (alert.ts, alert.count) == (T0 + 2, 3)
@@ -158,7 +165,7 @@ def test_min_count_alerts_on_the_nth_occurrence_with_its_count(shop):
 
 def test_evidence_masks_token_and_long_parameter_segments_and_keeps_redacted_query(shop):
     token = "aZ3kQ9xP2mL7vB4nR8tY1wE6"
-    [alert] = ShadowDetector(shop).inspect(
+    [alert] = ShadowDetector(shop, REPORTING).inspect(
         [transaction("POST", f"/v1/reset/{token}", 200, query="user=7&token=REDACTED")]
     )
     assert alert.endpoint == "/v1/reset/{token}"
@@ -170,7 +177,7 @@ def test_evidence_masks_token_and_long_parameter_segments_and_keeps_redacted_que
 
 
 def test_learning_period_counts_packet_time_from_first_transaction():
-    detector = ShadowDetector(None, ShadowSettings(learning_period_s=60.0))
+    detector = ShadowDetector(None, ShadowSettings(learning_period_s=60.0, report_probes=True))
     learned = detector.inspect(
         [
             transaction("GET", "/api/users/1", ts=T0),
@@ -200,7 +207,7 @@ def test_learning_period_counts_packet_time_from_first_transaction():
 
 
 def test_learning_ignores_wall_clock_for_old_captures():
-    detector = ShadowDetector(None, ShadowSettings(learning_period_s=3600.0))
+    detector = ShadowDetector(None, ShadowSettings(learning_period_s=3600.0, report_probes=True))
     old = 1_000_000_000.0  # 2001: a replayed capture far in the past
     assert detector.inspect([transaction("GET", "/a", ts=old), transaction("GET", "/b", ts=old + 3599)]) == []
     assert summary(detector.inspect([transaction("GET", "/c", ts=old + 3600)])) == [
@@ -209,7 +216,7 @@ def test_learning_ignores_wall_clock_for_old_captures():
 
 
 def test_zero_learning_period_reports_everything_after_the_first_instant():
-    detector = ShadowDetector(None, ShadowSettings(learning_period_s=0.0))
+    detector = ShadowDetector(None, ShadowSettings(learning_period_s=0.0, report_probes=True))
     assert summary(detector.inspect([transaction("GET", "/a")])) == [("new_endpoint", "medium", "GET", "/a")]
 
 
@@ -217,7 +224,7 @@ def test_zero_learning_period_reports_everything_after_the_first_instant():
 
 
 def test_tables_stay_bounded_under_a_scan_of_distinct_endpoints(shop):
-    settings = ShadowSettings(min_count=2, max_tracked_endpoints=100)
+    settings = ShadowSettings(min_count=2, max_tracked_endpoints=100, report_probes=True)
     detector = ShadowDetector(shop, settings)
     for batch in range(10):
         detector.inspect([transaction("GET", f"/scan{batch}x{index}", 404) for index in range(1000)] * 2)
@@ -225,7 +232,7 @@ def test_tables_stay_bounded_under_a_scan_of_distinct_endpoints(shop):
 
 
 def test_low_severity_keys_are_evicted_before_real_findings(shop):
-    detector = ShadowDetector(shop, ShadowSettings(max_tracked_endpoints=10))
+    detector = ShadowDetector(shop, ShadowSettings(max_tracked_endpoints=10, report_probes=True))
     assert len(detector.inspect([transaction("POST", "/v1/admin/export", 200)])) == 1
     probes = detector.inspect([transaction("GET", f"/probe{index}", 404) for index in range(50)])
     assert len(probes) == 50
@@ -234,7 +241,7 @@ def test_low_severity_keys_are_evicted_before_real_findings(shop):
 
 
 def test_learned_endpoints_are_capped_and_never_evicted():
-    detector = ShadowDetector(None, ShadowSettings(learning_period_s=10.0, max_tracked_endpoints=5))
+    detector = ShadowDetector(None, ShadowSettings(learning_period_s=10.0, max_tracked_endpoints=5, report_probes=True))
     detector.inspect([transaction("GET", f"/learn{index}", ts=T0 + index / 100) for index in range(8)])
     after = detector.inspect([transaction("GET", f"/learn{index}", ts=T0 + 20) for index in range(8)])
     assert [alert.endpoint for alert in after] == ["/learn5", "/learn6", "/learn7"]
@@ -252,3 +259,15 @@ def test_settings_reject_bad_values_naming_the_key(settings, message):
     with pytest.raises(ValueError) as raised:
         ShadowSettings(**settings)
     assert str(raised.value) == message
+
+
+def test_probes_answered_404_405_or_501_raise_nothing_by_default(shop) -> None:
+    detector = ShadowDetector(shop)
+    probes = [
+        transaction("GET", "/.env", 404),
+        transaction("DELETE", "/v1/users/42", 405),
+        transaction("GET", "/v1/debug", 501),
+    ]
+    assert detector.inspect(probes) == []
+    [alert] = detector.inspect([transaction("GET", "/v1/debug", 200)])
+    assert alert.severity == "high"
