@@ -95,6 +95,19 @@ def id_values(path: str, endpoint: str) -> str | None:
     return "/".join(values) if values else None
 
 
+def first_per_key(rows: np.ndarray, keys: list) -> list[tuple[int, int]]:
+    """(first row, number of rows) per key among `rows`: one alert per key and batch carries the rest as its
+    count, instead of one alert object per transaction over a limit."""
+    firsts: dict = {}
+    for row in rows.tolist():
+        key = keys[row]
+        if key in firsts:
+            firsts[key][1] += 1
+        else:
+            firsts[key] = [row, 1]
+    return [(row, count) for row, count in firsts.values()]
+
+
 class RateDetector:
     def __init__(self, settings: RateSettings | None = None) -> None:
         self.settings = settings = settings or RateSettings()
@@ -117,30 +130,33 @@ class RateDetector:
         settings = self.settings
 
         totals = self.clients.count(clients, ts_ns, ones)
-        for i in np.flatnonzero(totals >= settings.client_limit).tolist():
+        for i, count in first_per_key(np.flatnonzero(totals >= settings.client_limit), clients):
             alerts.append(self._rate_alert(ordered[i], "client_rate", int(totals[i]), settings.client_limit,
-                                           "requests"))
+                                           "requests", count))
         pairs = [(client, t.endpoint) for client, t in zip(clients, ordered, strict=True)]
         pair_totals = self.client_endpoints.count(pairs, ts_ns, ones)
-        for i in np.flatnonzero(pair_totals >= settings.client_endpoint_limit).tolist():
+        for i, count in first_per_key(np.flatnonzero(pair_totals >= settings.client_endpoint_limit), pairs):
             alerts.append(self._rate_alert(ordered[i], "client_endpoint_rate", int(pair_totals[i]),
-                                           settings.client_endpoint_limit, f"requests to {ordered[i].endpoint}"))
+                                           settings.client_endpoint_limit, f"requests to {ordered[i].endpoint}",
+                                           count))
         alerts.extend(self._population(ordered, clients, totals, ts_ns))
 
         failures = np.array([1 if t.status in (401, 403) else 0 for t in ordered], np.int64)
         if failures.any():
             failure_totals = self.auth.count(clients, ts_ns, failures)
-            for i in np.flatnonzero((failures > 0) & (failure_totals >= settings.auth_failure_limit)).tolist():
+            over = np.flatnonzero((failures > 0) & (failure_totals >= settings.auth_failure_limit))
+            for i, count in first_per_key(over, clients):
                 alerts.append(self._bruteforce_alert(ordered[i], "auth_failures", int(failure_totals[i]),
-                                                     settings.auth_failure_limit))
+                                                     settings.auth_failure_limit, count))
         failed_logins = np.array(
             [1 if t.method == "POST" and t.status is not None and 400 <= t.status < 500
              and LOGIN_ENDPOINT.search(t.endpoint) else 0 for t in ordered], np.int64)
         if failed_logins.any():
             login_totals = self.logins.count(clients, ts_ns, failed_logins)
-            for i in np.flatnonzero((failed_logins > 0) & (login_totals >= settings.failed_login_limit)).tolist():
+            over = np.flatnonzero((failed_logins > 0) & (login_totals >= settings.failed_login_limit))
+            for i, count in first_per_key(over, pairs):
                 alerts.append(self._bruteforce_alert(ordered[i], "failed_logins", int(login_totals[i]),
-                                                     settings.failed_login_limit))
+                                                     settings.failed_login_limit, count))
         alerts.extend(self._enumeration(ordered, clients, ts_ns))
         return alerts
 
@@ -153,8 +169,8 @@ class RateDetector:
         threshold = robust_threshold(active.astype(np.float64), settings.population_k,
                                      float(settings.population_floor))
         return [self._rate_alert(ordered[i], "population_outlier", int(totals[i]), threshold,
-                                 "requests, far above the other clients'")
-                for i in np.flatnonzero(totals > threshold).tolist()]
+                                 "requests, far above the other clients'", count)
+                for i, count in first_per_key(np.flatnonzero(totals > threshold), clients)]
 
     def _enumeration(self, ordered, clients, ts_ns) -> list[Alert]:
         rows, keys, hashes = [], [], []
@@ -169,7 +185,7 @@ class RateDetector:
         estimates = self.enumeration.distinct(keys, ts_ns[rows], np.array(hashes, np.uint64))
         limit = self.settings.enumeration_distinct_limit
         alerts = []
-        for position in np.flatnonzero(estimates >= limit).tolist():
+        for position, count in first_per_key(np.flatnonzero(estimates >= limit), keys):
             transaction = ordered[rows[position]]
             distinct = int(round(estimates[position]))
             alerts.append(Alert(
@@ -180,11 +196,13 @@ class RateDetector:
                          f"{transaction.method} {transaction.endpoint} within {self.settings.enumeration_window_s:g}"
                          f" s (limit {limit}): object enumeration (BOLA-style scraping)"),
                 evidence=f"{distinct} distinct ids in {self.settings.enumeration_window_s:g} s",
-                score=float(distinct) / limit,
+                score=float(distinct) / limit, count=count,
             ))
         return alerts
 
-    def _rate_alert(self, transaction: Transaction, rule: str, total: int, limit: float, what: str) -> Alert:
+    def _rate_alert(
+        self, transaction: Transaction, rule: str, total: int, limit: float, what: str, count: int
+    ) -> Alert:
         window = self.settings.window_s
         severity = "high" if total >= 3 * limit else "medium"
         # A client-wide rule is about every endpoint: "*" keeps one alert per client, not one per endpoint.
@@ -194,10 +212,10 @@ class RateDetector:
             ts=transaction.ts, detector="rate_abuse", rule=rule, severity=severity, src_ip=transaction.src_ip,
             client_id=transaction.client_id, method=method, endpoint=endpoint,
             message=f"{transaction.client_id} sent {total} {what} within {window:g} s (limit {limit:g})",
-            evidence=f"{total} requests in {window:g} s", score=float(total) / max(limit, 1.0),
+            evidence=f"{total} requests in {window:g} s", score=float(total) / max(limit, 1.0), count=count,
         )
 
-    def _bruteforce_alert(self, transaction: Transaction, rule: str, total: int, limit: int) -> Alert:
+    def _bruteforce_alert(self, transaction: Transaction, rule: str, total: int, limit: int, count: int) -> Alert:
         window = self.settings.auth_window_s
         what = "failed logins" if rule == "failed_logins" else "401/403 answers"
         per_endpoint = rule == "failed_logins"
@@ -209,5 +227,5 @@ class RateDetector:
                     "credential guessing",
             evidence=f"{total} {what} in {window:g} s, last {transaction.method} {transaction.endpoint} "
                      f"-> {transaction.status}",
-            score=float(total) / limit,
+            score=float(total) / limit, count=count,
         )

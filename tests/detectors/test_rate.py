@@ -104,9 +104,14 @@ def test_client_tables_are_bounded() -> None:
 def test_dedup_reports_once_per_window_and_counts_the_rest() -> None:
     detector = RateDetector()
     dedup = Deduplicator(suppression_s=300)
-    burst = [tx(10 + i / 100, "10.6.6.6") for i in range(400)]
-    reported = dedup.admit(sorted(detector.inspect(burst), key=lambda alert: alert.ts))
+    first_batch = [tx(10 + i / 100, "10.6.6.6") for i in range(400)]
+    second_batch = [tx(14 + i / 100, "10.6.6.6") for i in range(100)]
+    reported = dedup.admit(sorted(detector.inspect(first_batch), key=lambda alert: alert.ts))
     assert sorted(alert.rule for alert in reported) == ["client_endpoint_rate", "client_rate"]
+    client_rate = next(alert for alert in reported if alert.rule == "client_rate")
+    assert client_rate.count == 400 - 200 + 1  # every request from the 200th on is over the limit
+    assert dedup.admit(sorted(detector.inspect(second_batch), key=lambda alert: alert.ts)) == []
     follow_ups = dedup.finish()
     assert sorted(alert.rule for alert in follow_ups) == ["client_endpoint_rate", "client_rate"]
-    assert all(alert.count > 100 and "repeated" in alert.message for alert in follow_ups)
+    assert next(alert for alert in follow_ups if alert.rule == "client_rate").count == 100
+    assert all("repeated" in alert.message for alert in follow_ups)
