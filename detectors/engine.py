@@ -13,6 +13,7 @@ from typing import Protocol
 from detectors.alert import Alert
 from detectors.dedup import Deduplicator
 from detectors.openapi import ApiSpec
+from detectors.payload import PayloadDetector, PayloadSettings
 from detectors.rate import RateDetector, RateSettings
 from detectors.shadow import ShadowDetector, ShadowSettings
 from parsers.transaction import Transaction
@@ -32,6 +33,7 @@ class DetectorSettings:
     max_dedup_keys: int = 100_000
     rate: RateSettings = field(default_factory=RateSettings)
     shadow: ShadowSettings = field(default_factory=ShadowSettings)
+    payload: PayloadSettings = field(default_factory=PayloadSettings)
 
 
 class DetectionEngine:
@@ -73,4 +75,4 @@ class DetectionEngine:
 
 
 def default_detectors(settings: DetectorSettings, spec: ApiSpec | None = None) -> list[Detector]:
-    return [RateDetector(settings.rate), ShadowDetector(spec, settings.shadow)]
+    return [RateDetector(settings.rate), ShadowDetector(spec, settings.shadow), PayloadDetector(settings.payload)]

@@ -1,0 +1,177 @@
+"""numba kernels for the payload detectors: body shape features, robust z-scores against baseline windows, Luhn.
+
+Every kernel works on numpy arrays only and writes into arrays the caller preallocates; none allocates per row.
+Each one is also plain Python (`kernel.py_func`), and tests/detectors/test_kernels.py checks that both give
+identical results.
+
+Body features (one row per body, columns FEATURE_*): the length in bytes, the byte entropy in bits per byte
+(0..8), and the fractions of ASCII letters, ASCII digits, punctuation and whitespace (printable ASCII that is
+neither, plus tab, CR, LF), and other bytes (control characters and bytes >= 0x7f). The four fractions sum to 1
+for a non-empty body and are 0 for an empty one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+CLASS_LETTER = 0
+CLASS_DIGIT = 1
+CLASS_PUNCTUATION = 2  # printable ASCII that is neither letter nor digit, space and tab, CR, LF
+CLASS_OTHER = 3  # control characters, DEL and every byte >= 0x80
+N_CLASSES = 4
+
+FEATURE_LENGTH = 0
+FEATURE_ENTROPY = 1
+FEATURE_LETTERS = 2  # FEATURE_LETTERS + class id is the column of that class's fraction
+N_BODY_FEATURES = FEATURE_LETTERS + N_CLASSES
+
+MAD_TO_SIGMA = 1.4826  # MAD times this estimates the standard deviation of normally distributed values
+BYTE_VALUES = 256
+DECIMAL_BASE = 10
+
+
+def _byte_classes() -> np.ndarray:
+    classes = np.full(BYTE_VALUES, CLASS_OTHER, dtype=np.int64)
+    for value in range(BYTE_VALUES):
+        character = chr(value)
+        if value < 0x80 and character.isalpha():
+            classes[value] = CLASS_LETTER
+        elif value < 0x80 and character.isdigit():
+            classes[value] = CLASS_DIGIT
+        elif 0x20 <= value < 0x7F or character in "\t\r\n":
+            classes[value] = CLASS_PUNCTUATION
+    return classes
+
+
+BYTE_CLASSES = _byte_classes()
+
+
+@njit(cache=True)
+def body_features(buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, out: np.ndarray) -> None:
+    """Shape features of the bodies buffer[offsets[i]:offsets[i] + lengths[i]] into out[i, :N_BODY_FEATURES].
+
+    `buffer` is uint8, `offsets`/`lengths` int64, `out` float64 with at least N_BODY_FEATURES columns.
+    """
+    counts = np.zeros(BYTE_VALUES, dtype=np.int64)
+    class_counts = np.zeros(N_CLASSES, dtype=np.int64)
+    for row in range(offsets.shape[0]):
+        start = offsets[row]
+        length = lengths[row]
+        counts[:] = 0
+        class_counts[:] = 0
+        for position in range(start, start + length):
+            counts[buffer[position]] += 1
+        entropy = 0.0
+        for value in range(BYTE_VALUES):
+            count = counts[value]
+            if count > 0:
+                probability = count / length
+                entropy -= probability * math.log2(probability)
+                class_counts[BYTE_CLASSES[value]] += count
+        out[row, FEATURE_LENGTH] = length
+        out[row, FEATURE_ENTROPY] = entropy
+        for class_id in range(N_CLASSES):
+            out[row, FEATURE_LETTERS + class_id] = class_counts[class_id] / length if length > 0 else 0.0
+
+
+@njit(cache=True)
+def window_stats(
+    windows: np.ndarray,
+    slot: int,
+    min_samples: int,
+    scale_floors: np.ndarray,
+    fill: int,
+    medians: np.ndarray,
+    scales: np.ndarray,
+) -> None:
+    """Median and scale of every feature over the first `fill` samples of windows[slot], into medians[slot] and
+    scales[slot].
+
+    `windows` is (slots, window, features) float32; NaN samples do not count. scale = max(MAD_TO_SIGMA * MAD,
+    scale_floors[feature]), so a baseline whose samples are all equal still gives finite z-scores. Both are NaN for
+    a feature with fewer than max(1, min_samples) samples.
+    """
+    samples = np.empty(fill, dtype=np.float64)
+    for feature in range(windows.shape[2]):
+        n_samples = 0
+        for index in range(fill):
+            sample = np.float64(windows[slot, index, feature])
+            if not np.isnan(sample):
+                samples[n_samples] = sample
+                n_samples += 1
+        if n_samples == 0 or n_samples < min_samples:
+            medians[slot, feature] = np.nan
+            scales[slot, feature] = np.nan
+            continue
+        median = np.median(samples[:n_samples])
+        mad = np.median(np.abs(samples[:n_samples] - median))
+        medians[slot, feature] = median
+        scales[slot, feature] = max(MAD_TO_SIGMA * mad, scale_floors[feature])
+
+
+@njit(cache=True)
+def score_and_learn(
+    windows: np.ndarray,
+    fills: np.ndarray,
+    cursors: np.ndarray,
+    medians: np.ndarray,
+    scales: np.ndarray,
+    pending: np.ndarray,
+    slots: np.ndarray,
+    values: np.ndarray,
+    min_samples: int,
+    scale_floors: np.ndarray,
+    refresh_divisor: int,
+    z_out: np.ndarray,
+    median_out: np.ndarray,
+) -> None:
+    """Row by row, in order: the robust z-scores of values[row] against the baseline of slots[row], then the row
+    joins that baseline's window.
+
+    Per slot: `windows[slot]` is a ring buffer of the last `window` rows (`fills` filled, next write at
+    `cursors`); `medians`/`scales` cache window_stats, recomputed before a row is scored once `pending` (rows
+    appended since the last computation) reaches max(1, fill // refresh_divisor): at every row while a baseline
+    is young, every 16th row of a full 256-row window with refresh_divisor 16. z = (value - median) / scale, NaN
+    where the value or the baseline feature is NaN; median_out holds the median each row was compared with.
+    """
+    window = windows.shape[1]
+    for row in range(values.shape[0]):
+        slot = slots[row]
+        fill = fills[slot]
+        if pending[slot] > 0 and pending[slot] >= max(1, fill // refresh_divisor):
+            window_stats(windows, slot, min_samples, scale_floors, fill, medians, scales)
+            pending[slot] = 0
+        cursor = cursors[slot]
+        for feature in range(values.shape[1]):
+            value = values[row, feature]
+            median = medians[slot, feature]
+            median_out[row, feature] = median
+            if np.isnan(median) or np.isnan(value):
+                z_out[row, feature] = np.nan
+            else:
+                z_out[row, feature] = (value - median) / scales[slot, feature]
+            windows[slot, cursor, feature] = value
+        cursors[slot] = (cursor + 1) % window
+        if fill < window:
+            fills[slot] = fill + 1
+        pending[slot] += 1
+
+
+@njit(cache=True)
+def luhn_valid(digits: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, out: np.ndarray) -> None:
+    """out[i] = whether the digit values digits[offsets[i]:offsets[i] + lengths[i]] (0..9) pass the Luhn check."""
+    for row in range(offsets.shape[0]):
+        start = offsets[row]
+        length = lengths[row]
+        total = 0
+        for index in range(length):
+            digit = np.int64(digits[start + length - 1 - index])
+            if index % 2 == 1:
+                digit *= 2
+                if digit > DECIMAL_BASE - 1:
+                    digit -= DECIMAL_BASE - 1
+            total += digit
+        out[row] = length > 0 and total % DECIMAL_BASE == 0

@@ -1,0 +1,397 @@
+"""The payload detector family: injection signatures, sensitive data in responses, and learned payload baselines.
+
+`PayloadDetector.inspect` takes batches of transactions in arrival order and returns alerts of three detectors:
+
+- `injection` (detectors.signatures): attack signatures in the decoded request fields.
+- `data_exposure` (detectors.exposure): card numbers, SSNs, keys, tokens, bulk email addresses in responses.
+- `payload_anomaly` (here): request and response bodies unlike what the endpoint usually carries.
+
+Payload baselines are per (method, endpoint). Each keeps a ring buffer of the last `window_samples` feature rows:
+for the request body and for the response body, log2(1 + size), byte entropy and the fractions of letters,
+digits, punctuation and other bytes (see detectors.kernels). A new row is scored with robust z-scores, (value -
+median) / (1.4826 * MAD), floored per feature so that a baseline of identical bodies does not make every
+difference infinite. Only responses with a 2xx status are learned and judged (an error page is a different
+document), and entropy and class fractions only for bodies of at least `min_shape_bytes`. A feature is judged
+once its baseline has `min_samples` samples. Transactions are judged in arrival order, each against the window
+as it was just before it (then it joins the window); the medians and MADs are recomputed once a window has
+changed by 1/`baseline_refresh_divisor` of its samples, not at every row. JSON bodies whose top level is an
+object also learn their key sets, row by row: a key set that is not common in the window (seen fewer than
+`json_keyset_min_count` times) is reported, unless the endpoint's window holds more than `json_max_keysets`
+distinct key sets (maps keyed by data).
+
+Memory: at most `max_endpoints` baselines, least recently used evicted; each holds window_samples x 12 float32
+values (12 KiB at 256 samples) plus at most window_samples key sets per direction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from detectors.alert import Alert
+from detectors.exposure import ExposureScanner
+from detectors.kernels import (
+    FEATURE_ENTROPY,
+    FEATURE_LENGTH,
+    FEATURE_LETTERS,
+    N_BODY_FEATURES,
+    N_CLASSES,
+    body_features,
+    score_and_learn,
+)
+from detectors.signatures import SignatureSet, injection_alerts, printable, scrub
+from parsers.transaction import Transaction
+
+# Columns of a baseline row: the request body's features, then the response body's, each laid out like the
+# kernel's body features except that FEATURE_LENGTH holds log2(1 + size in bytes).
+RESPONSE_OFFSET = N_BODY_FEATURES
+N_ROW_FEATURES = 2 * N_BODY_FEATURES
+DIRECTIONS = (("request", 0), ("response", RESPONSE_OFFSET))
+CLASS_NAMES = ("letters", "digits", "punctuation", "other bytes")
+INITIAL_CAPACITY = 64
+MAX_KEY_CHARS = 64  # objects with longer keys hold data in their keys: not judged
+HTTP_OK_MIN = 200
+HTTP_OK_MAX = 299
+
+
+@dataclass
+class PayloadSettings:
+    """Every threshold of the payload family. All have defaults; `__post_init__` rejects nonsense by name."""
+
+    max_scan_bytes: int = 65536  # read at most this much of any one field (path, parameter, header, body)
+    decode_rounds: int = 3  # rounds of percent/HTML-entity decoding, to undo double encoding
+    injection: bool = True
+    exposure: bool = True
+    anomaly: bool = True
+    email_bulk_threshold: int = 10  # email_bulk fires above this many distinct addresses in one response
+    jwt_expected_words: tuple[str, ...] = (
+        "auth", "login", "logon", "signin", "token", "tokens", "oauth", "oauth2", "session", "sessions", "sso",
+        "refresh", "jwt", "authenticate", "authorize", "callback",
+    )  # fmt: skip
+    window_samples: int = 256  # most recent samples per endpoint the baselines are computed from
+    min_samples: int = 30  # samples a baseline feature needs before it is trusted
+    max_endpoints: int = 5000  # baselines kept; least recently used evicted beyond this
+    baseline_refresh_divisor: int = 16  # recompute a baseline's median/MAD after fill/16 new samples
+    z_threshold: float = 6.0  # |robust z| above which payload_anomaly reports (severity low)
+    z_medium: float = 12.0  # |robust z| from which the severity is medium
+    min_shape_bytes: int = 16  # bodies shorter than this have no entropy or class fractions
+    size_scale_floor_log2: float = 0.35  # smallest scale of log2(1 + size): z=6 needs a ~4.3x size change
+    entropy_scale_floor_bits: float = 0.15
+    fraction_scale_floor: float = 0.02
+    json_keyset_min_count: int = 2  # a key set seen this often in the window is common
+    json_max_keysets: int = 32  # more distinct key sets than this in a window: keys are data, not judged
+    json_max_keys: int = 64  # objects with more top-level keys are not judged
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if value < 0 or (value == 0 and item.name not in ("min_shape_bytes", "email_bulk_threshold")):
+                raise ValueError(f"payload setting {item.name} must be positive, got {value!r}")
+        if self.z_medium < self.z_threshold:
+            raise ValueError("payload setting z_medium must be at least z_threshold")
+
+    def scale_floors(self) -> np.ndarray:
+        floors = np.empty(N_ROW_FEATURES, dtype=np.float64)
+        for _, offset in DIRECTIONS:
+            floors[offset + FEATURE_LENGTH] = self.size_scale_floor_log2
+            floors[offset + FEATURE_ENTROPY] = self.entropy_scale_floor_bits
+            floors[offset + FEATURE_LETTERS : offset + FEATURE_LETTERS + N_CLASSES] = self.fraction_scale_floor
+        return floors
+
+
+class KeysetWindow:
+    """The top-level JSON key sets of an endpoint's recent bodies (one direction), counted."""
+
+    __slots__ = ("recent", "set_counts")
+
+    def __init__(self, window: int) -> None:
+        self.recent: deque[frozenset[str]] = deque(maxlen=window)
+        self.set_counts: Counter[frozenset[str]] = Counter()
+
+    def add(self, keyset: frozenset[str]) -> None:
+        if len(self.recent) == self.recent.maxlen:
+            oldest = self.recent[0]
+            self.set_counts[oldest] -= 1
+            if not self.set_counts[oldest]:
+                del self.set_counts[oldest]
+        self.recent.append(keyset)
+        self.set_counts[keyset] += 1
+
+    def judge(self, keyset: frozenset[str], settings: PayloadSettings) -> tuple[float, list[str], int] | None:
+        """None if `keyset` is usual (or the window cannot tell); else (score, keys not in the window, number of
+        common key sets). The score is 1 - the largest Jaccard similarity to a common key set, in 0..1."""
+        if self.set_counts.get(keyset, 0) >= settings.json_keyset_min_count:
+            return None
+        if len(self.recent) < settings.min_samples or len(self.set_counts) > settings.json_max_keysets:
+            return None
+        common = [known for known, count in self.set_counts.items() if count >= settings.json_keyset_min_count]
+        if not common:
+            return None
+        similarity = max(len(keyset & known) / max(1, len(keyset | known)) for known in common)
+        seen = frozenset().union(*self.set_counts)
+        return 1.0 - similarity, sorted(keyset - seen), len(common)
+
+
+def json_keyset(body: bytes, content_type: str, max_keys: int) -> frozenset[str] | None:
+    """The top-level keys of a JSON object body, or None (not JSON, not an object, too many keys or a key longer
+    than MAX_KEY_CHARS)."""
+    if not body or ("json" not in content_type.lower() and body[:1] != b"{"):
+        return None
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict) or len(document) > max_keys:
+        return None
+    if document and max(map(len, document)) > MAX_KEY_CHARS:
+        return None
+    return frozenset(document)
+
+
+class EndpointBaselines:
+    """Per (method, endpoint) payload baselines in numpy arrays, with LRU eviction (see the module docstring)."""
+
+    def __init__(self, settings: PayloadSettings) -> None:
+        self.settings = settings
+        self.floors = settings.scale_floors()
+        capacity = min(INITIAL_CAPACITY, settings.max_endpoints)
+        self.windows = np.full((capacity, settings.window_samples, N_ROW_FEATURES), np.nan, dtype=np.float32)
+        self.fills = np.zeros(capacity, dtype=np.int64)
+        self.cursors = np.zeros(capacity, dtype=np.int64)
+        self.medians = np.full((capacity, N_ROW_FEATURES), np.nan, dtype=np.float64)
+        self.scales = np.full((capacity, N_ROW_FEATURES), np.nan, dtype=np.float64)
+        self.pending = np.zeros(capacity, dtype=np.int64)
+        self.keysets: list[tuple[KeysetWindow, KeysetWindow] | None] = [None] * capacity
+        self.slot_of: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self.batch_of_slot = np.full(capacity, -1, dtype=np.int64)
+        self.batch_number = 0
+        self.used = 0
+
+    def __len__(self) -> int:
+        return len(self.slot_of)
+
+    def _grow(self) -> None:
+        capacity = self.windows.shape[0]
+        extra = min(capacity, self.settings.max_endpoints - capacity)
+        block = np.full((extra, *self.windows.shape[1:]), np.nan, dtype=np.float32)
+        self.windows = np.concatenate((self.windows, block))
+        self.fills = np.concatenate((self.fills, np.zeros(extra, dtype=np.int64)))
+        self.cursors = np.concatenate((self.cursors, np.zeros(extra, dtype=np.int64)))
+        self.medians = np.concatenate((self.medians, np.full((extra, N_ROW_FEATURES), np.nan)))
+        self.scales = np.concatenate((self.scales, np.full((extra, N_ROW_FEATURES), np.nan)))
+        self.pending = np.concatenate((self.pending, np.zeros(extra, dtype=np.int64)))
+        self.batch_of_slot = np.concatenate((self.batch_of_slot, np.full(extra, -1, dtype=np.int64)))
+        self.keysets.extend([None] * extra)
+
+    def slot(self, key: tuple[str, str]) -> int:
+        """The slot of `key` for this batch, or -1 when every slot is in use by this very batch."""
+        slot = self.slot_of.get(key)
+        if slot is not None:
+            self.slot_of.move_to_end(key)
+        elif self.used < self.settings.max_endpoints:
+            if self.used == self.windows.shape[0]:
+                self._grow()
+            slot = self.used
+            self.used += 1
+            self.slot_of[key] = slot
+        else:
+            oldest_key, oldest_slot = next(iter(self.slot_of.items()))
+            if self.batch_of_slot[oldest_slot] == self.batch_number:
+                return -1
+            del self.slot_of[oldest_key]
+            slot = oldest_slot
+            self.fills[slot] = 0
+            self.cursors[slot] = 0
+            self.pending[slot] = 0
+            self.medians[slot] = np.nan
+            self.scales[slot] = np.nan
+            self.keysets[slot] = None
+            self.slot_of[key] = slot
+        self.batch_of_slot[slot] = self.batch_number
+        return slot
+
+    def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
+        self.batch_number += 1
+        settings = self.settings
+        count = len(transactions)
+        slots = np.fromiter(
+            (self.slot((transaction.method, transaction.endpoint or transaction.path)) for transaction in transactions),
+            dtype=np.int64,
+            count=count,
+        )
+        values = self._features(transactions)
+        kept = np.flatnonzero(slots >= 0)
+        if kept.size < count:
+            slots, values, transactions = slots[kept], values[kept], [transactions[i] for i in kept]
+        else:
+            kept = np.arange(count)
+        z_scores = np.empty_like(values)
+        medians = np.empty_like(values)
+        score_and_learn(
+            self.windows, self.fills, self.cursors, self.medians, self.scales, self.pending, slots, values,
+            settings.min_samples, self.floors, settings.baseline_refresh_divisor, z_scores, medians,
+        )  # fmt: skip
+        flagged = np.flatnonzero(np.nanmax(np.abs(z_scores), axis=1, initial=0.0) > settings.z_threshold)
+        for row in flagged:
+            alerts[kept[row]].extend(self._anomaly_alerts(transactions[row], z_scores[row], medians[row], values[row]))
+        for row, transaction in enumerate(transactions):
+            alert = self._json_keys(transaction, int(slots[row]))
+            if alert is not None:
+                alerts[kept[row]].append(alert)
+
+    def _features(self, transactions: Sequence[Transaction]) -> np.ndarray:
+        """One row of N_ROW_FEATURES per transaction; NaN where a feature is not defined (see module docstring)."""
+        limit = self.settings.max_scan_bytes
+        count = len(transactions)
+        bodies = [transaction.req_body[:limit] for transaction in transactions]
+        bodies += [transaction.resp_body[:limit] for transaction in transactions]
+        lengths = np.fromiter(map(len, bodies), dtype=np.int64, count=2 * count)
+        offsets = np.zeros(2 * count, dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        buffer = np.frombuffer(b"".join(bodies), dtype=np.uint8)
+        shapes = np.empty((2 * count, N_BODY_FEATURES), dtype=np.float64)
+        body_features(buffer, offsets, lengths, shapes)
+        shapes[lengths < self.settings.min_shape_bytes, FEATURE_ENTROPY:] = np.nan
+        values = np.hstack((shapes[:count], shapes[count:]))
+        sizes = np.fromiter(
+            (max(t.req_body_bytes, len(t.req_body)) for t in transactions), dtype=np.float64, count=count
+        )
+        values[:, FEATURE_LENGTH] = np.log2(1.0 + sizes)
+        sizes = np.fromiter(
+            (max(t.resp_body_bytes, len(t.resp_body)) for t in transactions), dtype=np.float64, count=count
+        )
+        values[:, RESPONSE_OFFSET + FEATURE_LENGTH] = np.log2(1.0 + sizes)
+        ok = np.fromiter((_ok(t.status) for t in transactions), dtype=np.bool_, count=count)
+        values[~ok, RESPONSE_OFFSET:] = np.nan
+        return values
+
+    def _anomaly_alerts(
+        self, transaction: Transaction, z_scores: np.ndarray, medians: np.ndarray, values: np.ndarray
+    ) -> list[Alert]:
+        """At most one alert per rule: the direction (and class) with the largest |z| above the threshold."""
+        threshold = self.settings.z_threshold
+        found = []
+        for rule, columns in (
+            ("size_zscore", [offset + FEATURE_LENGTH for _, offset in DIRECTIONS]),
+            ("entropy_zscore", [offset + FEATURE_ENTROPY for _, offset in DIRECTIONS]),
+            ("charclass_zscore", [offset + FEATURE_LETTERS + c for _, offset in DIRECTIONS for c in range(N_CLASSES)]),
+        ):
+            column = max(columns, key=lambda c: -1.0 if math.isnan(z_scores[c]) else abs(z_scores[c]))
+            z = float(z_scores[column])
+            if math.isnan(z) or abs(z) <= threshold:
+                continue
+            direction = "request" if column < RESPONSE_OFFSET else "response"
+            feature = column - (0 if column < RESPONSE_OFFSET else RESPONSE_OFFSET)
+            usual, actual = float(medians[column]), float(values[column])
+            higher = "large" if z > 0 else "small"
+            if rule == "size_zscore":
+                what = f"Unusually {higher} {direction} body"
+                evidence = f"{round(2**actual - 1)} bytes, usual {round(2**usual - 1)} bytes"
+            elif rule == "entropy_zscore":
+                what = f"Unusually {'high' if z > 0 else 'low'} byte entropy of the {direction} body"
+                evidence = f"entropy {actual:.2f} bits/byte, usual {usual:.2f}"
+            else:
+                name = CLASS_NAMES[feature - FEATURE_LETTERS]
+                what = f"Unusual character mix in the {direction} body ({'more' if z > 0 else 'fewer'} {name})"
+                evidence = f"{name} {actual:.0%} of bytes, usual {usual:.0%}"
+            severity = "medium" if abs(z) >= self.settings.z_medium else "low"
+            found.append(self._alert(transaction, rule, severity, z, what, f"{evidence}, robust z={z:.1f}"))
+        return found
+
+    def _json_keys(self, transaction: Transaction, slot: int) -> Alert | None:
+        settings = self.settings
+        windows = self.keysets[slot]
+        if windows is None:
+            windows = (KeysetWindow(settings.window_samples), KeysetWindow(settings.window_samples))
+            self.keysets[slot] = windows
+        bodies = ((transaction.req_body, transaction.req_content_type),)
+        if _ok(transaction.status):
+            bodies += ((transaction.resp_body, transaction.resp_content_type),)
+        alert = None
+        for (direction, _), window, (body, content_type) in zip(DIRECTIONS, windows, bodies, strict=False):
+            if len(body) > settings.max_scan_bytes:
+                continue
+            keyset = json_keyset(body, content_type, settings.json_max_keys)
+            if keyset is None:
+                continue
+            verdict = window.judge(keyset, settings) if alert is None else None
+            window.add(keyset)
+            if verdict is None:
+                continue
+            score, new_keys, n_common = verdict
+            if new_keys:
+                shown = ", ".join(printable(key.encode("utf-8", "replace"), 32) for key in new_keys[:8])
+                evidence = scrub(f"new keys: {shown}")
+            else:
+                evidence = f"known keys in a new combination ({len(keyset)} keys; {n_common} usual key sets)"
+            severity = "medium" if new_keys else "low"
+            what = f"Unusual JSON {direction} key set"
+            alert = self._alert(transaction, "json_keys", severity, score, what, evidence[:160])
+        return alert
+
+    @staticmethod
+    def _alert(transaction: Transaction, rule: str, severity: str, score: float, what: str, evidence: str) -> Alert:
+        endpoint = transaction.endpoint or transaction.path
+        return Alert(
+            ts=transaction.ts,
+            detector="payload_anomaly",
+            rule=rule,
+            severity=severity,
+            src_ip=transaction.src_ip,
+            client_id=transaction.client_id,
+            method=transaction.method,
+            endpoint=endpoint,
+            message=f"{what} on {transaction.method} {endpoint} from {transaction.src_ip}",
+            evidence=evidence,
+            score=score,
+        )
+
+
+def _ok(status: int | None) -> bool:
+    return status is not None and HTTP_OK_MIN <= status <= HTTP_OK_MAX
+
+
+class PayloadDetector:
+    """Injection, data exposure and payload anomalies over batches of transactions (no I/O).
+
+    Alert scores: `injection` and `data_exposure` give a confidence in 0..1 (1.0: a validated signature match);
+    `payload_anomaly` gives the signed robust z-score for size_zscore, entropy_zscore and charclass_zscore, and
+    1 - (largest Jaccard similarity to a common key set), in 0..1, for json_keys. One alert per rule per
+    transaction; no deduplication across transactions. Not thread-safe: one instance per pipeline.
+    """
+
+    def __init__(self, settings: PayloadSettings | None = None, signatures: SignatureSet | None = None) -> None:
+        self.settings = settings or PayloadSettings()
+        self.signatures = signatures or SignatureSet()
+        self.exposure = ExposureScanner(
+            self.signatures,
+            self.settings.max_scan_bytes,
+            self.settings.email_bulk_threshold,
+            self.settings.jwt_expected_words,
+        )
+        self.baselines = EndpointBaselines(self.settings)
+
+    def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
+        """Alerts for a batch of transactions in arrival order, grouped by transaction in that order."""
+        if not transactions:
+            return []
+        settings = self.settings
+        alerts: list[list[Alert]] = [[] for _ in transactions]
+        if settings.injection:
+            for index, transaction in enumerate(transactions):
+                found = injection_alerts(self.signatures, transaction, settings.max_scan_bytes, settings.decode_rounds)
+                if found:
+                    alerts[index].extend(found)
+        if settings.exposure:
+            self.exposure.inspect(transactions, alerts)
+        if settings.anomaly:
+            self.baselines.inspect(transactions, alerts)
+        return [alert for found in alerts for alert in found]
+

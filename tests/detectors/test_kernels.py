@@ -1,0 +1,202 @@
+"""The payload kernels give identical results compiled and as plain Python (`kernel.py_func`), and the right ones."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.kernels import (
+    FEATURE_ENTROPY,
+    FEATURE_LENGTH,
+    FEATURE_LETTERS,
+    MAD_TO_SIGMA,
+    N_BODY_FEATURES,
+    body_features,
+    luhn_valid,
+    score_and_learn,
+    window_stats,
+)
+
+REAL_BODIES = [
+    b"",
+    b'{"name": "Alice Smith", "email": "alice@example.com", "age": 42, "tags": ["a", "b"]}',
+    json.dumps({"items": [{"sku": f"SKU-{i}", "qty": i % 5, "price": i * 1.25} for i in range(40)]}).encode(),
+    b"username=alice&password=hunter2&remember=1",
+    "Grüße aus Köln — ünïcödé text".encode(),
+    bytes(range(256)) * 3,
+    b"\x1f\x8b\x08\x00" + bytes((i * 97 + 13) % 256 for i in range(500)),
+]
+
+
+def _concatenate(bodies: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lengths = np.array([len(body) for body in bodies], dtype=np.int64)
+    offsets = np.zeros(len(bodies), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    return np.frombuffer(b"".join(bodies), dtype=np.uint8), offsets, lengths
+
+
+def _features_both_ways(bodies: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    buffer, offsets, lengths = _concatenate(bodies)
+    compiled = np.full((len(bodies), N_BODY_FEATURES), -1.0)
+    reference = np.full((len(bodies), N_BODY_FEATURES), -1.0)
+    body_features(buffer, offsets, lengths, compiled)
+    body_features.py_func(buffer, offsets, lengths, reference)
+    return compiled, reference
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=600), min_size=1, max_size=12))
+def test_body_features_compiled_equals_python_on_random_bodies(bodies):
+    compiled, reference = _features_both_ways(bodies)
+    np.testing.assert_array_equal(compiled, reference)
+
+
+def test_body_features_compiled_equals_python_on_real_bodies():
+    compiled, reference = _features_both_ways(REAL_BODIES)
+    np.testing.assert_array_equal(compiled, reference)
+
+
+def test_body_features_values_for_known_bodies():
+    compiled, _ = _features_both_ways([b"", b"ab", b"a1,\x00", bytes(range(256))])
+    np.testing.assert_array_equal(compiled[0], [0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(compiled[1], [2, 1.0, 1.0, 0, 0, 0])
+    np.testing.assert_array_equal(compiled[2], [4, 2.0, 0.25, 0.25, 0.25, 0.25])
+    assert compiled[3, FEATURE_LENGTH] == 256
+    assert compiled[3, FEATURE_ENTROPY] == 8.0
+    np.testing.assert_allclose(compiled[3, FEATURE_LETTERS:], [52 / 256, 10 / 256, 36 / 256, 158 / 256])
+
+
+def _random_windows(seed: int, slots: int, window: int, features: int, fill_fraction: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    windows = rng.normal(100.0, 15.0, size=(slots, window, features)).astype(np.float32)
+    windows[rng.random(windows.shape) < fill_fraction] = np.nan
+    return windows
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 64), st.integers(1, 40), st.floats(0.0, 0.5))
+def test_window_stats_compiled_equals_python(seed, fill, min_samples, nan_fraction):
+    windows = _random_windows(seed, 3, 64, 5, nan_fraction)
+    floors = np.full(5, 0.5)
+    outputs = []
+    for kernel in (window_stats, window_stats.py_func):
+        medians = np.full((3, 5), -1.0)
+        scales = np.full((3, 5), -1.0)
+        kernel(windows, 1, min_samples, floors, fill, medians, scales)
+        outputs.append((medians, scales))
+    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
+    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
+
+
+def test_window_stats_median_mad_floor_and_nan_samples():
+    windows = np.full((1, 8, 2), np.nan, dtype=np.float32)
+    windows[0, :6, 0] = [1, 2, 3, 4, 100, np.nan]
+    windows[0, :6, 1] = 7.0
+    medians = np.empty((1, 2))
+    scales = np.empty((1, 2))
+    window_stats(windows, 0, 3, np.array([0.1, 0.25]), 6, medians, scales)
+    assert medians[0, 0] == 3.0
+    assert scales[0, 0] == MAD_TO_SIGMA * 1.0
+    assert medians[0, 1] == 7.0
+    assert scales[0, 1] == 0.25
+    window_stats(windows, 0, 6, np.array([0.1, 0.25]), 6, medians, scales)
+    assert math.isnan(medians[0, 0]) and math.isnan(scales[0, 0])
+    assert medians[0, 1] == 7.0
+
+
+def _run_score_and_learn(kernel, windows, slots, values, min_samples=5, divisor=4):
+    n_slots, _, n_features = windows.shape
+    state = {
+        "windows": windows.copy(),
+        "fills": np.zeros(n_slots, dtype=np.int64),
+        "cursors": np.zeros(n_slots, dtype=np.int64),
+        "medians": np.full((n_slots, n_features), np.nan),
+        "scales": np.full((n_slots, n_features), np.nan),
+        "pending": np.zeros(n_slots, dtype=np.int64),
+    }
+    z_scores = np.full(values.shape, -1.0)
+    medians = np.full(values.shape, -1.0)
+    kernel(
+        state["windows"], state["fills"], state["cursors"], state["medians"], state["scales"], state["pending"],
+        slots, values, min_samples, np.full(n_features, 0.01), divisor, z_scores, medians,
+    )  # fmt: skip
+    return state, z_scores, medians
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 300), st.integers(1, 4), st.integers(1, 20), st.integers(1, 16))
+def test_score_and_learn_compiled_equals_python(seed, rows, n_slots, min_samples, divisor):
+    rng = np.random.default_rng(seed)
+    windows = np.full((n_slots, 32, 3), np.nan, dtype=np.float32)
+    slots = rng.integers(0, n_slots, rows).astype(np.int64)
+    values = rng.normal(50.0, 5.0, size=(rows, 3))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    compiled = _run_score_and_learn(score_and_learn, windows, slots, values, min_samples, divisor)
+    reference = _run_score_and_learn(score_and_learn.py_func, windows, slots, values, min_samples, divisor)
+    for name in compiled[0]:
+        np.testing.assert_array_equal(compiled[0][name], reference[0][name], err_msg=name)
+    np.testing.assert_array_equal(compiled[1], reference[1])
+    np.testing.assert_array_equal(compiled[2], reference[2])
+
+
+def test_score_and_learn_compiled_equals_python_on_real_feature_rows():
+    sizes = np.log2(1.0 + np.array([88, 91, 90, 95, 87, 89, 92, 90, 94, 88] * 6 + [200104, 8192, 90], dtype=float))
+    values = np.column_stack((sizes, np.full(len(sizes), 4.45), np.full(len(sizes), 0.62)))
+    slots = np.zeros(len(values), dtype=np.int64)
+    windows = np.full((1, 256, 3), np.nan, dtype=np.float32)
+    compiled = _run_score_and_learn(score_and_learn, windows, slots, values, 30, 16)
+    reference = _run_score_and_learn(score_and_learn.py_func, windows, slots, values, 30, 16)
+    np.testing.assert_array_equal(compiled[1], reference[1])
+    z_scores = compiled[1]
+    assert np.isnan(z_scores[:30]).all()
+    assert np.isfinite(z_scores[30:]).all()
+    assert z_scores[60, 0] > 50 and z_scores[61, 0] > 20 and abs(z_scores[62, 0]) < 1
+
+
+def test_score_and_learn_ring_buffer_keeps_the_last_window_samples():
+    values = np.arange(10, dtype=float).reshape(10, 1)
+    state, _, _ = _run_score_and_learn(score_and_learn, np.full((1, 4, 1), np.nan, dtype=np.float32),
+                                       np.zeros(10, dtype=np.int64), values)  # fmt: skip
+    assert state["fills"][0] == 4
+    assert state["cursors"][0] == 10 % 4
+    assert sorted(state["windows"][0, :, 0].tolist()) == [6.0, 7.0, 8.0, 9.0]
+
+
+def _luhn_both_ways(numbers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    digits = np.frombuffer("".join(numbers).encode(), dtype=np.uint8) - ord("0")
+    lengths = np.array([len(number) for number in numbers], dtype=np.int64)
+    offsets = np.zeros(len(numbers), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    compiled = np.zeros(len(numbers), dtype=np.bool_)
+    reference = np.zeros(len(numbers), dtype=np.bool_)
+    luhn_valid(digits, offsets, lengths, compiled)
+    luhn_valid.py_func(digits, offsets, lengths, reference)
+    return compiled, reference
+
+
+def _luhn_reference(number: str) -> bool:
+    total = 0
+    for index, character in enumerate(reversed(number)):
+        digit = int(character) * (2 if index % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return bool(number) and total % 10 == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text("0123456789", max_size=20), min_size=1, max_size=20))
+def test_luhn_compiled_equals_python_and_reference(numbers):
+    compiled, reference = _luhn_both_ways(numbers)
+    np.testing.assert_array_equal(compiled, reference)
+    assert compiled.tolist() == [_luhn_reference(number) for number in numbers]
+
+
+def test_luhn_known_card_numbers():
+    valid = ["4111111111111111", "5500005555555559", "378282246310005", "6011111111111117", "4012888888881881"]
+    invalid = ["4111111111111112", "1234567812345678", "378282246310006", ""]
+    compiled, reference = _luhn_both_ways(valid + invalid)
+    assert compiled.tolist() == [True] * len(valid) + [False] * len(invalid)
+    np.testing.assert_array_equal(compiled, reference)

@@ -1,0 +1,245 @@
+"""PayloadDetector: learned per-endpoint payload baselines, and the facade over the whole payload family."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from detectors.payload import PayloadDetector, PayloadSettings
+from detectors.signatures import SignatureSet
+from parsers.transaction import Transaction
+
+ROOT = Path(__file__).resolve().parents[2]
+ITEMS = ["SKU-1001", "SKU-2002", "SKU-3003", "SKU-4004"]
+
+
+@pytest.fixture(scope="module")
+def signatures() -> SignatureSet:
+    return SignatureSet()
+
+
+def anomaly_detector(signatures: SignatureSet, **overrides) -> PayloadDetector:
+    return PayloadDetector(PayloadSettings(injection=False, exposure=False, **overrides), signatures)
+
+
+def order(
+    index: int,
+    body: bytes | None = None,
+    src_ip: str = "127.0.0.10",
+    endpoint: str = "/api/v1/orders",
+    status: int = 201,
+    response: bytes | None = None,
+    content_type: str = "application/json",
+) -> Transaction:
+    """A POST of a small JSON order; `body` replaces the normal one."""
+    if body is None:
+        body = json.dumps({"item": ITEMS[index % 4], "qty": 1 + index % 3, "address": f"{index % 90 + 1} Main St"})
+        body = body.encode()
+    if response is None:
+        response = json.dumps({"id": 1000 + index, "status": "created", "eta_days": 2 + index % 3}).encode()
+    return Transaction(
+        ts=1700000000.0 + index, src_ip=src_ip, src_port=40000, dst_ip="10.0.0.1", dst_port=80, method="POST",
+        uri=endpoint, host="shop", path=endpoint, query="", http_version="HTTP/1.1", endpoint=endpoint, status=status,
+        req_body_bytes=len(body), resp_body_bytes=len(response), req_content_type=content_type,
+        resp_content_type="application/json", client_id=src_ip, raw_target=endpoint, req_body=body,
+        resp_body=response,
+    )  # fmt: skip
+
+
+def summary(alerts) -> list[tuple[str, str, str]]:
+    return [(alert.detector, alert.rule, alert.severity) for alert in alerts]
+
+
+def test_settings_have_defaults_for_everything():
+    settings = PayloadSettings()
+    assert (settings.min_samples, settings.window_samples, settings.max_endpoints) == (30, 256, 5000)
+    assert (settings.z_threshold, settings.max_scan_bytes, settings.email_bulk_threshold) == (6.0, 65536, 10)
+
+
+@pytest.mark.parametrize("overrides", [{"min_samples": -1}, {"window_samples": 0}, {"z_threshold": -2.0}])
+def test_settings_reject_nonsense_naming_the_key(overrides):
+    with pytest.raises(ValueError, match=next(iter(overrides))):
+        PayloadSettings(**overrides)
+    with pytest.raises(ValueError, match="z_medium"):
+        PayloadSettings(z_threshold=8.0, z_medium=7.0)
+
+
+def test_normal_traffic_raises_nothing(signatures):
+    detector = PayloadDetector(PayloadSettings(), signatures)
+    assert detector.inspect([order(index) for index in range(500)]) == []
+
+
+def test_empty_batch_gives_no_alerts(signatures):
+    assert PayloadDetector(signatures=signatures).inspect([]) == []
+
+
+def test_nothing_is_judged_before_min_samples(signatures):
+    huge = json.dumps({"item": "SKU-1001", "qty": 1, "coupon": "A" * 200_000}).encode()
+    detector = anomaly_detector(signatures)
+    assert detector.inspect([order(index) for index in range(29)] + [order(29, huge)]) == []
+    detector = anomaly_detector(signatures)
+    alerts = detector.inspect([order(index) for index in range(30)] + [order(30, huge)])
+    assert ("payload_anomaly", "size_zscore", "medium") in summary(alerts)
+
+
+def test_huge_body_raises_a_size_alert_with_its_sizes(signatures):
+    huge = json.dumps({"item": "SKU-1001", "qty": 1, "coupon": "A" * 200_000}).encode()
+    detector = anomaly_detector(signatures)
+    alerts = detector.inspect([order(index) for index in range(40)] + [order(40, huge, src_ip="127.0.0.71")])
+    size = next(alert for alert in alerts if alert.rule == "size_zscore")
+    assert size.message == "Unusually large request body on POST /api/v1/orders from 127.0.0.71"
+    assert size.evidence.startswith(f"{len(huge)} bytes, usual ")
+    assert (size.ts, size.src_ip, size.client_id, size.endpoint, size.count) == (
+        1700000040.0, "127.0.0.71", "127.0.0.71", "/api/v1/orders", 1
+    )  # fmt: skip
+    assert size.severity == "medium" and size.score > 12
+
+
+def test_moderately_larger_body_is_low_severity(signatures):
+    detector = anomaly_detector(signatures)
+    larger = json.dumps({"item": "SKU-1001", "qty": 1, "address": "1 Main St", "note": "x" * 420}).encode()
+    alerts = detector.inspect([order(index) for index in range(40)] + [order(40, larger)])
+    assert [(alert.rule, alert.severity) for alert in alerts if alert.rule == "size_zscore"] == [("size_zscore", "low")]
+    [size] = [alert for alert in alerts if alert.rule == "size_zscore"]
+    assert 6 < size.score < 12
+
+
+def test_random_bytes_raise_entropy_size_and_charclass_alerts(signatures):
+    noise = random.Random(3).randbytes(8192)
+    detector = anomaly_detector(signatures)
+    alerts = detector.inspect([order(index) for index in range(40)] + [order(40, noise, status=415)])
+    assert sorted(alert.rule for alert in alerts) == ["charclass_zscore", "entropy_zscore", "size_zscore"]
+    entropy = next(alert for alert in alerts if alert.rule == "entropy_zscore")
+    assert entropy.message == "Unusually high byte entropy of the request body on POST /api/v1/orders from 127.0.0.10"
+    assert entropy.evidence.startswith("entropy 7.9")
+
+
+def test_digit_heavy_body_raises_a_charclass_alert(signatures):
+    digits = json.dumps({"item": "SKU-1001", "qty": 1, "address": "1234567890123456789012345"}).encode()
+    detector = anomaly_detector(signatures)
+    alerts = detector.inspect([order(index) for index in range(40)] + [order(40, digits)])
+    assert [alert.rule for alert in alerts] == ["charclass_zscore"]
+    assert "more digits" in alerts[0].message
+
+
+def test_unknown_json_keys_are_medium_and_named(signatures):
+    sneaky = json.dumps({"item": "SKU-1001", "qty": 1, "address": "1 Main St", "is_admin": True}).encode()
+    detector = anomaly_detector(signatures)
+    alerts = detector.inspect([order(index) for index in range(40)] + [order(40, sneaky)])
+    assert summary(alerts) == [("payload_anomaly", "json_keys", "medium")]
+    assert alerts[0].evidence == "new keys: is_admin"
+    assert alerts[0].message == "Unusual JSON request key set on POST /api/v1/orders from 127.0.0.10"
+    assert alerts[0].score == pytest.approx(0.25)
+
+
+def test_known_keys_in_a_new_combination_are_low(signatures):
+    partial = json.dumps({"item": "SKU-1001", "qty": 1}).encode()
+    detector = anomaly_detector(signatures)
+    alerts = detector.inspect([order(index) for index in range(40)] + [order(40, partial)])
+    assert summary(alerts) == [("payload_anomaly", "json_keys", "low")]
+    assert alerts[0].evidence.startswith("known keys in a new combination")
+
+
+def test_json_keys_are_not_judged_where_keys_are_data(signatures):
+    def keyed_by_user(index: int) -> bytes:
+        return json.dumps({f"user{index}": {"qty": 1}, f"user{index + 1}": {"qty": 2}}).encode()
+
+    detector = anomaly_detector(signatures)
+    assert detector.inspect([order(index, keyed_by_user(index)) for index in range(100)]) == []
+
+
+def test_error_responses_are_neither_learned_nor_judged(signatures):
+    tiny = b'{"error": "nope"}'
+    detector = anomaly_detector(signatures)
+    listing = json.dumps({"id": 7, "items": list(range(60))}).encode()
+    normal = [order(index, response=listing) for index in range(40)]
+    assert detector.inspect(normal + [order(40, status=404, response=tiny)]) == []
+    alerts = detector.inspect([order(41, status=200, response=tiny)])
+    assert "response body" in alerts[0].message
+
+
+def test_batch_boundaries_do_not_change_the_alerts(signatures):
+    rng = random.Random(11)
+    stream = []
+    for index in range(400):
+        endpoint = f"/api/v1/orders/{index % 3}"
+        body = None
+        if index > 120 and rng.random() < 0.05:
+            body = rng.choice([rng.randbytes(3000), b'{"item": "x", "qty": 1, "admin": true}', b"1" * 900])
+        stream.append(order(index, body, endpoint=endpoint))
+    results = []
+    for size in (1, 7, 64, 1000):
+        detector = anomaly_detector(signatures)
+        alerts = []
+        for start in range(0, len(stream), size):
+            alerts += detector.inspect(stream[start:start + size])
+        results.append([(alert.ts, alert.rule, alert.severity, round(alert.score, 9)) for alert in alerts])
+    assert len(results[0]) > 10
+    assert results[1:] == [results[0]] * 3
+
+
+def test_least_recently_used_baseline_is_evicted(signatures):
+    detector = anomaly_detector(signatures, max_endpoints=2)
+    detector.inspect([order(0, endpoint="/a"), order(1, endpoint="/b")])
+    detector.inspect([order(2, endpoint="/a")])
+    detector.inspect([order(3, endpoint="/c")])
+    assert list(detector.baselines.slot_of) == [("POST", "/a"), ("POST", "/c")]
+    assert detector.baselines.fills.tolist() == [2, 1]
+
+
+def test_more_endpoints_in_one_batch_than_capacity_are_skipped(signatures):
+    detector = anomaly_detector(signatures, max_endpoints=2)
+    assert detector.inspect([order(index, endpoint=f"/e{index}") for index in range(5)]) == []
+    assert list(detector.baselines.slot_of) == [("POST", "/e0"), ("POST", "/e1")]
+
+
+def test_baseline_memory_is_bounded_by_max_endpoints(signatures):
+    detector = anomaly_detector(signatures, max_endpoints=100, window_samples=64)
+    for start in range(0, 3000, 500):
+        detector.inspect([order(index, endpoint=f"/r/{index}") for index in range(start, start + 500)])
+    assert len(detector.baselines) == 100
+    assert detector.baselines.windows.shape == (100, 64, 12)
+
+
+def test_facade_returns_all_three_detectors_in_arrival_order(signatures):
+    detector = PayloadDetector(PayloadSettings(), signatures)
+    normal = [order(index) for index in range(40)]
+    attack = order(40, b'{"item": "SKU-1001", "qty": "1\' OR \'1\'=\'1", "address": "1 Main St"}')
+    leak = order(41, response=b'{"id": 1, "card": "4111 1111 1111 1111"}')
+    odd = order(42, b'{"item": "SKU-1001", "qty": 1, "address": "1 Main St", "is_admin": true}')
+    alerts = detector.inspect(normal + [attack, leak, odd])
+    assert [alert.ts for alert in alerts] == sorted(alert.ts for alert in alerts)
+    assert {(1700000040.0, "injection", "sqli"), (1700000041.0, "data_exposure", "credit_card"),
+            (1700000042.0, "payload_anomaly", "json_keys")} <= {(a.ts, a.detector, a.rule) for a in alerts}  # fmt: skip
+    assert alerts[0].detector == "injection"
+
+
+def replay(capture: str) -> list[Transaction]:
+    from sniffer.capture.pcapfile import open_capture
+    from sniffer.config import load_config
+    from sniffer.replay import replay as replay_captures
+
+    transactions: list[Transaction] = []
+    replay_captures([open_capture(str(ROOT / "pcaps" / capture))], load_config(), transactions.append)
+    return transactions
+
+
+def test_labelled_payload_capture_anomalies_come_from_the_attacker_only(signatures):
+    labels = json.loads((ROOT / "pcaps" / "attacks_labels.json").read_text())
+    expected = [label for label in labels["attacks"] if label["detector"] == "payload_anomaly"]
+    for capture in labels["captures"]:
+        transactions = replay(capture)
+        alerts = []
+        detector = anomaly_detector(signatures)
+        for start in range(0, len(transactions), 1000):
+            alerts += detector.inspect(transactions[start:start + 1000])
+        wanted = {(label["src_ip"], label["method"], label["endpoint"]) for label in expected
+                  if label["capture"] == capture}  # fmt: skip
+        assert {(alert.src_ip, alert.method, alert.endpoint) for alert in alerts} == wanted, capture
+        if wanted:
+            rules = {alert.rule for alert in alerts}
+            assert {"size_zscore", "entropy_zscore", "json_keys"} <= rules
+            assert sum(alert.rule == "json_keys" for alert in alerts) == 2
