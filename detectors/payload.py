@@ -139,11 +139,30 @@ class KeysetWindow:
         return 1.0 - similarity, sorted(keyset - seen), len(common)
 
 
+# APIs send the same small bodies again and again (health checks, list pages, fixed answers): their key sets
+# are remembered, at most KEYSET_CACHE_ENTRIES of them, bodies up to KEYSET_CACHE_MAX_BYTES.
+KEYSET_CACHE_ENTRIES = 4096
+KEYSET_CACHE_MAX_BYTES = 4096
+_keyset_cache: dict[tuple[bytes, int], frozenset[str] | None] = {}
+
+
 def json_keyset(body: bytes, content_type: str, max_keys: int) -> frozenset[str] | None:
     """The top-level keys of a JSON object body, or None (not JSON, not an object, too many keys or a key longer
     than MAX_KEY_CHARS)."""
     if not body or ("json" not in content_type.lower() and body[:1] != b"{"):
         return None
+    if len(body) > KEYSET_CACHE_MAX_BYTES:
+        return _parse_keyset(body, max_keys)
+    key = (body, max_keys)
+    if key in _keyset_cache:
+        return _keyset_cache[key]
+    if len(_keyset_cache) >= KEYSET_CACHE_ENTRIES:
+        _keyset_cache.clear()
+    keyset = _keyset_cache[key] = _parse_keyset(body, max_keys)
+    return keyset
+
+
+def _parse_keyset(body: bytes, max_keys: int) -> frozenset[str] | None:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
