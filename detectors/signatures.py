@@ -217,7 +217,10 @@ def _compiled_database(expressions: list[bytes], flags: list[int]) -> hyperscan.
     """
     path = _cache_path(expressions, flags)
     try:
-        return hyperscan.loadb(path.read_bytes(), mode=hyperscan.HS_MODE_BLOCK)
+        database = hyperscan.loadb(path.read_bytes(), mode=hyperscan.HS_MODE_BLOCK)
+        # A deserialised database comes without scratch space; scanning needs one.
+        database.scratch = hyperscan.Scratch(database)
+        return database
     except (OSError, hyperscan.error):
         pass
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)

@@ -494,3 +494,14 @@ def test_labelled_injection_capture_matches_labels_exactly(signatures):
     also_right = [alert for alert in unmatched if alert.rule == "path_traversal" and "sort" in alert.message]
     assert unmatched == also_right
     assert len(alerts) == len(expected) + len(also_right)
+
+
+def test_compiled_database_cached_on_disk_scans_like_a_fresh_one(tmp_path, monkeypatch) -> None:
+    from detectors.signatures import SignatureSet
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fresh = SignatureSet()
+    assert list((tmp_path / "apispy").glob("hyperscan-*.db"))
+    cached = SignatureSet()
+    sample = b"id=1 UNION SELECT password FROM users-- <script>alert(1)</script> ${jndi:ldap://x/a}"
+    assert sorted(cached.scan(sample)) == sorted(fresh.scan(sample)) != []
