@@ -321,9 +321,11 @@ def cut_warmup_capture(capture: Path, workdir: Path) -> Path:
     return warmup
 
 
-def time_apispy(apispy: str, capture: Path) -> float:
+def time_apispy(apispy: str, capture: Path, config: Path | None = None) -> float:
     """Seconds for `apispy replay --quiet` with the transaction log off; a crash is reported with its stderr."""
     command = [apispy, "replay", "--quiet", str(capture)]
+    if config is not None:
+        command[2:2] = ["--config", str(config)]
     start = time.perf_counter()
     result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - start
@@ -355,7 +357,13 @@ def time_tshark(capture: Path) -> TimedRun:
 
 
 def print_report(
-    capture: Path, packets: int, warmup_s: float, apispy: TimedRun, tshark: TimedRun, recording: Recording | None
+    capture: Path,
+    packets: int,
+    warmup_s: float,
+    apispy: TimedRun,
+    tshark: TimedRun,
+    recording: Recording | None,
+    without_detectors: TimedRun,
 ) -> None:
     size_mb = capture.stat().st_size / 1e6
     print(f"capture: {capture}  {size_mb:.1f} MB  {packets:,} packets")
@@ -368,10 +376,12 @@ def print_report(
     )
     print(f"apispy warm-up (numba compile or cache load, {WARMUP_PACKETS:,} packets): {warmup_s:.2f} s")
     print()
-    print(f"{'tool':<8}{'seconds':>10}{'packets/s':>14}{'transactions/s':>17}")
-    for name, run in (("apispy", apispy), ("tshark", tshark)):
-        print(f"{name:<8}{run.seconds:>10.2f}{packets / run.seconds:>14,.0f}{run.transactions / run.seconds:>17,.0f}")
-    print(f"ratio apispy/tshark: {tshark.seconds / apispy.seconds:.2f}x")
+    print(f"{'tool':<26}{'seconds':>10}{'packets/s':>14}{'transactions/s':>17}")
+    runs = (("apispy (all detectors on)", apispy), ("apispy (detectors off)", without_detectors), ("tshark", tshark))
+    for name, run in runs:
+        print(f"{name:<26}{run.seconds:>10.2f}{packets / run.seconds:>14,.0f}{run.transactions / run.seconds:>17,.0f}")
+    print(f"ratio apispy/tshark: {tshark.seconds / apispy.seconds:.2f}x with detectors, "
+          f"{tshark.seconds / without_detectors.seconds:.2f}x without")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -423,9 +433,13 @@ def main(argv: list[str] | None = None) -> int:
             warmup_s = time.perf_counter() - start
 
             apispy_s = time_apispy(apispy, capture)
-            apispy_run = TimedRun(seconds=apispy_s, transactions=count_apispy_transactions(apispy, capture, workdir))
+            transactions = count_apispy_transactions(apispy, capture, workdir)
+            apispy_run = TimedRun(seconds=apispy_s, transactions=transactions)
+            no_detectors = workdir / "no-detectors.toml"
+            no_detectors.write_text("[detectors]\nenabled = false\n")
+            bare_run = TimedRun(seconds=time_apispy(apispy, capture, no_detectors), transactions=transactions)
             tshark_run = time_tshark(capture)
-            print_report(capture, packets, warmup_s, apispy_run, tshark_run, recording)
+            print_report(capture, packets, warmup_s, apispy_run, tshark_run, recording, bare_run)
             if not args.keep and not args.capture:
                 print(f"(capture deleted with {workdir}; pass --keep PATH to keep it)")
     except BenchError as error:
