@@ -62,6 +62,10 @@ class AlertOutputs:
         if self.webhooks is not None:
             self.webhooks.submit(alert)
 
+    def reopen(self) -> None:
+        if self.lines is not None:
+            self.lines.reopen()
+
     def close(self) -> None:
         self.engine.finish()
         if self.lines is not None:

@@ -6,17 +6,22 @@ import gc
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from detectors.openapi import ApiSpec, SpecError
 from sniffer.alerting import AlertOutputs
+from sniffer.capture.live import LiveCaptureError, LiveSettings, LiveSource, drop_privileges
 from sniffer.capture.pcapfile import CaptureError
-from sniffer.config import ConfigError, load_config
+from sniffer.config import Config, ConfigError, load_config
 from sniffer.outputs import MetricOutputs, default_source
-from sniffer.replay import open_all, replay
+from sniffer.replay import ReplayResult, Run, open_all, replay
 from sniffer.sinks.jsonl import JsonLinesSink
+from sniffer.sinks.pcapwriter import RotatingPcapWriter
 from sniffer.summary import render_summary
 
 EXIT_USAGE = 2
@@ -27,11 +32,12 @@ def fail(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
-class StopFlag:
-    """Set by SIGINT or SIGTERM: the run stops reading, flushes everything and exits 0."""
+class Signals:
+    """SIGINT and SIGTERM stop the run (which flushes everything and exits 0); SIGHUP asks to reopen files."""
 
     def __init__(self) -> None:
         self.stopped = False
+        self.reopen_requested = False
 
     def __call__(self) -> bool:
         return self.stopped
@@ -39,16 +45,23 @@ class StopFlag:
     def install(self) -> None:
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signal_number, self._stop)
+        signal.signal(signal.SIGHUP, self._reopen)
 
     def _stop(self, _signal_number: int, _frame: Any) -> None:
         self.stopped = True
+
+    def _reopen(self, _signal_number: int, _frame: Any) -> None:
+        self.reopen_requested = True
 
 
 def flag_overrides(**flags: Any) -> dict[str, dict[str, Any]]:
     """Command-line flags as config overrides: only those given."""
     names = {
-        "influx_url": ("influx", "url"), "influx_token": ("influx", "token"), "influx_org": ("influx", "org"),
-        "influx_bucket": ("influx", "bucket"), "interval": ("metrics", "interval_s"),
+        "influx_url": ("influx", "url"),
+        "influx_token": ("influx", "token"),
+        "influx_org": ("influx", "org"),
+        "influx_bucket": ("influx", "bucket"),
+        "interval": ("metrics", "interval_s"),
     }
     overrides: dict[str, dict[str, Any]] = {}
     for flag, value in flags.items():
@@ -56,6 +69,95 @@ def flag_overrides(**flags: Any) -> dict[str, dict[str, Any]]:
             section, key = names[flag]
             overrides.setdefault(section, {})[key] = value
     return overrides
+
+
+def output_options(command: Callable) -> Callable:
+    """The options every capturing command shares: what to write where, and the configuration."""
+    options = [
+        click.option(
+            "--transactions", "transactions_path", metavar="PATH|-", help="Write one JSON line per transaction."
+        ),
+        click.option("--config", "config_path", metavar="PATH", help="Configuration file (TOML, YAML or JSON)."),
+        click.option("--influx-url", help="InfluxDB URL (env INFLUX_URL); enables writing time series."),
+        click.option("--influx-token", help="InfluxDB token, or user:password for 1.8+ (env INFLUX_TOKEN)."),
+        click.option("--influx-org", help="InfluxDB organisation (env INFLUX_ORG)."),
+        click.option("--influx-bucket", help="InfluxDB bucket, or database/retention-policy (env INFLUX_BUCKET)."),
+        click.option("--interval", type=float, metavar="SECONDS", help="Time-series interval in seconds (default 10)."),
+        click.option(
+            "--line-protocol", "line_protocol_path", metavar="PATH", help="Write the time series as line protocol."
+        ),
+        click.option("--alerts", "alerts_path", metavar="PATH|-", help="Write one JSON line per alert."),
+        click.option("--spec", "spec_path", metavar="OPENAPI_FILE", help="OpenAPI 3 spec (YAML or JSON) of the API."),
+        click.option("--inventory", "inventory_path", metavar="PATH", help="Write the observed API as OpenAPI 3."),
+        click.option("--quiet", is_flag=True, help="No summary on stderr."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@dataclass
+class Outputs:
+    """Everything a run writes, built from the shared options; `open_captures` runs between config and outputs
+    so that every one-line error comes before any output file is created."""
+
+    config: Config
+    spec: ApiSpec | None
+    metrics: MetricOutputs | None
+    alerting: AlertOutputs | None
+    transactions: JsonLinesSink | None
+
+    def on_transaction(self):
+        return self.transactions.write if self.transactions else (lambda transaction: None)
+
+    def reopen(self) -> None:
+        for sink in (self.transactions, self.metrics, self.alerting):
+            if sink is not None:
+                sink.reopen()
+
+    def close(self) -> None:
+        if self.transactions is not None:
+            self.transactions.close()
+
+
+def build_outputs(options: dict[str, Any], source: str, open_captures: Callable[[Config], Any]) -> tuple[Outputs, Any]:
+    overrides = flag_overrides(
+        influx_url=options["influx_url"],
+        influx_token=options["influx_token"],
+        influx_org=options["influx_org"],
+        influx_bucket=options["influx_bucket"],
+        interval=options["interval"],
+    )
+    try:
+        config = load_config(options["config_path"], overrides, dict(os.environ))
+        spec = ApiSpec.load(options["spec_path"]) if options["spec_path"] else None
+        captures = open_captures(config)
+    except (ConfigError, CaptureError, SpecError, LiveCaptureError) as error:
+        fail(str(error))
+    try:
+        metrics = None
+        if config.influx.url or options["line_protocol_path"]:
+            metrics = MetricOutputs(config, source, options["line_protocol_path"])
+        alerting = None
+        if config.detectors.enabled:
+            alerting = AlertOutputs(
+                config,
+                options["alerts_path"],
+                metrics.emit if metrics is not None else None,
+                spec,
+                options["inventory_path"],
+            )
+        transactions = JsonLinesSink(options["transactions_path"]) if options["transactions_path"] else None
+    except OSError as error:
+        fail(f"{error.filename}: {error.strerror}")
+    return Outputs(config, spec, metrics, alerting, transactions), captures
+
+
+def report(result: ReplayResult, quiet: bool) -> None:
+    for warning in result.warnings:
+        click.echo(f"apispy: warning: {warning}", err=True)
+    if not quiet:
+        click.echo(render_summary(result.counters, result.endpoints, []), err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,72 +172,110 @@ def main() -> None:
 
 @main.command("replay")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, allow_dash=True))
-@click.option("--transactions", "transactions_path", metavar="PATH|-", help="Write one JSON line per transaction.")
-@click.option("--config", "config_path", metavar="PATH", help="Configuration file (TOML, YAML or JSON).")
-@click.option("--influx-url", help="InfluxDB URL (env INFLUX_URL); enables writing time series.")
-@click.option("--influx-token", help="InfluxDB token, or user:password for 1.8+ (env INFLUX_TOKEN).")
-@click.option("--influx-org", help="InfluxDB organisation (env INFLUX_ORG).")
-@click.option("--influx-bucket", help="InfluxDB bucket, or database/retention-policy for 1.8+ (env INFLUX_BUCKET).")
-@click.option("--interval", type=float, metavar="SECONDS", help="Time-series interval in seconds (default 10).")
-@click.option("--line-protocol", "line_protocol_path", metavar="PATH", help="Write the time series as line protocol.")
-@click.option("--alerts", "alerts_path", metavar="PATH|-", help="Write one JSON line per alert.")
-@click.option("--spec", "spec_path", metavar="OPENAPI_FILE", help="OpenAPI 3 spec (YAML or JSON) of the API.")
-@click.option("--inventory", "inventory_path", metavar="PATH", help="Write the observed API as OpenAPI 3.")
-@click.option("--quiet", is_flag=True, help="No summary on stderr.")
-def replay_command(
-    files: tuple[str, ...],
-    transactions_path: str | None,
-    config_path: str | None,
-    influx_url: str | None,
-    influx_token: str | None,
-    influx_org: str | None,
-    influx_bucket: str | None,
-    interval: float | None,
-    line_protocol_path: str | None,
-    alerts_path: str | None,
-    spec_path: str | None,
-    inventory_path: str | None,
-    quiet: bool,
-) -> None:
+@output_options
+def replay_command(files: tuple[str, ...], **options: Any) -> None:
     """Read capture FILEs (pcap or pcapng; - for stdin) in order as one stream and report their HTTP traffic."""
-    overrides = flag_overrides(influx_url=influx_url, influx_token=influx_token, influx_org=influx_org,
-                               influx_bucket=influx_bucket, interval=interval)
-    try:
-        config = load_config(config_path, overrides, dict(os.environ))
-        spec = ApiSpec.load(spec_path) if spec_path else None
-        readers = open_all(list(files))
-    except (ConfigError, CaptureError, SpecError) as error:
-        fail(str(error))
-    outputs = None
-    if config.influx.url or line_protocol_path:
-        try:
-            outputs = MetricOutputs(config, default_source(list(files)), line_protocol_path)
-        except OSError as error:
-            fail(f"{error.filename}: {error.strerror}")
-    alerting = None
-    if config.detectors.enabled:
-        try:
-            alerting = AlertOutputs(config, alerts_path, outputs.emit if outputs is not None else None, spec,
-                                    inventory_path)
-        except OSError as error:
-            fail(f"{error.filename}: {error.strerror}")
-    sink = JsonLinesSink(transactions_path) if transactions_path else None
-    on_transaction = sink.write if sink else (lambda transaction: None)
+    outputs, readers = build_outputs(options, default_source(list(files)), lambda config: open_all(list(files)))
+    signals = Signals()
+    signals.install()
     total_bytes = sum(reader.size for reader in readers)
-    stop = StopFlag()
-    stop.install()
+    arguments = (readers, outputs.config, outputs.on_transaction())
+    extra = dict(outputs=outputs.metrics, should_stop=signals, alerting=outputs.alerting, spec=outputs.spec)
     try:
-        if sys.stderr.isatty() and not quiet and total_bytes:
+        if sys.stderr.isatty() and not options["quiet"] and total_bytes:
             with click.progressbar(length=total_bytes, label="reading", file=sys.stderr) as bar:
-                result = replay(readers, config, on_transaction, bar.update, outputs, stop, alerting, spec)
+                result = replay(*arguments, bar.update, **extra)
         else:
-            result = replay(readers, config, on_transaction, None, outputs, stop, alerting, spec)
+            result = replay(*arguments, None, **extra)
     except BrokenPipeError:
         sys.exit(0)
     finally:
-        if sink:
-            sink.close()
-    for warning in result.warnings:
-        click.echo(f"apispy: warning: {warning}", err=True)
-    if not quiet:
-        click.echo(render_summary(result.counters, result.endpoints, []), err=True)
+        outputs.close()
+    report(result, options["quiet"])
+
+
+@main.command("live")
+@click.option(
+    "-i",
+    "--interface",
+    "interfaces",
+    multiple=True,
+    required=True,
+    metavar="IFACE",
+    help="Interface to capture on (repeat for several).",
+)
+@click.option("--bpf", metavar="EXPR", help="Kernel capture filter (tcpdump syntax), e.g. 'tcp port 80'.")
+@click.option("--no-promisc", is_flag=True, help="Do not put the interfaces in promiscuous mode.")
+@click.option(
+    "--snaplen", type=click.IntRange(64, 262_144), default=262_144, show_default=True, help="Bytes kept of each frame."
+)
+@click.option("--duration", type=float, metavar="SECONDS", help="Stop after this many seconds.")
+@click.option("--write-pcap", "pcap_path", metavar="PATH", help="Also write the captured frames to pcap files.")
+@click.option(
+    "--rotate-mb", type=float, default=100.0, show_default=True, help="Rotate --write-pcap files at this size."
+)
+@click.option("--keep", type=int, default=10, show_default=True, help="Rotated --write-pcap files to keep.")
+@click.option("--user", metavar="NAME", help="Drop root to this user once the sockets are open.")
+@output_options
+def live_command(
+    interfaces: tuple[str, ...],
+    bpf: str | None,
+    no_promisc: bool,
+    snaplen: int,
+    duration: float | None,
+    pcap_path: str | None,
+    rotate_mb: float,
+    keep: int,
+    user: str | None,
+    **options: Any,
+) -> None:
+    """Capture from network interfaces (a mirror port) and report their HTTP traffic until stopped."""
+    settings = LiveSettings(snaplen=snaplen, promiscuous=not no_promisc, bpf=bpf)
+
+    def open_sockets(_config: Config) -> LiveSource:
+        source = LiveSource(list(interfaces), settings)
+        if user:
+            drop_privileges(user)
+        return source
+
+    outputs, source = build_outputs(options, "+".join(interfaces), open_sockets)
+    signals = Signals()
+    signals.install()
+    writer = RotatingPcapWriter(pcap_path, rotate_mb, keep, snaplen) if pcap_path else None
+    deadline = time.monotonic() + duration if duration else None
+
+    def should_stop() -> bool:
+        return signals.stopped or (deadline is not None and time.monotonic() >= deadline)
+
+    run = Run(outputs.config, outputs.on_transaction(), outputs.metrics, outputs.alerting, outputs.spec)
+    reported_drops = 0
+    try:
+        for batch in source.batches(should_stop):
+            if signals.reopen_requested:
+                signals.reopen_requested = False
+                outputs.reopen()
+                if writer is not None:
+                    writer.reopen()
+            if batch is None:
+                run.tick(time.time_ns())
+                continue
+            if writer is not None:
+                writer.write(batch)
+            run.feed(batch)
+            if source.kernel_drops > reported_drops:
+                click.echo(
+                    f"apispy: warning: the kernel dropped {source.kernel_drops - reported_drops} packets "
+                    "(capture could not keep up)",
+                    err=True,
+                )
+                reported_drops = source.kernel_drops
+    finally:
+        source.close()
+        if writer is not None:
+            writer.close()
+    warnings = []
+    if source.kernel_drops:
+        warnings.append(f"the kernel dropped {source.kernel_drops} of {source.kernel_received} packets")
+    result = run.finish(warnings, {"kernel_received": source.kernel_received, "dropped": source.kernel_drops})
+    outputs.close()
+    report(result, options["quiet"])

@@ -43,6 +43,10 @@ class MetricOutputs:
         if self.line_protocol is not None:
             self.line_protocol.write(points)
 
+    def reopen(self) -> None:
+        if self.line_protocol is not None:
+            self.line_protocol.reopen()
+
     def close(self) -> list[str]:
         """Closes every interval and sink; returns messages for the user (points left in a spill file)."""
         self.metrics.close_all()

@@ -9,6 +9,7 @@ from detectors.openapi import ApiSpec
 from parsers.templating import EndpointTemplater
 from parsers.transaction import Transaction
 from sniffer.alerting import AlertOutputs
+from sniffer.batch import PacketBatch
 from sniffer.capture.pcapfile import CaptureReader, open_capture
 from sniffer.config import Config
 from sniffer.identity import ClientIdentity
@@ -46,6 +47,60 @@ def open_all(paths: list[str]) -> list[CaptureReader]:
     return [open_capture(path) for path in paths]
 
 
+class Run:
+    """One pass of the pipeline with its outputs, whatever feeds it (files for replay, sockets for live)."""
+
+    def __init__(
+        self,
+        config: Config,
+        on_transaction: Callable[[Transaction], None],
+        outputs: MetricOutputs | None = None,
+        alerting: AlertOutputs | None = None,
+        spec: ApiSpec | None = None,
+    ) -> None:
+        self.endpoints = EndpointSummary()
+        self.outputs = outputs
+        self.alerting = alerting
+        self.metrics = outputs.metrics if outputs is not None else None
+        self.on_transaction = on_transaction
+        self.pipeline = build_pipeline(config, self._record, spec)
+        if outputs is not None:
+            outputs.watch(self.pipeline)
+
+    def _record(self, transaction: Transaction) -> None:
+        self.endpoints.add(transaction)
+        if self.metrics is not None:
+            self.metrics.add(transaction)
+        if self.alerting is not None:
+            self.alerting.observe(transaction)
+        self.on_transaction(transaction)
+
+    def feed(self, batch: PacketBatch) -> None:
+        self.pipeline.process(batch)
+        if self.metrics is not None:
+            self.metrics.add_packets(batch.ts_ns, batch.wire_lengths)
+            self.metrics.advance(self.pipeline.stats.last_ts_ns)
+
+    def tick(self, now_ns: int) -> None:
+        """Time passes without packets (live capture): idle flows expire and finished intervals are written."""
+        self.pipeline.flows.expire(now_ns)
+        if self.metrics is not None:
+            self.metrics.advance(now_ns)
+
+    def finish(self, warnings: list[str], extra_counters: dict[str, int] | None = None) -> ReplayResult:
+        """Flushes every flow, alert and interval; the summary's counters and warnings."""
+        self.pipeline.finish()
+        result = ReplayResult(counters(self.pipeline), self.endpoints, warnings)
+        result.counters.update(extra_counters or {})
+        if self.alerting is not None:
+            self.alerting.close()
+            result.counters.update(self.alerting.counters())
+        if self.outputs is not None:
+            result.warnings.extend(self.outputs.close())
+            result.counters.update(self.outputs.counters())
+        return result
+
+
 def replay(
     readers: list[CaptureReader],
     config: Config,
@@ -57,28 +112,12 @@ def replay(
     spec: ApiSpec | None = None,
 ) -> ReplayResult:
     """Reads every capture in order; stops early (flushing everything) once `should_stop()` says so."""
-    endpoints = EndpointSummary()
-    metrics = outputs.metrics if outputs is not None else None
-
-    def record(transaction: Transaction) -> None:
-        endpoints.add(transaction)
-        if metrics is not None:
-            metrics.add(transaction)
-        if alerting is not None:
-            alerting.observe(transaction)
-        on_transaction(transaction)
-
-    pipeline = build_pipeline(config, record, spec)
-    if outputs is not None:
-        outputs.watch(pipeline)
+    run = Run(config, on_transaction, outputs, alerting, spec)
     warnings: list[str] = []
     for reader in readers:
         reported = 0
         for batch in reader.batches():
-            pipeline.process(batch)
-            if metrics is not None:
-                metrics.add_packets(batch.ts_ns, batch.wire_lengths)
-                metrics.advance(pipeline.stats.last_ts_ns)
+            run.feed(batch)
             if on_progress is not None:
                 on_progress(reader.bytes_consumed - reported)
                 reported = reader.bytes_consumed
@@ -88,15 +127,7 @@ def replay(
         if should_stop():
             warnings.append("interrupted: stopped reading; everything read so far was flushed")
             break
-    pipeline.finish()
-    result = ReplayResult(counters(pipeline), endpoints, warnings)
-    if alerting is not None:
-        alerting.close()
-        result.counters.update(alerting.counters())
-    if outputs is not None:
-        result.warnings.extend(outputs.close())
-        result.counters.update(outputs.counters())
-    return result
+    return run.finish(warnings)
 
 
 def counters(pipeline: Pipeline) -> dict[str, int]:

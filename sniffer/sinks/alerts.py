@@ -17,11 +17,17 @@ class AlertLines:
     """One JSON object per alert, to a file or stdout (`-`); lines are flushed so a tail -f sees them."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self._handle: TextIO = sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
 
     def write(self, alert: Alert) -> None:
         self._handle.write(json.dumps(alert.to_record(), ensure_ascii=False, separators=(",", ":")) + "\n")
         self._handle.flush()
+
+    def reopen(self) -> None:
+        if self._handle is not sys.stdout:
+            self._handle.close()
+            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
     def close(self) -> None:
         if self._handle is not sys.stdout:

@@ -18,6 +18,12 @@ class JsonLinesSink:
         self._handle.write(json.dumps(transaction.to_record(), ensure_ascii=False, separators=(",", ":")))
         self._handle.write("\n")
 
+    def reopen(self) -> None:
+        """SIGHUP: after logrotate moved the file, continue in a new one at the same path."""
+        if self._handle is not sys.stdout:
+            self._handle.close()
+            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+
     def close(self) -> None:
         if self._handle is sys.stdout:
             self._handle.flush()

@@ -56,5 +56,9 @@ class LineProtocolFile:
             self._handle.write("\n")
         self.points += len(points)
 
+    def reopen(self) -> None:
+        self._handle.close()
+        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+
     def close(self) -> None:
         self._handle.close()

@@ -1,0 +1,220 @@
+"""Live capture from network interfaces into the same columnar PacketBatches as replay.
+
+Sockets are opened through scapy's native Linux socket (AF_PACKET: promiscuous mode, kernel BPF filter), but
+frames are not dissected by scapy: each is received straight into one large buffer with its kernel timestamp
+(SO_TIMESTAMPNS), and a batch of them goes to the batch decoder. A batch is handed on when it is full, or after
+`batch_timeout_s`, so a quiet link still flows. Kernel drops (PACKET_STATISTICS) are read and accumulated.
+
+Errors at open become LiveCaptureError with one line saying what is wrong: no such interface, or the missing
+privilege (CAP_NET_RAW).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from sniffer.batch import PacketBatch
+from sniffer.decode.link import LINKTYPE_ETHERNET, LINKTYPE_RAW
+
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
+PACKET_AUXDATA = 8
+SO_TIMESTAMPNS = 35
+SO_RCVBUFFORCE = 33
+PACKET_OUTGOING = 4
+ARPHRD_ETHER = 1
+ARPHRD_LOOPBACK = 772
+ANCILLARY_BYTES = 256
+
+
+class LiveCaptureError(Exception):
+    """A capture that cannot start; the message is one line naming the interface and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSettings:
+    snaplen: int = 262_144
+    promiscuous: bool = True
+    bpf: str | None = None
+    socket_buffer_bytes: int = 64 << 20
+    batch_packets: int = 4096
+    batch_bytes: int = 16 << 20
+    batch_timeout_s: float = 0.05
+
+
+def _link_type(hardware_type: int) -> int:
+    """Ethernet and loopback carry an Ethernet header; tunnels and the like carry bare IP."""
+    return LINKTYPE_ETHERNET if hardware_type in (ARPHRD_ETHER, ARPHRD_LOOPBACK) else LINKTYPE_RAW
+
+
+@dataclass(slots=True)
+class Capture:
+    """One interface's socket. `listener` is scapy's socket object: it owns the file descriptor and closes it
+    when collected, so it is kept as long as `raw` is used."""
+
+    interface: str
+    listener: object
+    raw: socket.socket
+    link_type: int
+    hardware_type: int
+
+
+def open_socket(interface: str, settings: LiveSettings) -> Capture:
+    """An AF_PACKET socket on `interface` through scapy (promiscuous, BPF attached)."""
+    if not os.path.exists(f"/sys/class/net/{interface}"):
+        raise LiveCaptureError(f"{interface}: no such network interface")
+    try:
+        # scapy warns on stderr about link types it would dissect; apispy does not ask it to dissect anything.
+        logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+        from scapy.arch.linux import L2ListenSocket
+        from scapy.error import Scapy_Exception
+
+        listener = L2ListenSocket(iface=interface, promisc=settings.promiscuous, filter=settings.bpf)
+    except PermissionError:
+        raise LiveCaptureError(
+            f"{interface}: capturing needs the CAP_NET_RAW capability (run as root, give it to the service, "
+            "or setcap cap_net_raw+eip on the Python interpreter; see deploy/README.md)"
+        ) from None
+    except Scapy_Exception as error:
+        raise LiveCaptureError(f"{interface}: cannot set the capture filter {settings.bpf!r}: {error}") from None
+    except OSError as error:
+        if error.errno == errno.ENODEV:
+            raise LiveCaptureError(f"{interface}: no such network interface") from None
+        raise LiveCaptureError(f"{interface}: cannot capture ({error.strerror})") from None
+    raw = listener.ins
+    # VLAN tags the NIC stripped would come as auxiliary data; the decoder does not need them for HTTP.
+    raw.setsockopt(SOL_PACKET, PACKET_AUXDATA, 0)
+    raw.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    try:
+        raw.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, settings.socket_buffer_bytes)
+    except OSError:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.socket_buffer_bytes)
+    raw.setblocking(False)
+    hardware_type = raw.getsockname()[3]
+    return Capture(interface, listener, raw, _link_type(hardware_type), hardware_type)
+
+
+class LiveSource:
+    """One socket per interface, read in batches; `kernel_drops` accumulates what the kernel could not queue."""
+
+    def __init__(self, interfaces: list[str], settings: LiveSettings | None = None) -> None:
+        self.settings = settings or LiveSettings()
+        self.interfaces = interfaces
+        self.sockets: list[Capture] = []
+        try:
+            for interface in interfaces:
+                self.sockets.append(open_socket(interface, self.settings))
+        except LiveCaptureError:
+            self.close()
+            raise
+        self.kernel_received = 0
+        self.kernel_drops = 0
+        self.frames = 0
+        self.bytes = 0
+
+    def batches(self, should_stop) -> Iterator[PacketBatch | None]:
+        """Batches of frames; None when a batch timeout passed with nothing received (a tick for idle work)."""
+        settings = self.settings
+        buffer = bytearray(settings.batch_bytes + settings.snaplen)
+        view = memoryview(buffer)
+        offsets = np.empty(settings.batch_packets, np.int64)
+        captured = np.empty(settings.batch_packets, np.int32)
+        wire = np.empty(settings.batch_packets, np.int32)
+        ts_ns = np.empty(settings.batch_packets, np.int64)
+        link_types = np.empty(settings.batch_packets, np.int32)
+        readers = [capture.raw for capture in self.sockets]
+        link_of = {capture.raw.fileno(): capture.link_type for capture in self.sockets}
+        loopback = {capture.raw.fileno() for capture in self.sockets if capture.hardware_type == ARPHRD_LOOPBACK}
+        snaplen = settings.snaplen
+        while not should_stop():
+            count = 0
+            position = 0
+            deadline = time.monotonic() + settings.batch_timeout_s
+            while count < settings.batch_packets and position < settings.batch_bytes:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or should_stop():
+                    break
+                try:
+                    ready, _, _ = select.select(readers, [], [], remaining)
+                except InterruptedError:
+                    continue
+                for sock in ready:
+                    link = link_of[sock.fileno()]
+                    on_loopback = sock.fileno() in loopback
+                    while count < settings.batch_packets and position < settings.batch_bytes:
+                        try:
+                            length, ancillary, flags, address = sock.recvmsg_into(
+                                [view[position : position + snaplen]], ANCILLARY_BYTES, socket.MSG_TRUNC
+                            )
+                        except (BlockingIOError, InterruptedError):
+                            break
+                        if on_loopback and address[2] == PACKET_OUTGOING:
+                            continue  # loopback shows every packet twice: once leaving, once arriving
+                        kept = min(length, snaplen)
+                        offsets[count] = position
+                        captured[count] = kept
+                        wire[count] = length
+                        ts_ns[count] = _timestamp(ancillary)
+                        link_types[count] = link
+                        position += kept
+                        count += 1
+            self._read_statistics()
+            if count == 0:
+                yield None
+                continue
+            self.frames += count
+            self.bytes += int(wire[:count].sum())
+            frames = np.frombuffer(bytes(view[:position]), np.uint8)
+            yield PacketBatch(frames, offsets[:count].copy(), captured[:count].copy(), wire[:count].copy(),
+                              ts_ns[:count].copy(), link_types[:count].copy())
+
+    def _read_statistics(self) -> None:
+        """PACKET_STATISTICS resets on read: the counts since the last read, added up here."""
+        for capture in self.sockets:
+            try:
+                received, dropped = struct.unpack("II", capture.raw.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+            except OSError:
+                continue
+            self.kernel_received += received
+            self.kernel_drops += dropped
+
+    def close(self) -> None:
+        for capture in self.sockets:
+            capture.raw.close()
+        self.sockets = []
+
+
+def _timestamp(ancillary: list[tuple[int, int, bytes]]) -> int:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return seconds * 1_000_000_000 + nanoseconds
+    return time.time_ns()
+
+
+def drop_privileges(user: str) -> None:
+    """Become `user` (its uid, gid and groups) once the sockets are open: capture needs no root after that."""
+    import grp
+    import pwd
+
+    try:
+        record = pwd.getpwnam(user)
+    except KeyError:
+        raise LiveCaptureError(f"--user {user}: no such user") from None
+    try:
+        groups = [group.gr_gid for group in grp.getgrall() if user in group.gr_mem]
+        os.setgroups(groups)
+        os.setgid(record.pw_gid)
+        os.setuid(record.pw_uid)
+    except PermissionError:
+        raise LiveCaptureError(f"--user {user}: cannot switch user (only root can)") from None
