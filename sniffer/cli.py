@@ -23,6 +23,7 @@ from sniffer.replay import ReplayResult, Run, open_all, replay
 from sniffer.sinks.jsonl import JsonLinesSink
 from sniffer.sinks.pcapwriter import RotatingPcapWriter
 from sniffer.summary import render_summary
+from sniffer.warmup import warm_up
 
 EXIT_USAGE = 2
 
@@ -232,8 +233,9 @@ def live_command(
     """Capture from network interfaces (a mirror port) and report their HTTP traffic until stopped."""
     settings = LiveSettings(snaplen=snaplen, promiscuous=not no_promisc, bpf=bpf)
 
-    def open_sockets(_config: Config) -> LiveSource:
+    def open_sockets(config: Config) -> LiveSource:
         source = LiveSource(list(interfaces), settings)
+        warm_up(config)
         if user:
             drop_privileges(user)
         return source
@@ -249,6 +251,9 @@ def live_command(
 
     run = Run(outputs.config, outputs.on_transaction(), outputs.metrics, outputs.alerting, outputs.spec)
     reported_drops = 0
+    if not options["quiet"]:
+        mode = "promiscuous" if settings.promiscuous else "not promiscuous"
+        click.echo(f"apispy: capturing on {', '.join(interfaces)} ({mode}, filter {bpf or 'none'})", err=True)
     try:
         for batch in source.batches(should_stop):
             if signals.reopen_requested:
