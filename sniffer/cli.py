@@ -279,8 +279,9 @@ def live_command(
         if writer is not None:
             writer.close()
     warnings = []
-    if source.kernel_drops:
-        warnings.append(f"the kernel dropped {source.kernel_drops} of {source.kernel_received} packets")
-    result = run.finish(warnings, {"kernel_received": source.kernel_received, "dropped": source.kernel_drops})
+    if source.dropped:
+        warnings.append(f"{source.dropped} packets were dropped before apispy read them "
+                        f"({source.kernel_drops} by the socket queue, {source.interface_drops} by the interface)")
+    result = run.finish(warnings, {"kernel_received": source.kernel_received, "dropped": source.dropped})
     outputs.close()
     report(result, options["quiet"])

@@ -116,6 +116,13 @@ def _apply(target: Any, values: dict[str, Any], where: str) -> None:
             _apply(current, value, f"{where}{key}.")
             continue
         setattr(target, key, _coerce(value, current, f"{where}{key}"))
+    # A section's own checks (its __post_init__) judge the values the file and flags gave it.
+    check = getattr(target, "__post_init__", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as error:
+            raise ConfigError(f"config section {where.rstrip('.') or 'top level'}: {error}") from None
 
 
 def _coerce(value: Any, current: Any, name: str) -> Any:
@@ -133,6 +140,12 @@ def _coerce(value: Any, current: Any, name: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             raise ConfigError("config key webhooks must be a list of tables ([[webhooks]] in TOML)")
         return value
+    if isinstance(current, tuple):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {name} must be a list")
+        return tuple(str(item) for item in value)
     if isinstance(current, list):
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]

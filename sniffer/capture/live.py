@@ -50,6 +50,7 @@ class LiveSettings:
     batch_packets: int = 4096
     batch_bytes: int = 16 << 20
     batch_timeout_s: float = 0.05
+    drain_timeout_s: float = 3.0  # at stop, how long to keep reading what the kernel already queued
 
 
 def _link_type(hardware_type: int) -> int:
@@ -119,6 +120,9 @@ class LiveSource:
             raise
         self.kernel_received = 0
         self.kernel_drops = 0
+        # Drops before the socket (the interface's receive queue) are in the interface's own counters.
+        self.interface_drops_at_start = self._interface_drops()
+        self.interface_drops = 0
         self.frames = 0
         self.bytes = 0
 
@@ -136,18 +140,27 @@ class LiveSource:
         link_of = {capture.raw.fileno(): capture.link_type for capture in self.sockets}
         loopback = {capture.raw.fileno() for capture in self.sockets if capture.hardware_type == ARPHRD_LOOPBACK}
         snaplen = settings.snaplen
-        while not should_stop():
+        drain_until = None
+        while True:
+            if drain_until is None and should_stop():
+                # Stopping: what the kernel already queued was captured; read it too, for a bounded time.
+                drain_until = time.monotonic() + settings.drain_timeout_s
+            draining = drain_until is not None
+            if draining and time.monotonic() >= drain_until:
+                return
             count = 0
             position = 0
-            deadline = time.monotonic() + settings.batch_timeout_s
+            deadline = time.monotonic() + (0.0 if draining else settings.batch_timeout_s)
             while count < settings.batch_packets and position < settings.batch_bytes:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or should_stop():
+                if (remaining <= 0 and not draining) or (not draining and should_stop()):
                     break
                 try:
-                    ready, _, _ = select.select(readers, [], [], remaining)
+                    ready, _, _ = select.select(readers, [], [], max(0.0, remaining))
                 except InterruptedError:
                     continue
+                if draining and not ready:
+                    break
                 for sock in ready:
                     link = link_of[sock.fileno()]
                     on_loopback = sock.fileno() in loopback
@@ -170,6 +183,8 @@ class LiveSource:
                         count += 1
             self._read_statistics()
             if count == 0:
+                if draining:
+                    return
                 yield None
                 continue
             self.frames += count
@@ -178,8 +193,24 @@ class LiveSource:
             yield PacketBatch(frames, offsets[:count].copy(), captured[:count].copy(), wire[:count].copy(),
                               ts_ns[:count].copy(), link_types[:count].copy())
 
+    def _interface_drops(self) -> int:
+        total = 0
+        for interface in self.interfaces:
+            for counter in ("rx_dropped", "rx_missed_errors", "rx_fifo_errors"):
+                try:
+                    total += int(open(f"/sys/class/net/{interface}/statistics/{counter}").read())
+                except (OSError, ValueError):
+                    continue
+        return total
+
+    @property
+    def dropped(self) -> int:
+        """Everything lost before apispy read it: by the socket queue (kernel) and by the interface."""
+        return self.kernel_drops + self.interface_drops
+
     def _read_statistics(self) -> None:
         """PACKET_STATISTICS resets on read: the counts since the last read, added up here."""
+        self.interface_drops = max(0, self._interface_drops() - self.interface_drops_at_start)
         for capture in self.sockets:
             try:
                 received, dropped = struct.unpack("II", capture.raw.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))

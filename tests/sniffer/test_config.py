@@ -68,3 +68,13 @@ def test_environment_sits_between_the_file_and_the_flags(tmp_path: Path) -> None
     config = load_config(str(path), {"influx": {"bucket": "from-flag"}}, environment)
     assert (config.influx.url, config.influx.bucket, config.influx.org, config.influx.token) == (
         "http://env:8086", "from-flag", "file-org", "t")
+
+
+def test_list_valued_settings_load_as_lists_and_sections_check_their_values(tmp_path: Path) -> None:
+    path = tmp_path / "apispy.toml"
+    path.write_text("[detectors.payload]\njwt_expected_words = ['auth', 'sso']\n")
+    assert load_config(str(path)).detectors.payload.jwt_expected_words == ("auth", "sso")
+    path.write_text("[detectors.shadow]\nmin_count = 0\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(str(path))
+    assert str(error.value).startswith("config section detectors.shadow: ")
