@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from parsers.transaction import Transaction
+
 DETECTORS = (
-    "rate_abuse", "bruteforce", "enumeration", "shadow_endpoint", "injection", "data_exposure", "payload_anomaly",
+    "rate_abuse",
+    "bruteforce",
+    "enumeration",
+    "shadow_endpoint",
+    "injection",
+    "data_exposure",
+    "payload_anomaly",
 )
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -36,6 +44,37 @@ class Alert:
             raise ValueError(f"unknown detector {self.detector!r}")
         if self.severity not in SEVERITIES:
             raise ValueError(f"unknown severity {self.severity!r}")
+
+    @classmethod
+    def about(
+        cls,
+        transaction: Transaction,
+        detector: str,
+        rule: str,
+        severity: str,
+        message: str,
+        evidence: str,
+        score: float,
+        count: int = 1,
+        method: str | None = None,
+        endpoint: str | None = None,
+    ) -> Alert:
+        """An alert raised by one transaction: its time, client, method and endpoint (the path when it has no
+        endpoint), unless the finding is about something wider (`method`/`endpoint` given, e.g. "*")."""
+        return cls(
+            ts=transaction.ts,
+            detector=detector,
+            rule=rule,
+            severity=severity,
+            src_ip=transaction.src_ip,
+            client_id=transaction.client_id or transaction.src_ip,
+            method=transaction.method if method is None else method,
+            endpoint=(transaction.endpoint or transaction.path) if endpoint is None else endpoint,
+            message=message,
+            evidence=evidence,
+            score=score,
+            count=count,
+        )
 
     @property
     def key(self) -> tuple[str, str, str, str]:

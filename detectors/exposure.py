@@ -246,16 +246,5 @@ def _rule(signatures: SignatureSet, name: str) -> Rule:
 def _alert(transaction: Transaction, rule: Rule, title: str, location: str, evidence: str) -> Alert:
     """A data_exposure alert; its score is a confidence in 0..1, 1.0 because every finding is validated."""
     endpoint = transaction.endpoint or transaction.path
-    return Alert(
-        ts=transaction.ts,
-        detector=rule.detector,
-        rule=rule.rule,
-        severity=rule.severity,
-        src_ip=transaction.src_ip,
-        client_id=transaction.client_id,
-        method=transaction.method,
-        endpoint=endpoint,
-        message=f"{title} in the {location} of {transaction.method} {endpoint} returned to {transaction.src_ip}",
-        evidence=evidence,
-        score=1.0,
-    )
+    message = f"{title} in the {location} of {transaction.method} {endpoint} returned to {transaction.src_ip}"
+    return Alert.about(transaction, rule.detector, rule.rule, rule.severity, message, evidence, 1.0)

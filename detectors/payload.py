@@ -358,19 +358,8 @@ class EndpointBaselines:
     @staticmethod
     def _alert(transaction: Transaction, rule: str, severity: str, score: float, what: str, evidence: str) -> Alert:
         endpoint = transaction.endpoint or transaction.path
-        return Alert(
-            ts=transaction.ts,
-            detector="payload_anomaly",
-            rule=rule,
-            severity=severity,
-            src_ip=transaction.src_ip,
-            client_id=transaction.client_id,
-            method=transaction.method,
-            endpoint=endpoint,
-            message=f"{what} on {transaction.method} {endpoint} from {transaction.src_ip}",
-            evidence=evidence,
-            score=score,
-        )
+        message = f"{what} on {transaction.method} {endpoint} from {transaction.src_ip}"
+        return Alert.about(transaction, "payload_anomaly", rule, severity, message, evidence, score)
 
 
 def _ok(status: int | None) -> bool:

@@ -90,8 +90,11 @@ def id_values(path: str, endpoint: str) -> str | None:
     """The concrete values at the templated positions of `endpoint` in `path` ("42" for /users/{id})."""
     if "{" not in endpoint:
         return None
-    values = [value for value, template in zip(path.split("/"), endpoint.split("/"), strict=False)
-              if template.startswith("{") or "{" in template]
+    values = [
+        value
+        for value, template in zip(path.split("/"), endpoint.split("/"), strict=False)
+        if template.startswith("{") or "{" in template
+    ]
     return "/".join(values) if values else None
 
 
@@ -131,14 +134,22 @@ class RateDetector:
 
         totals = self.clients.count(clients, ts_ns, ones)
         for i, count in first_per_key(np.flatnonzero(totals >= settings.client_limit), clients):
-            alerts.append(self._rate_alert(ordered[i], "client_rate", int(totals[i]), settings.client_limit,
-                                           "requests", count))
+            alerts.append(
+                self._rate_alert(ordered[i], "client_rate", int(totals[i]), settings.client_limit, "requests", count)
+            )
         pairs = [(client, t.endpoint) for client, t in zip(clients, ordered, strict=True)]
         pair_totals = self.client_endpoints.count(pairs, ts_ns, ones)
         for i, count in first_per_key(np.flatnonzero(pair_totals >= settings.client_endpoint_limit), pairs):
-            alerts.append(self._rate_alert(ordered[i], "client_endpoint_rate", int(pair_totals[i]),
-                                           settings.client_endpoint_limit, f"requests to {ordered[i].endpoint}",
-                                           count))
+            alerts.append(
+                self._rate_alert(
+                    ordered[i],
+                    "client_endpoint_rate",
+                    int(pair_totals[i]),
+                    settings.client_endpoint_limit,
+                    f"requests to {ordered[i].endpoint}",
+                    count,
+                )
+            )
         alerts.extend(self._population(ordered, clients, totals, ts_ns))
 
         failures = np.array([1 if t.status in (401, 403) else 0 for t in ordered], np.int64)
@@ -146,17 +157,32 @@ class RateDetector:
             failure_totals = self.auth.count(clients, ts_ns, failures)
             over = np.flatnonzero((failures > 0) & (failure_totals >= settings.auth_failure_limit))
             for i, count in first_per_key(over, clients):
-                alerts.append(self._bruteforce_alert(ordered[i], "auth_failures", int(failure_totals[i]),
-                                                     settings.auth_failure_limit, count))
+                alerts.append(
+                    self._bruteforce_alert(
+                        ordered[i], "auth_failures", int(failure_totals[i]), settings.auth_failure_limit, count
+                    )
+                )
         failed_logins = np.array(
-            [1 if t.method == "POST" and t.status is not None and 400 <= t.status < 500
-             and LOGIN_ENDPOINT.search(t.endpoint) else 0 for t in ordered], np.int64)
+            [
+                1
+                if t.method == "POST"
+                and t.status is not None
+                and 400 <= t.status < 500
+                and LOGIN_ENDPOINT.search(t.endpoint)
+                else 0
+                for t in ordered
+            ],
+            np.int64,
+        )
         if failed_logins.any():
             login_totals = self.logins.count(clients, ts_ns, failed_logins)
             over = np.flatnonzero((failed_logins > 0) & (login_totals >= settings.failed_login_limit))
             for i, count in first_per_key(over, pairs):
-                alerts.append(self._bruteforce_alert(ordered[i], "failed_logins", int(login_totals[i]),
-                                                     settings.failed_login_limit, count))
+                alerts.append(
+                    self._bruteforce_alert(
+                        ordered[i], "failed_logins", int(login_totals[i]), settings.failed_login_limit, count
+                    )
+                )
         alerts.extend(self._enumeration(ordered, clients, ts_ns))
         return alerts
 
@@ -166,11 +192,18 @@ class RateDetector:
         active = population[population > 0]
         if len(active) < settings.min_population:
             return []
-        threshold = robust_threshold(active.astype(np.float64), settings.population_k,
-                                     float(settings.population_floor))
-        return [self._rate_alert(ordered[i], "population_outlier", int(totals[i]), threshold,
-                                 "requests, far above the other clients'", count)
-                for i, count in first_per_key(np.flatnonzero(totals > threshold), clients)]
+        threshold = robust_threshold(active.astype(np.float64), settings.population_k, float(settings.population_floor))
+        return [
+            self._rate_alert(
+                ordered[i],
+                "population_outlier",
+                int(totals[i]),
+                threshold,
+                "requests, far above the other clients'",
+                count,
+            )
+            for i, count in first_per_key(np.flatnonzero(totals > threshold), clients)
+        ]
 
     def _enumeration(self, ordered, clients, ts_ns) -> list[Alert]:
         rows, keys, hashes = [], [], []
@@ -188,16 +221,24 @@ class RateDetector:
         for position, count in first_per_key(np.flatnonzero(estimates >= limit), keys):
             transaction = ordered[rows[position]]
             distinct = int(round(estimates[position]))
-            alerts.append(Alert(
-                ts=transaction.ts, detector="enumeration", rule="distinct_ids", severity="high",
-                src_ip=transaction.src_ip, client_id=transaction.client_id, method=transaction.method,
-                endpoint=transaction.endpoint,
-                message=(f"{transaction.client_id} requested about {distinct} different ids of "
-                         f"{transaction.method} {transaction.endpoint} within {self.settings.enumeration_window_s:g}"
-                         f" s (limit {limit}): object enumeration (BOLA-style scraping)"),
-                evidence=f"{distinct} distinct ids in {self.settings.enumeration_window_s:g} s",
-                score=float(distinct) / limit, count=count,
-            ))
+            window = self.settings.enumeration_window_s
+            message = (
+                f"{transaction.client_id} requested about {distinct} different ids of {transaction.method} "
+                f"{transaction.endpoint} within {window:g} s (limit {limit}): object enumeration "
+                "(BOLA-style scraping)"
+            )
+            alerts.append(
+                Alert.about(
+                    transaction,
+                    "enumeration",
+                    "distinct_ids",
+                    "high",
+                    message,
+                    f"{distinct} distinct ids in {window:g} s",
+                    float(distinct) / limit,
+                    count,
+                )
+            )
         return alerts
 
     def _rate_alert(
@@ -208,24 +249,37 @@ class RateDetector:
         # A client-wide rule is about every endpoint: "*" keeps one alert per client, not one per endpoint.
         endpoint = transaction.endpoint if rule == "client_endpoint_rate" else ALL_ENDPOINTS
         method = transaction.method if rule == "client_endpoint_rate" else ""
-        return Alert(
-            ts=transaction.ts, detector="rate_abuse", rule=rule, severity=severity, src_ip=transaction.src_ip,
-            client_id=transaction.client_id, method=method, endpoint=endpoint,
-            message=f"{transaction.client_id} sent {total} {what} within {window:g} s (limit {limit:g})",
-            evidence=f"{total} requests in {window:g} s", score=float(total) / max(limit, 1.0), count=count,
+        message = f"{transaction.client_id} sent {total} {what} within {window:g} s (limit {limit:g})"
+        return Alert.about(
+            transaction,
+            "rate_abuse",
+            rule,
+            severity,
+            message,
+            f"{total} requests in {window:g} s",
+            float(total) / max(limit, 1.0),
+            count,
+            method=method,
+            endpoint=endpoint,
         )
 
     def _bruteforce_alert(self, transaction: Transaction, rule: str, total: int, limit: int, count: int) -> Alert:
         window = self.settings.auth_window_s
         what = "failed logins" if rule == "failed_logins" else "401/403 answers"
         per_endpoint = rule == "failed_logins"
-        return Alert(
-            ts=transaction.ts, detector="bruteforce", rule=rule, severity="high", src_ip=transaction.src_ip,
-            client_id=transaction.client_id, method=transaction.method if per_endpoint else "",
-            endpoint=transaction.endpoint if per_endpoint else ALL_ENDPOINTS,
-            message=f"{transaction.client_id} got {total} {what} within {window:g} s (limit {limit}): "
-                    "credential guessing",
-            evidence=f"{total} {what} in {window:g} s, last {transaction.method} {transaction.endpoint} "
-                     f"-> {transaction.status}",
-            score=float(total) / limit, count=count,
+        message = f"{transaction.client_id} got {total} {what} within {window:g} s (limit {limit}): credential guessing"
+        evidence = (
+            f"{total} {what} in {window:g} s, last {transaction.method} {transaction.endpoint} -> {transaction.status}"
+        )
+        return Alert.about(
+            transaction,
+            "bruteforce",
+            rule,
+            "high",
+            message,
+            evidence,
+            float(total) / limit,
+            count,
+            method=None if per_endpoint else "",
+            endpoint=None if per_endpoint else ALL_ENDPOINTS,
         )

@@ -545,19 +545,8 @@ def injection_alerts(
     for signature, field in findings:
         rule = signature.rule
         where = f"{field_location(field)} of {transaction.method} {endpoint}"
-        alerts.append(
-            Alert(
-                ts=transaction.ts,
-                detector=rule.detector,
-                rule=rule.rule,
-                severity=rule.severity,
-                src_ip=transaction.src_ip,
-                client_id=transaction.client_id,
-                method=transaction.method,
-                endpoint=endpoint,
-                message=f"{rule.title} in {where} from {transaction.src_ip}",
-                evidence=match_evidence(signature, field[2], field_sensitive(field)),
-                score=1.0,
-            )
-        )
+        evidence = match_evidence(signature, field[2], field_sensitive(field))
+        message = f"{rule.title} in {where} from {transaction.src_ip}"
+        alerts.append(Alert.about(transaction, rule.detector, rule.rule, rule.severity, message, evidence, 1.0,
+                                  endpoint=endpoint))
     return alerts
