@@ -95,8 +95,7 @@ class Http1DirectionParser:
         self.pending_flags: list[str] = [] if at_stream_start else ["midstream"]
         self.loss_possible = not at_stream_start
         self.parse_errors = 0
-        self.tunnel_bytes = 0
-        self.fed_bytes = 0
+        self.tunnel_bytes = 0  # bytes after an Upgrade or CONNECT: counted, not parsed
         self._reset_message()
         self.buffer: ReceiveBuffer | None = None
         if self.state == MESSAGE:
@@ -105,7 +104,6 @@ class Http1DirectionParser:
     # ---- the parser interface -------------------------------------------------------------------------------
 
     def feed(self, ts_ns: int, data: bytes) -> None:
-        self.fed_bytes += len(data)
         if self.state == MESSAGE:
             self._feed_message(ts_ns, data)
         elif self.state == SKIP:

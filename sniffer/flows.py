@@ -39,6 +39,7 @@ class FlowStats:
     parse_errors: int = 0
     retransmitted_bytes: int = 0
     overlap_conflicts: int = 0
+    tunnel_bytes: int = 0
 
 
 def address_text(address: bytes) -> str:
@@ -264,6 +265,7 @@ class Flow:
             parser = self.parsers[direction]
             if parser is not None:
                 stats.parse_errors += parser.parse_errors
+                stats.tunnel_bytes += parser.tunnel_bytes
 
 
 class FlowTable:

@@ -135,6 +135,7 @@ def counters(pipeline: Pipeline) -> dict[str, int]:
     return {
         "packets": stats.packets,
         "bytes": stats.bytes,
+        "tcp_packets": stats.tcp_packets,
         "tcp_flows": flows.tcp_flows,
         "http_flows": flows.http_flows,
         "non_http_flows": flows.non_http_flows,
@@ -147,5 +148,6 @@ def counters(pipeline: Pipeline) -> dict[str, int]:
         "malformed_packets": stats.malformed_packets,
         "fragments_reassembled": pipeline.fragments.reassembled,
         "overlap_conflicts": flows.overlap_conflicts,
+        "tunnel_bytes": flows.tunnel_bytes,
         "stale_retransmissions": pipeline.flows.stale_retransmissions,
     }

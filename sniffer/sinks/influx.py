@@ -63,7 +63,6 @@ class InfluxWriter:
         self.retried = 0
         self.spilled = 0
         self.dropped = 0
-        self.resent = 0
         self.spill_lines = 0
         self.write_succeeded_since_spill = False
         if os.path.exists(settings.spill_path):
@@ -166,7 +165,6 @@ class InfluxWriter:
             else:
                 os.remove(self.settings.spill_path)
             self.spill_lines = len(keep)
-        self.resent += len(send)
         for start in range(0, len(send), self.settings.batch_size):
             self._submit(send[start : start + self.settings.batch_size])
 
