@@ -334,6 +334,23 @@ class FlowTable:
         self.stale_retransmissions += 1
         return True
 
+    def oldest_pending_ts(self) -> int | None:
+        """Packet time of the oldest request that is not yet a transaction: queued in a correlator, or a head
+        still being read. O(flows): called once per interval close, not per packet."""
+        oldest = None
+        for flow in self.flows.values():
+            queue = flow.correlator.queue
+            if queue and queue[0].request is not None:
+                candidate = queue[0].request.ts_ns
+                if oldest is None or candidate < oldest:
+                    oldest = candidate
+            if flow.client_direction is not None:
+                parser = flow.parsers[flow.client_direction]
+                if parser is not None and parser.head is None and parser.message_ts:
+                    if oldest is None or parser.message_ts < oldest:
+                        oldest = parser.message_ts
+        return oldest
+
     def close_all(self) -> None:
         while self.flows:
             _, flow = self.flows.popitem(last=False)

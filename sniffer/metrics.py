@@ -1,12 +1,14 @@
 """Per-interval time series of API traffic and of the sniffer's own health, stamped with packet time.
 
 Transactions are bucketed by the interval of their request's first byte (`ts`), into one series per (endpoint,
-method, status, host). An interval is closed once packet time has passed its end by `max_lateness_s` — a
-transaction is reported when its response ends, so late ones for an interval keep arriving for a while — and
-then turns into points. A transaction for an interval already closed is counted as `late` and left out, so the
-sum of `count` equals the transactions written minus the late ones (zero unless a response took longer than
-the lateness bound). Replaying the same capture gives the same points with the same timestamps, so a second
-replay overwrites instead of double counting.
+method, status, host). A transaction is reported when its response ends, so an interval cannot close when
+packet time passes its end: it closes once packet time has passed its end by `max_lateness_s` AND no request
+of it is still waiting for its answer (the flow table says which is the oldest waiting request; a request never
+answered becomes a transaction when its flow ends or times out). Then it turns into points. A transaction for an
+interval already closed (possible only for a request whose head arrived more than the lateness bound after its
+first byte) is counted as `late` and left out, so the sum of `count` equals the transactions written minus the
+late ones. Replaying the same capture gives the same points with the same timestamps, so a second replay
+overwrites instead of double counting.
 
 Memory is bounded: at most `max_endpoint_series` distinct endpoint tags (the rest fold into `endpoint=other`,
 counted), and at most `max_latency_samples` latencies kept per series and interval for the percentiles (a
@@ -38,7 +40,7 @@ class MetricsSettings:
     """The `[metrics]` section of the configuration."""
 
     interval_s: float = 10.0
-    max_lateness_s: float = 300.0
+    max_lateness_s: float = 10.0
     max_endpoint_series: int = 2000
     max_latency_samples: int = 4096  # per series and interval, for the percentiles
     source: str = ""  # the `source` tag of apispy_capture; default: the first capture's file name
@@ -87,6 +89,9 @@ class IntervalMetrics:
         self.points_emitted = 0
         self.previous_counters = CaptureCounters()
         self.health: Callable[[], CaptureCounters] = CaptureCounters
+        # Packet time of the oldest request not yet a transaction (None when there is none): its interval stays
+        # open until it is answered, or its flow ends, so a slow answer is never late.
+        self.pending_since: Callable[[], int | None] = lambda: None
         self.health_fields: Callable[[], dict[str, int]] = dict
 
     def interval_of(self, ts_ns: int) -> int:
@@ -151,10 +156,16 @@ class IntervalMetrics:
             aggregate.latencies[slot] = latency_ms
 
     def advance(self, now_ns: int) -> None:
-        """Packet time reached `now_ns`: closes every interval that ended more than the lateness bound ago."""
+        """Packet time reached `now_ns`: closes every interval that ended more than the lateness bound ago,
+        except those a request still waiting for its answer belongs to (`pending_since`)."""
         limit = now_ns - self.lateness_ns - self.interval_ns
-        ready = sorted(start for start in set(self.open) | set(self.packets) if start <= limit)
-        for start in ready:
+        starts = set(self.open) | set(self.packets)
+        if not starts or min(starts) > limit:
+            return
+        oldest_pending = self.pending_since()
+        if oldest_pending is not None:
+            limit = min(limit, self.interval_of(oldest_pending) - self.interval_ns)
+        for start in sorted(start for start in starts if start <= limit):
             self._close(start)
 
     def close_all(self) -> None:

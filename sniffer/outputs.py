@@ -36,6 +36,7 @@ class MetricOutputs:
             )
 
         self.metrics.health = health
+        self.metrics.pending_since = flows.oldest_pending_ts
 
     def emit(self, points: list[Point]) -> None:
         if self.influx is not None:

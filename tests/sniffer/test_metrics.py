@@ -11,11 +11,27 @@ from sniffer.sinks.lineprotocol import Point
 S = 1_000_000_000
 
 
-def transaction(ts: float, endpoint: str = "/a", status: int | None = 200, latency: float | None = 5.0,
-                method: str = "GET") -> Transaction:
-    return Transaction(ts=ts, src_ip="10.0.0.1", src_port=1, dst_ip="10.0.0.2", dst_port=80, method=method,
-                       uri=endpoint, host="api", path=endpoint, query="", http_version="1.1", endpoint=endpoint,
-                       status=status, latency_ms=latency, req_body_bytes=10, resp_body_bytes=100)
+def transaction(
+    ts: float, endpoint: str = "/a", status: int | None = 200, latency: float | None = 5.0, method: str = "GET"
+) -> Transaction:
+    return Transaction(
+        ts=ts,
+        src_ip="10.0.0.1",
+        src_port=1,
+        dst_ip="10.0.0.2",
+        dst_port=80,
+        method=method,
+        uri=endpoint,
+        host="api",
+        path=endpoint,
+        query="",
+        http_version="1.1",
+        endpoint=endpoint,
+        status=status,
+        latency_ms=latency,
+        req_body_bytes=10,
+        resp_body_bytes=100,
+    )
 
 
 def collect(settings: MetricsSettings) -> tuple[IntervalMetrics, list[Point]]:
@@ -95,3 +111,18 @@ def test_capture_points_count_packets_per_interval_exactly() -> None:
     assert (capture[100 * S]["packets"], capture[100 * S]["bytes"], capture[100 * S]["transactions"]) == (2, 1560, 1)
     assert (capture[110 * S]["packets"], capture[110 * S]["transactions"]) == (1, 0)
     assert all(p.tags == {"source": "test"} for p in points if p.measurement == CAPTURE_MEASUREMENT)
+
+
+def test_an_interval_with_a_request_still_waiting_stays_open_past_the_lateness_bound() -> None:
+    metrics, points = collect(MetricsSettings(interval_s=10, max_lateness_s=5))
+    waiting = {"since": 103 * S}
+    metrics.pending_since = lambda: waiting["since"]
+    metrics.add(transaction(101.0))
+    metrics.add(transaction(125.0))
+    metrics.advance(200 * S)
+    assert points == []  # 100..110 holds a request asked at 103 s and not yet answered
+    metrics.add(transaction(103.0, latency=90_000.0))
+    waiting["since"] = None
+    metrics.advance(200 * S)
+    assert [(p.ts_ns, p.fields["count"]) for p in requests(points)] == [(100 * S, 2), (120 * S, 1)]
+    assert metrics.late_transactions == 0

@@ -18,8 +18,18 @@ CAPTURES = [PCAPS / "api_python_curl.pcap", PCAPS / "api_nginx_wrk.pcap"]
 
 
 def influx_args(server, interval: str = "1") -> list[str]:
-    return ["--influx-url", server.url, "--influx-token", "apispy:secret", "--influx-org", "-",
-            "--influx-bucket", server.bucket, "--interval", interval]
+    return [
+        "--influx-url",
+        server.url,
+        "--influx-token",
+        "apispy:secret",
+        "--influx-org",
+        "-",
+        "--influx-bucket",
+        server.bucket,
+        "--interval",
+        interval,
+    ]
 
 
 def run(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
@@ -47,8 +57,18 @@ def stored_points(server) -> set[tuple]:
         for series in server.query(f'SELECT * FROM "{measurement}"'):
             columns = series["columns"]
             for row in series["values"]:
-                points.add((measurement, tuple(sorted((c, v) for c, v in zip(columns, row, strict=True)
-                                                      if v is not None and not c.startswith("points_")))))
+                points.add(
+                    (
+                        measurement,
+                        tuple(
+                            sorted(
+                                (c, v)
+                                for c, v in zip(columns, row, strict=True)
+                                if v is not None and not c.startswith("points_")
+                            )
+                        ),
+                    )
+                )
     return points
 
 
@@ -70,8 +90,9 @@ def test_second_replay_changes_nothing(influx, tmp_path: Path) -> None:
 
 
 def test_environment_configures_influxdb(influx) -> None:
-    env = dict(os.environ, INFLUX_URL=influx.url, INFLUX_TOKEN="apispy:secret", INFLUX_ORG="-",
-               INFLUX_BUCKET=influx.bucket)
+    env = dict(
+        os.environ, INFLUX_URL=influx.url, INFLUX_TOKEN="apispy:secret", INFLUX_ORG="-", INFLUX_BUCKET=influx.bucket
+    )
     result = run("replay", "--quiet", str(CAPTURES[0]), env=env)
     assert result.returncode == 0, result.stderr
     assert sum(stored_counts(influx).values()) == 94
@@ -100,8 +121,9 @@ def test_line_protocol_file_holds_the_points_written_to_influxdb(influx, tmp_pat
     # The file loads as it is: POST it to the write API (what `influx write --file` does).
     import urllib.request
 
-    request = urllib.request.Request(f"{influx.url}/api/v2/write?bucket={influx.bucket}&precision=ns",
-                                     data=lines.read_bytes(), method="POST")
+    request = urllib.request.Request(
+        f"{influx.url}/api/v2/write?bucket={influx.bucket}&precision=ns", data=lines.read_bytes(), method="POST"
+    )
     urllib.request.urlopen(request, timeout=30).close()
     assert sum(stored_counts(influx).values()) == 94
 
@@ -132,7 +154,9 @@ def test_influxdb_outage_in_the_middle_of_a_replay_loses_nothing(influx, tmp_pat
     data = CAPTURES[0].read_bytes()
     process = subprocess.Popen(
         [APISPY, "replay", "--config", str(config), "--line-protocol", str(reference), *influx_args(influx), "-"],
-        stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
     )
     third = len(data) // 3
     feed_slowly(process, data[:third], 3, 0.2)
@@ -172,8 +196,12 @@ def test_influxdb_never_reachable_leaves_a_spill_file_that_loads_later(influx, t
 
 
 def test_sigterm_stops_reading_and_flushes_everything(influx, tmp_path: Path) -> None:
-    process = subprocess.Popen([APISPY, "replay", *influx_args(influx), "-"], stdin=subprocess.PIPE,
-                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [APISPY, "replay", *influx_args(influx), "-"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
     data = CAPTURES[0].read_bytes()
     process.stdin.write(data[: len(data) // 2])
     process.stdin.flush()
@@ -194,9 +222,50 @@ def test_writer_stores_every_point_of_large_batches(influx, tmp_path: Path) -> N
 
     writer = InfluxWriter(InfluxSettings(url=influx.url, bucket=influx.bucket, spill_path=str(tmp_path / "s.lp")))
     for first in range(0, 30_000, 3000):
-        writer.write([Point("bulk", {"series": str(index % 300)}, {"value": index}, 1_800_000_000_000_000_000 + index)
-                      for index in range(first, first + 3000)])
+        writer.write(
+            [
+                Point("bulk", {"series": str(index % 300)}, {"value": index}, 1_800_000_000_000_000_000 + index)
+                for index in range(first, first + 3000)
+            ]
+        )
     assert writer.close() is None
-    assert writer.counters() == {"points_written": 30_000, "points_retried": 0, "points_spilled": 0,
-                                 "points_dropped": 0}
+    assert writer.counters() == {
+        "points_written": 30_000,
+        "points_retried": 0,
+        "points_spilled": 0,
+        "points_dropped": 0,
+    }
     assert influx.query('SELECT count("value") FROM "bulk"')[0]["values"][0][1] == 30_000
+
+
+def test_slow_answers_are_counted_in_their_own_interval(tmp_path: Path) -> None:
+    """A request answered 95 s later, while other traffic goes on: no interval is written before it is."""
+    sys.path.insert(0, str(PCAPS))
+    from scapy.utils import wrpcap
+    from tcpconv import Conversation, Endpoint
+
+    packets = []
+    slow = Conversation(Endpoint("10.0.0.9", 40000), Endpoint("10.0.0.2", 80), client_isn=1, server_isn=7)
+    for packet in slow.handshake() + slow.send(0, b"GET /slow HTTP/1.1\r\nHost: api\r\n\r\n"):
+        packet.time = 1_700_000_100.0
+        packets.append(packet)
+    for second in range(1, 95):
+        quick = Conversation(Endpoint("10.0.0.8", 41000 + second), Endpoint("10.0.0.2", 80), client_isn=1, server_isn=9)
+        for packet in quick.handshake() + quick.exchange(
+            b"GET /quick HTTP/1.1\r\nHost: api\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+        ):
+            packet.time = 1_700_000_100.0 + second
+            packets.append(packet)
+    for packet in slow.send(1, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"):
+        packet.time = 1_700_000_195.0
+        packets.append(packet)
+    capture = tmp_path / "slow.pcap"
+    wrpcap(str(capture), packets)
+    lines = tmp_path / "points.lp"
+    result = run("replay", "--interval", "10", "--line-protocol", str(lines), "--transactions", "-", str(capture))
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 95
+    counts = [line for line in lines.read_text().splitlines() if line.startswith("api_requests,")]
+    assert sum(int(line.split("count=")[1].split("i")[0]) for line in counts) == 95
+    assert "late_transactions=0" in result.stderr
+    assert any("endpoint=/slow" in line and line.endswith(" 1700000100000000000") for line in counts)
