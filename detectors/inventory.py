@@ -26,17 +26,12 @@ request; calls to operations beyond the bound are counted in `x-apispy-untracked
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
 from urllib.parse import unquote_plus
-
-import yaml
 
 from detectors.openapi import ApiSpec
 from parsers.templating import EndpointTemplater
@@ -140,24 +135,6 @@ class Inventory:
         if self._untracked_calls:
             document["x-apispy-untracked-calls"] = self._untracked_calls
         return document
-
-    def write(self, path: str) -> None:
-        """Write the document atomically: YAML if `path` ends in .yaml/.yml, else JSON."""
-        document = self.to_openapi()
-        if path.lower().endswith((".yaml", ".yml")):
-            text = yaml.safe_dump(document, sort_keys=True, allow_unicode=True, default_flow_style=False)
-        else:
-            text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-        directory = os.path.dirname(os.path.abspath(path))
-        descriptor, temporary = tempfile.mkstemp(prefix=".apispy-inventory-", dir=directory)
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as output:
-                output.write(text)
-            os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the inventory from dashboards and other users
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
 
     def _endpoint(self, transaction: Transaction, method: str) -> str:
         endpoint = transaction.endpoint or transaction.path

@@ -15,6 +15,7 @@ from detectors.openapi import ApiSpec
 from parsers.transaction import Transaction
 from sniffer.config import Config
 from sniffer.sinks.alerts import AlertLines, alert_point
+from sniffer.sinks.documents import write_document
 from sniffer.sinks.lineprotocol import Point
 from sniffer.sinks.webhooks import WebhookDispatcher, webhook_targets_from_config
 
@@ -71,7 +72,7 @@ class AlertOutputs:
         if self.lines is not None:
             self.lines.close()
         if self.inventory is not None:
-            self.inventory.write(self.inventory_path)
+            write_document(self.inventory.to_openapi(), self.inventory_path)
         if self.webhooks is not None:
             self.webhooks.close()
 

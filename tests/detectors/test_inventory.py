@@ -9,6 +9,7 @@ from detectors.inventory import Inventory
 from detectors.openapi import ApiSpec
 from parsers.templating import EndpointTemplater
 from parsers.transaction import Transaction
+from sniffer.sinks.documents import write_document
 
 SPECS = os.path.join(os.path.dirname(__file__), "specs")
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -213,8 +214,8 @@ def test_output_is_deterministic_whatever_the_arrival_order(tmp_path):
     first.observe(transactions)
     for start in range(0, len(shuffled), 5):
         second.observe(shuffled[start : start + 5])
-    first.write(str(tmp_path / "a.json"))
-    second.write(str(tmp_path / "b.json"))
+    write_document(first.to_openapi(), str(tmp_path / "a.json"))
+    write_document(second.to_openapi(), str(tmp_path / "b.json"))
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     assert json.dumps(first.to_openapi()) == json.dumps(second.to_openapi())
 
@@ -224,7 +225,7 @@ def test_write_chooses_yaml_by_extension_else_json(tmp_path, name):
     inventory = Inventory()
     inventory.observe(traffic())
     target = tmp_path / name
-    inventory.write(str(target))
+    write_document(inventory.to_openapi(), str(target))
     text = target.read_text()
     loaded = yaml.safe_load(text) if name.endswith((".yaml", ".yml")) else json.loads(text)
     assert loaded == inventory.to_openapi()
@@ -236,7 +237,7 @@ def test_written_inventory_reloads_as_a_spec(tmp_path):
     inventory = Inventory()
     inventory.observe(traffic())
     target = tmp_path / "observed.yaml"
-    inventory.write(str(target))
+    write_document(inventory.to_openapi(), str(target))
     spec = ApiSpec.load(str(target))
     assert spec.match("GET", "/api/users/99") == "/api/users/{id}"
     assert spec.has_operation("DELETE", "/api/sessions")
