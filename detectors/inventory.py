@@ -18,10 +18,10 @@ Keeping the document valid OpenAPI 3.0 costs three small departures from "keyed 
 - methods OpenAPI 3.0 has no field for (PROPFIND, custom verbs) go under `x-apispy-other-operations`;
 - endpoints that are not paths (`*` of `OPTIONS *`) are not listed, only counted in `x-apispy-untracked-calls`.
 
-Output is deterministic for the same transactions: every mapping is built in sorted order and `write` sorts
-keys. Memory bound: at most `max_endpoints` (endpoint, method) operations, each holding at most
-MAX_QUERY_NAMES names, MAX_STATUSES status codes and MAX_CONTENT_TYPES content types per status and for the
-request; calls to operations beyond the bound are counted in `x-apispy-untracked-calls`.
+Output is deterministic for the same transactions: every mapping is built in sorted order (and the sink that
+writes the document sorts keys). Memory bound: at most `max_endpoints` (endpoint, method) operations, each
+holding at most MAX_QUERY_NAMES names, MAX_STATUSES status codes and MAX_CONTENT_TYPES content types per
+status and for the request; calls to operations beyond the bound are counted in `x-apispy-untracked-calls`.
 """
 
 from __future__ import annotations
