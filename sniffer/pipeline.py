@@ -41,8 +41,7 @@ class CaptureStats:
     tcp_packets: int = 0
     malformed_packets: int = 0
     transactions: int = 0
-    first_ts_ns: int = 0
-    last_ts_ns: int = 0
+    last_ts_ns: int = 0  # the latest packet time seen: the pipeline's clock
 
 
 class Pipeline:
@@ -70,9 +69,8 @@ class Pipeline:
         stats = self.stats
         stats.packets += len(batch)
         stats.bytes += batch.byte_count
-        if stats.first_ts_ns == 0:
-            stats.first_ts_ns = int(batch.ts_ns[0])
-        stats.last_ts_ns = max(stats.last_ts_ns, int(batch.ts_ns[-1]))
+        # Frames of several interfaces (live) need not be in time order within a batch.
+        stats.last_ts_ns = max(stats.last_ts_ns, int(batch.ts_ns.max()))
         self._process_decoded(batch, count_packets=True)
         self.flows.expire(stats.last_ts_ns)
 
