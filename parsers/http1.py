@@ -288,7 +288,7 @@ class Http1DirectionParser:
                 return
 
     def _on_head(self, event: h11.Request | h11.Response | h11.InformationalResponse, ts_ns: int) -> None:
-        headers = [(name.lower(), value) for name, value in event.headers.raw_items()]
+        headers = list(event.headers)  # h11 gives (lower-case name, value) pairs
         version = _text(event.http_version)
         self.http_confirmed = True
         if self.role == ROLE_REQUESTS:
