@@ -249,7 +249,8 @@ def live_command(
     def should_stop() -> bool:
         return signals.stopped or (deadline is not None and time.monotonic() >= deadline)
 
-    run = Run(outputs.config, outputs.on_transaction(), outputs.metrics, outputs.alerting, outputs.spec)
+    run = Run(outputs.config, outputs.on_transaction(), outputs.metrics, outputs.alerting, outputs.spec,
+              dropped=lambda: source.dropped)
     reported_drops = 0
     if not options["quiet"]:
         mode = "promiscuous" if settings.promiscuous else "not promiscuous"

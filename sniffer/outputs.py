@@ -7,6 +7,7 @@ closes it at the end, which flushes every interval and every sink.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from sniffer.config import Config
 from sniffer.metrics import CaptureCounters, IntervalMetrics
@@ -25,13 +26,13 @@ class MetricOutputs:
         if self.influx is not None:
             self.metrics.health_fields = self.influx.counters
 
-    def watch(self, pipeline: Pipeline) -> None:
-        """Reads the sniffer's own counters from `pipeline` at each interval close."""
+    def watch(self, pipeline: Pipeline, dropped: Callable[[], int] = lambda: 0) -> None:
+        """Reads the sniffer's own counters from `pipeline` (and the capture's drop count) at each interval close."""
         stats, flows = pipeline.stats, pipeline.flows
 
         def health() -> CaptureCounters:
             return CaptureCounters(
-                packets=stats.packets, bytes=stats.bytes, dropped=0, flows_active=len(flows),
+                packets=stats.packets, bytes=stats.bytes, dropped=dropped(), flows_active=len(flows),
                 flows_evicted=flows.stats.evictions, gaps=flows.stats.gaps, parse_errors=flows.stats.parse_errors,
             )
 

@@ -57,7 +57,9 @@ class Run:
         outputs: MetricOutputs | None = None,
         alerting: AlertOutputs | None = None,
         spec: ApiSpec | None = None,
+        dropped: Callable[[], int] = lambda: 0,
     ) -> None:
+        """`dropped` counts packets the capture lost before the pipeline saw them (live capture's drops)."""
         self.endpoints = EndpointSummary()
         self.outputs = outputs
         self.alerting = alerting
@@ -65,7 +67,7 @@ class Run:
         self.on_transaction = on_transaction
         self.pipeline = build_pipeline(config, self._record, spec)
         if outputs is not None:
-            outputs.watch(self.pipeline)
+            outputs.watch(self.pipeline, dropped)
 
     def _record(self, transaction: Transaction) -> None:
         self.endpoints.add(transaction)

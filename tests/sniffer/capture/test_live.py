@@ -199,3 +199,18 @@ def test_user_option_drops_root_after_opening_the_socket(veth) -> None:
 def find_apispy_pid(process: subprocess.Popen) -> int:
     """`ip netns exec` execs apispy in place, so the child's pid is apispy's."""
     return process.pid
+
+
+def test_drops_are_counted_the_same_in_the_summary_and_the_time_series(veth, tmp_path: Path) -> None:
+    """At a rate the pipeline cannot follow for long, whatever is dropped shows in both places alike."""
+    namespace, inside, outside = veth
+    points = tmp_path / "points.lp"
+    process = start_live(namespace, inside, "--interval", "1", "--line-protocol", str(points))
+    sh("tcpreplay", "-q", "-i", outside, "--pps", "100000", "--loop", "120", str(PCAPS / "attacks_rate_abuse.pcap"))
+    _, stderr = stop(process)
+    summary_dropped = int(stderr.split(" dropped=")[1].split()[0])
+    series = [line for line in points.read_text().splitlines() if line.startswith("apispy_capture,")]
+    series_dropped = sum(int(line.split("dropped=")[1].split("i")[0]) for line in series)
+    assert series_dropped == summary_dropped
+    if summary_dropped:
+        assert "packets were dropped before apispy read them" in stderr
