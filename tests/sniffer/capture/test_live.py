@@ -214,3 +214,37 @@ def test_drops_are_counted_the_same_in_the_summary_and_the_time_series(veth, tmp
     assert series_dropped == summary_dropped
     if summary_dropped:
         assert "packets were dropped before apispy read them" in stderr
+
+
+def test_cap_net_raw_alone_is_enough_to_capture(veth, tmp_path: Path) -> None:
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux) to run apispy as nobody with only CAP_NET_RAW")
+    namespace, inside, outside = veth
+    process = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=+net_raw",
+            "--ambient-caps=+net_raw",
+            APISPY,
+            "live",
+            "-i",
+            inside,
+            "--transactions",
+            "-",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr.readline().startswith("apispy: capturing on")
+    sh("tcpreplay", "-q", "-i", outside, "--pps", "5000", str(PCAPS / "edge_pipelined.pcap"))
+    time.sleep(0.5)
+    stdout, _ = stop(process)
+    assert [json.loads(line)["uri"] for line in stdout.splitlines()] == ["/pipe/1", "/pipe/2", "/pipe/3"]
