@@ -29,6 +29,8 @@ class DetectorSettings:
 
     enabled: bool = True
     batch_size: int = 1000
+    # Transactions carry bounded copies of their bodies; a batch is also handed on once they add up to this.
+    max_batch_body_bytes: int = 32 << 20
     suppression_s: float = 300.0
     max_dedup_keys: int = 100_000
     rate: RateSettings = field(default_factory=RateSettings)
@@ -42,6 +44,7 @@ class DetectionEngine:
         self.settings = settings
         self.emit = emit
         self.buffer: list[Transaction] = []
+        self.buffered_body_bytes = 0
         self.dedup = Deduplicator(settings.suppression_s, settings.max_dedup_keys)
         self.raised = 0
         self.reported = 0
@@ -49,13 +52,18 @@ class DetectionEngine:
 
     def observe(self, transaction: Transaction) -> None:
         self.buffer.append(transaction)
-        if len(self.buffer) >= self.settings.batch_size:
+        self.buffered_body_bytes += len(transaction.req_body) + len(transaction.resp_body)
+        if (
+            len(self.buffer) >= self.settings.batch_size
+            or self.buffered_body_bytes >= self.settings.max_batch_body_bytes
+        ):
             self.flush()
 
     def flush(self) -> None:
         if not self.buffer:
             return
         batch, self.buffer = self.buffer, []
+        self.buffered_body_bytes = 0
         alerts: list[Alert] = []
         for detector in self.detectors:
             alerts.extend(detector.inspect(batch))

@@ -39,7 +39,7 @@ class FlowConfig:
 class HttpConfig:
     max_header_bytes: int = 65536
     max_body_keep_bytes: int = 65536
-    max_decoded_body_bytes: int = 262_144
+    max_decoded_body_bytes: int = 65536
 
 
 @dataclass

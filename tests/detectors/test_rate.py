@@ -115,3 +115,24 @@ def test_dedup_reports_once_per_window_and_counts_the_rest() -> None:
     assert sorted(alert.rule for alert in follow_ups) == ["client_endpoint_rate", "client_rate"]
     assert next(alert for alert in follow_ups if alert.rule == "client_rate").count == 100
     assert all("repeated" in alert.message for alert in follow_ups)
+
+
+def test_engine_hands_on_a_batch_once_its_bodies_add_up_to_the_bound() -> None:
+    from dataclasses import replace
+
+    from detectors.engine import DetectionEngine, DetectorSettings
+
+    seen: list[int] = []
+
+    class Counting:
+        def inspect(self, transactions):
+            seen.append(len(transactions))
+            return []
+
+    engine = DetectionEngine(
+        [Counting()], DetectorSettings(batch_size=1000, max_batch_body_bytes=10_000), lambda alert: None
+    )
+    for index in range(10):
+        engine.observe(replace(tx(float(index), "10.0.0.1"), resp_body=b"x" * 3000))
+    engine.finish()
+    assert seen == [4, 4, 2]
