@@ -31,6 +31,7 @@ class ConfigError(Exception):
 class FlowConfig:
     max_flows: int = 100_000
     max_buffered_bytes: int = 1 << 20
+    max_total_buffered_bytes: int = 256 << 20
     idle_timeout_s: float = 120.0
     max_pending_requests: int = 256
 
@@ -72,6 +73,7 @@ class Config:
         return FlowLimits(
             max_flows=self.flows.max_flows,
             max_buffered_bytes=self.flows.max_buffered_bytes,
+            max_total_buffered_bytes=self.flows.max_total_buffered_bytes,
             idle_timeout_s=self.flows.idle_timeout_s,
             max_pending_requests=self.flows.max_pending_requests,
             parser=ParserLimits(

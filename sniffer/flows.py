@@ -1,8 +1,9 @@
 """The TCP flow table: one Flow per connection, with its two reassemblers, two parsers and a correlator.
 
 Memory is bounded by configuration: at most `max_flows` flows (the least recently active one is evicted, its
-transactions emitted with what they have), at most `max_buffered_bytes` of out-of-order data per direction, and
-the parsers' own bounds. Idle flows expire after `idle_timeout_s` of packet time, never wall-clock time.
+transactions emitted with what they have), at most `max_buffered_bytes` of out-of-order data per direction and
+`max_total_buffered_bytes` for all flows together, and the parsers' own bounds. Idle flows expire after
+`idle_timeout_s` of packet time, never wall-clock time.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from dataclasses import dataclass, field
 from parsers.correlate import Exchange, TransactionCorrelator
 from parsers.http1 import Http1DirectionParser, ParserLimits
 from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
-from sniffer.reassembly import SEQ_MOD, Gap, StreamItem, StreamReassembler, seq_delta
+from sniffer.reassembly import SEQ_MOD, Gap, ReassemblyBudget, StreamItem, StreamReassembler, seq_delta
 
 
 @dataclass(frozen=True, slots=True)
 class FlowLimits:
     max_flows: int = 100_000
     max_buffered_bytes: int = 1 << 20
+    max_total_buffered_bytes: int = 256 << 20
     idle_timeout_s: float = 120.0
     max_pending_requests: int = 256
     parser: ParserLimits = field(default_factory=ParserLimits)
@@ -114,6 +116,7 @@ class Flow:
         limits: FlowLimits,
         emit: Callable[[Flow, Exchange], None],
         stats: FlowStats,
+        budget: ReassemblyBudget,
     ) -> None:
         self.key = key
         self.a_key = a_key
@@ -122,7 +125,10 @@ class Flow:
         self.limits = limits
         self.emit = emit
         self.stats = stats
-        self.reassemblers = (StreamReassembler(limits.max_buffered_bytes), StreamReassembler(limits.max_buffered_bytes))
+        self.reassemblers = (
+            StreamReassembler(limits.max_buffered_bytes, budget),
+            StreamReassembler(limits.max_buffered_bytes, budget),
+        )
         self.parsers: list[Http1DirectionParser | None] = [None, None]
         self.client_direction: int | None = None
         self.is_http: bool | None = None
@@ -275,6 +281,7 @@ class FlowTable:
         self.limits = limits
         self.emit = emit
         self.flows: OrderedDict[int, Flow] = OrderedDict()
+        self.budget = ReassemblyBudget(limits.max_total_buffered_bytes)
         # Flows closed by timeout or eviction, remembered (at most max_flows of them) so that a late
         # retransmission of bytes they already delivered is not taken for a new connection.
         self.tombstones: OrderedDict[int, tuple[int, int | None, int | None]] = OrderedDict()
@@ -297,7 +304,7 @@ class FlowTable:
             _, oldest = self.flows.popitem(last=False)
             self.stats.evictions += 1
             self._bury(oldest)
-        flow = Flow(key, a_key, a, b, self.limits, self.emit, self.stats)
+        flow = Flow(key, a_key, a, b, self.limits, self.emit, self.stats, self.budget)
         self.flows[key] = flow
         self.stats.tcp_flows += 1
         return flow

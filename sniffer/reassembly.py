@@ -38,8 +38,27 @@ def seq_delta(seq: int, reference: int) -> int:
     return ((seq - reference + SEQ_HALF) % SEQ_MOD) - SEQ_HALF
 
 
+class ReassemblyBudget:
+    """Out-of-order bytes held by all flows together, against one limit (a memcap, as Suricata and Zeek have):
+    the per-direction bound alone would let many flows add up to more memory than the machine has."""
+
+    __slots__ = ("limit", "used", "overruns")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.overruns = 0
+
+    def over(self) -> bool:
+        return self.used > self.limit
+
+
+UNLIMITED = ReassemblyBudget(1 << 62)
+
+
 class StreamReassembler:
-    """Orders one direction's segments; memory is bounded by `max_buffered_bytes` of out-of-order data."""
+    """Orders one direction's segments; memory is bounded by `max_buffered_bytes` of out-of-order data, and by
+    the shared `budget` of all flows: the direction whose segment passes either bound turns its holes into gaps."""
 
     __slots__ = (
         "max_buffered_bytes",
@@ -50,6 +69,7 @@ class StreamReassembler:
         "fin_offset",
         "recent",
         "recent_bytes",
+        "budget",
         "finished",
         "retransmitted_bytes",
         "overlap_conflicts",
@@ -58,8 +78,9 @@ class StreamReassembler:
         "delivered_bytes",
     )
 
-    def __init__(self, max_buffered_bytes: int) -> None:
+    def __init__(self, max_buffered_bytes: int, budget: ReassemblyBudget = UNLIMITED) -> None:
         self.max_buffered_bytes = max_buffered_bytes
+        self.budget = budget
         self.next_seq: int | None = None  # sequence number of the next byte to deliver
         self.next_offset = 0  # stream offset of that byte
         self.pending: dict[int, tuple[int, bytes]] = {}  # stream offset -> (ts_ns, bytes), out of order
@@ -141,7 +162,9 @@ class StreamReassembler:
         # Out of order, or in order but overlapping bytes buffered earlier (which keep their first copy).
         self._buffer(ts_ns, offset, data)
         self._drain(out)
-        while self.pending_bytes > self.max_buffered_bytes and self.pending:
+        while (self.pending_bytes > self.max_buffered_bytes or self.budget.over()) and self.pending:
+            if self.pending_bytes <= self.max_buffered_bytes:
+                self.budget.overruns += 1
             self._skip_to(min(self.pending), out)
             self._drain(out)
 
@@ -169,6 +192,7 @@ class StreamReassembler:
     def _store(self, ts_ns: int, offset: int, data: bytes) -> None:
         self.pending[offset] = (ts_ns, data)
         self.pending_bytes += len(data)
+        self.budget.used += len(data)
 
     def _compare_delivered(self, offset: int, data: bytes) -> None:
         """Counts a conflict when retransmitted bytes differ from the delivered ones still remembered."""
@@ -197,6 +221,7 @@ class StreamReassembler:
                 return
             ts_ns, data = self.pending.pop(first)
             self.pending_bytes -= len(data)
+            self.budget.used -= len(data)
             if first + len(data) <= self.next_offset:
                 continue
             self._deliver(ts_ns, data[self.next_offset - first :], out)

@@ -152,4 +152,5 @@ def counters(pipeline: Pipeline) -> dict[str, int]:
         "overlap_conflicts": flows.overlap_conflicts,
         "tunnel_bytes": flows.tunnel_bytes,
         "stale_retransmissions": pipeline.flows.stale_retransmissions,
+        "reassembly_memcap_hits": pipeline.flows.budget.overruns,
     }

@@ -71,3 +71,26 @@ def test_eviction_on_a_real_capture_still_reports_every_request() -> None:
 def test_port_reuse_after_close_starts_a_new_flow() -> None:
     records, result = run_replay(PCAPS / "edge_close_delimited.pcap", PCAPS / "edge_close_delimited.pcap")
     assert exchanges(records) == 2 * [("GET", "/old", 200), ("GET", "/rst/1", 200), ("GET", "/rst/2", None)]
+
+
+def test_out_of_order_bytes_of_all_flows_together_stay_under_the_memcap(tmp_path: Path) -> None:
+    """Many flows each holding a hole: the flow that pushes the total over the cap turns its holes into gaps."""
+    packets = []
+    for index in range(50):
+        client = dict(src=f"10.2.0.{index + 1}", dst="10.0.0.1")
+        syn = IP(**client) / TCP(sport=40000, dport=80, flags="S", seq=100)
+        # The first 100 bytes are missing: the 2000 bytes after them wait as out-of-order data.
+        later = IP(**client) / TCP(sport=40000, dport=80, flags="PA", seq=201, ack=1) / (b"x" * 2000)
+        syn.time = later.time = 1_700_000_000 + index * 0.001
+        packets += [syn, later]
+    wrpcap(str(tmp_path / "holes.pcap"), packets)
+    config = load_config(overrides={"flows": {"max_total_buffered_bytes": 20_000}})
+    pipeline = build_pipeline(config, lambda transaction: None)
+    largest = 0
+    for batch in open_capture(str(tmp_path / "holes.pcap"), block_bytes=4096).batches():
+        pipeline.process(batch)
+        largest = max(largest, pipeline.flows.budget.used)
+    assert largest <= 20_000
+    assert pipeline.flows.budget.overruns > 0
+    pipeline.finish()
+    assert pipeline.flows.budget.used == 0
