@@ -112,7 +112,7 @@ def test_bad_config_key_is_one_line_naming_the_key(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "apispy: error: unknown config key flows.max_flowz"
-        " (known: idle_timeout_s, max_buffered_bytes, max_flows, max_pending_requests)"
+        " (known: idle_timeout_s, max_buffered_bytes, max_flows, max_pending_requests, max_total_buffered_bytes)"
     )
 
 
