@@ -7,16 +7,23 @@ the buffer is also flushed at the end of the run. A detector never does I/O: ale
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from detectors.alert import Alert
 from detectors.dedup import Deduplicator
 from detectors.openapi import ApiSpec
-from detectors.payload import PayloadDetector, PayloadSettings
+from detectors.payload import AnomalyFeatureTagger, AnomalyJudge, PayloadDetector, PayloadSettings
 from detectors.rate import RateDetector, RateSettings
 from detectors.shadow import ShadowDetector, ShadowSettings
 from parsers.transaction import Transaction
+
+DETECTOR_RANK = {
+    name: rank
+    for rank, name in enumerate(
+        ("rate_abuse", "bruteforce", "enumeration", "shadow_endpoint", "injection", "data_exposure", "payload_anomaly")
+    )
+}
 
 
 class Detector(Protocol):
@@ -39,20 +46,34 @@ class DetectorSettings:
 
 
 class DetectionEngine:
-    def __init__(self, detectors: list[Detector], settings: DetectorSettings, emit: Callable[[Alert], None]) -> None:
+    def __init__(
+        self,
+        detectors: list[Detector],
+        settings: DetectorSettings,
+        emit: Callable[[Alert], None],
+    ) -> None:
         self.detectors = detectors
         self.settings = settings
         self.emit = emit
         self.buffer: list[Transaction] = []
         self.buffered_body_bytes = 0
+        self.carried: list[Alert] = []
         self.dedup = Deduplicator(settings.suppression_s, settings.max_dedup_keys)
         self.raised = 0
         self.reported = 0
         self.by_detector: dict[str, int] = {}
 
-    def observe(self, transaction: Transaction) -> None:
+    def observe(
+        self, transaction: Transaction, body_bytes: int | None = None, raised_elsewhere: Sequence[Alert] = ()
+    ) -> None:
+        """`body_bytes` and `raised_elsewhere`: for a transaction a worker process parsed and inspected (its
+        bodies stayed there), what they weighed and what the worker's detectors raised; they join this batch."""
         self.buffer.append(transaction)
-        self.buffered_body_bytes += len(transaction.req_body) + len(transaction.resp_body)
+        if body_bytes is None:
+            body_bytes = len(transaction.req_body) + len(transaction.resp_body)
+        self.buffered_body_bytes += body_bytes
+        if raised_elsewhere:
+            self.carried.extend(raised_elsewhere)
         if (
             len(self.buffer) >= self.settings.batch_size
             or self.buffered_body_bytes >= self.settings.max_batch_body_bytes
@@ -64,10 +85,11 @@ class DetectionEngine:
             return
         batch, self.buffer = self.buffer, []
         self.buffered_body_bytes = 0
-        alerts: list[Alert] = []
+        alerts, self.carried = self.carried, []
         for detector in self.detectors:
             alerts.extend(detector.inspect(batch))
-        alerts.sort(key=lambda alert: alert.ts)
+        # By time, then by detector: the same order whichever process raised them.
+        alerts.sort(key=lambda alert: (alert.ts, DETECTOR_RANK.get(alert.detector, len(DETECTOR_RANK))))
         self.raised += len(alerts)
         self._report(self.dedup.admit(alerts))
 
@@ -84,3 +106,19 @@ class DetectionEngine:
 
 def default_detectors(settings: DetectorSettings, spec: ApiSpec | None = None) -> list[Detector]:
     return [RateDetector(settings.rate), ShadowDetector(spec, settings.shadow), PayloadDetector(settings.payload)]
+
+
+def worker_payload_detectors(settings: DetectorSettings) -> tuple[PayloadDetector, AnomalyFeatureTagger | None]:
+    """For a worker process that sees a share of the connections: what judges each transaction by itself
+    (injection, data exposure), and the anomaly features, which need the bodies only the worker holds."""
+    tagger = AnomalyFeatureTagger(settings.payload) if settings.payload.anomaly else None
+    return PayloadDetector(replace(settings.payload, anomaly=False)), tagger
+
+
+def parent_detectors(settings: DetectorSettings, spec: ApiSpec | None = None) -> list[Detector]:
+    """For the process that sees every connection beside its workers: detectors whose state spans connections
+    (per client, first sight of an endpoint, per-endpoint baselines), over the workers' transactions."""
+    detectors: list[Detector] = [RateDetector(settings.rate), ShadowDetector(spec, settings.shadow)]
+    if settings.payload.anomaly:
+        detectors.append(AnomalyJudge(settings.payload))
+    return detectors

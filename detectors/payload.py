@@ -237,6 +237,14 @@ class EndpointBaselines:
         return slot
 
     def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
+        self.judge(transactions, self.features(transactions), alerts)
+
+    def features(self, transactions: Sequence[Transaction]) -> AnomalyFeatures:
+        """What the baselines compare, computed from the bodies: the part that can run where the bodies are."""
+        return AnomalyFeatures(self._features(transactions), [self._keysets(t) for t in transactions])
+
+    def judge(self, transactions: Sequence[Transaction], features: AnomalyFeatures, alerts: list[list[Alert]]) -> None:
+        """Scores each transaction against its endpoint's baseline, then learns from it (needs no body)."""
         self.batch_number += 1
         settings = self.settings
         count = len(transactions)
@@ -245,10 +253,11 @@ class EndpointBaselines:
             dtype=np.int64,
             count=count,
         )
-        values = self._features(transactions)
+        values, keysets = features.values, features.keysets
         kept = np.flatnonzero(slots >= 0)
         if kept.size < count:
             slots, values, transactions = slots[kept], values[kept], [transactions[i] for i in kept]
+            keysets = [keysets[i] for i in kept]
         else:
             kept = np.arange(count)
         z_scores = np.empty_like(values)
@@ -261,7 +270,7 @@ class EndpointBaselines:
         for row in flagged:
             alerts[kept[row]].extend(self._anomaly_alerts(transactions[row], z_scores[row], medians[row], values[row]))
         for row, transaction in enumerate(transactions):
-            alert = self._json_keys(transaction, int(slots[row]))
+            alert = self._json_keys(transaction, int(slots[row]), keysets[row])
             if alert is not None:
                 alerts[kept[row]].append(alert)
 
@@ -324,20 +333,26 @@ class EndpointBaselines:
             found.append(self._alert(transaction, rule, severity, z, what, f"{evidence}, robust z={z:.1f}"))
         return found
 
-    def _json_keys(self, transaction: Transaction, slot: int) -> Alert | None:
+    def _keysets(self, transaction: Transaction) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+        """The JSON key sets of the request body and (of a successful answer) the response body."""
+        settings = self.settings
+        request = response = None
+        if len(transaction.req_body) <= settings.max_scan_bytes:
+            request = json_keyset(transaction.req_body, transaction.req_content_type, settings.json_max_keys)
+        if _ok(transaction.status) and len(transaction.resp_body) <= settings.max_scan_bytes:
+            response = json_keyset(transaction.resp_body, transaction.resp_content_type, settings.json_max_keys)
+        return request, response
+
+    def _json_keys(
+        self, transaction: Transaction, slot: int, keysets: tuple[frozenset[str] | None, frozenset[str] | None]
+    ) -> Alert | None:
         settings = self.settings
         windows = self.keysets[slot]
         if windows is None:
             windows = (KeysetWindow(settings.window_samples), KeysetWindow(settings.window_samples))
             self.keysets[slot] = windows
-        bodies = ((transaction.req_body, transaction.req_content_type),)
-        if _ok(transaction.status):
-            bodies += ((transaction.resp_body, transaction.resp_content_type),)
         alert = None
-        for (direction, _), window, (body, content_type) in zip(DIRECTIONS, windows, bodies, strict=False):
-            if len(body) > settings.max_scan_bytes:
-                continue
-            keyset = json_keyset(body, content_type, settings.json_max_keys)
+        for (direction, _), window, keyset in zip(DIRECTIONS, windows, keysets, strict=True):
             if keyset is None:
                 continue
             verdict = window.judge(keyset, settings) if alert is None else None
@@ -366,6 +381,47 @@ def _ok(status: int | None) -> bool:
     return status is not None and HTTP_OK_MIN <= status <= HTTP_OK_MAX
 
 
+@dataclass(slots=True)
+class AnomalyFeatures:
+    """Per transaction of a batch: its row of numeric features, and its request and response JSON key sets."""
+
+    values: np.ndarray
+    keysets: list[tuple[frozenset[str] | None, frozenset[str] | None]]
+
+
+class AnomalyFeatureTagger:
+    """Where the bodies are (a worker process): computes each transaction's anomaly features and attaches them
+    (`payload_features`), so that `AnomalyJudge`, which sees every connection, judges them. Raises nothing."""
+
+    def __init__(self, settings: PayloadSettings) -> None:
+        self.baselines = EndpointBaselines(settings)
+
+    def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
+        if transactions:
+            features = self.baselines.features(transactions)
+            for index, transaction in enumerate(transactions):
+                transaction.payload_features = (features.values[index], features.keysets[index])
+        return []
+
+
+class AnomalyJudge:
+    """Payload anomalies from features computed elsewhere (`AnomalyFeatureTagger`): one baseline per endpoint,
+    learned from every connection, however many processes parsed them."""
+
+    def __init__(self, settings: PayloadSettings) -> None:
+        self.baselines = EndpointBaselines(settings)
+
+    def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
+        tagged = [transaction for transaction in transactions if transaction.payload_features is not None]
+        if not tagged:
+            return []
+        values = np.vstack([transaction.payload_features[0] for transaction in tagged])
+        keysets = [transaction.payload_features[1] for transaction in tagged]
+        alerts: list[list[Alert]] = [[] for _ in tagged]
+        self.baselines.judge(tagged, AnomalyFeatures(values, keysets), alerts)
+        return [alert for found in alerts for alert in found]
+
+
 class PayloadDetector:
     """Injection, data exposure and payload anomalies over batches of transactions (no I/O).
 
@@ -388,6 +444,10 @@ class PayloadDetector:
 
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
         """Alerts for a batch of transactions in arrival order, grouped by transaction in that order."""
+        return [alert for found in self.inspect_grouped(transactions) for alert in found]
+
+    def inspect_grouped(self, transactions: Sequence[Transaction]) -> list[list[Alert]]:
+        """The alerts each transaction of the batch raised, in the batch's order."""
         if not transactions:
             return []
         settings = self.settings
@@ -401,5 +461,5 @@ class PayloadDetector:
             self.exposure.inspect(transactions, alerts)
         if settings.anomaly:
             self.baselines.inspect(transactions, alerts)
-        return [alert for found in alerts for alert in found]
+        return alerts
 

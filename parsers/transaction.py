@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 # Held for later stages in the process, never written out: header values, bodies, the unredacted target.
-PRIVATE_FIELDS = ("forwarded_for", "forwarded", "req_body", "resp_body", "raw_target", "req_headers", "resp_headers")
+PRIVATE_FIELDS = (
+    "forwarded_for",
+    "forwarded",
+    "req_body",
+    "resp_body",
+    "raw_target",
+    "req_headers",
+    "resp_headers",
+    "payload_features",
+)
 
 
 @dataclass(slots=True)
@@ -52,6 +62,8 @@ class Transaction:
     # detectors only, which must redact whatever they quote.
     req_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     resp_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # Computed from the bodies by a worker process, for the payload-anomaly baselines of the parent (--workers).
+    payload_features: Any = None
 
     def to_record(self) -> dict:
         """The JSON-line form: public fields only, never header secrets or bodies."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from detectors.alert import Alert
-from detectors.engine import DetectionEngine, default_detectors
+from detectors.engine import DetectionEngine, default_detectors, parent_detectors
 from detectors.inventory import Inventory
 from detectors.openapi import ApiSpec
 from parsers.transaction import Transaction
@@ -39,7 +39,9 @@ class AlertOutputs:
         emit_points: Callable[[list[Point]], None] | None,
         spec: ApiSpec | None = None,
         inventory_path: str | None = None,
+        cross_flow_only: bool = False,
     ) -> None:
+        """`cross_flow_only`: worker processes run the detectors that need bodies; their alerts come in `admit`."""
         self.lines = AlertLines(alerts_path) if alerts_path else None
         self.emit_points = emit_points
         self.webhooks = None
@@ -47,13 +49,19 @@ class AlertOutputs:
             self.webhooks = WebhookDispatcher(webhook_targets_from_config(config.webhooks), config.webhook_delivery)
         self.inventory_path = inventory_path
         self.inventory = Inventory(spec) if inventory_path else None
-        detectors = default_detectors(config.detectors, spec)
+        if cross_flow_only:
+            detectors = parent_detectors(config.detectors, spec)
+        else:
+            detectors = default_detectors(config.detectors, spec)
         if self.inventory is not None:
             detectors.append(InventoryRecorder(self.inventory))
         self.engine = DetectionEngine(detectors, config.detectors, self._emit)
 
-    def observe(self, transaction: Transaction) -> None:
-        self.engine.observe(transaction)
+    def observe(
+        self, transaction: Transaction, body_bytes: int | None = None, raised_elsewhere: Sequence[Alert] = ()
+    ) -> None:
+        """See DetectionEngine.observe: the last two are for a transaction a worker process parsed."""
+        self.engine.observe(transaction, body_bytes, raised_elsewhere)
 
     def _emit(self, alert: Alert) -> None:
         if self.lines is not None:

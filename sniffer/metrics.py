@@ -71,6 +71,16 @@ class CaptureCounters:
     parse_errors: int = 0
 
 
+def packet_counts(ts_ns: np.ndarray, wire_lengths: np.ndarray, interval_ns: int) -> list[tuple[int, int, int]]:
+    """(interval start, packets, bytes) of each interval the packets fall in."""
+    starts = ts_ns - ts_ns % interval_ns
+    unique, inverse = np.unique(starts, return_inverse=True)
+    packets = np.bincount(inverse)
+    sizes = np.bincount(inverse, weights=wire_lengths)
+    return [(start, count, int(size)) for start, count, size in zip(unique.tolist(), packets.tolist(),
+                                                                    sizes.tolist(), strict=True)]
+
+
 class IntervalMetrics:
     """Aggregates transactions and packets per interval and hands closed intervals to `emit` as points."""
 
@@ -99,14 +109,14 @@ class IntervalMetrics:
 
     def add_packets(self, ts_ns: np.ndarray, wire_lengths: np.ndarray) -> None:
         """Counts a batch's packets and bytes into their intervals (a batch may span several)."""
-        starts = ts_ns - ts_ns % self.interval_ns
-        unique, inverse = np.unique(starts, return_inverse=True)
-        packets = np.bincount(inverse)
-        sizes = np.bincount(inverse, weights=wire_lengths)
-        for start, count, size in zip(unique.tolist(), packets.tolist(), sizes.tolist(), strict=True):
+        self.add_packet_counts(packet_counts(ts_ns, wire_lengths, self.interval_ns))
+
+    def add_packet_counts(self, counts: list[tuple[int, int, int]]) -> None:
+        """Adds (interval start, packets, bytes) rows, as `packet_counts` makes them."""
+        for start, count, size in counts:
             row = self.packets.setdefault(start, [0, 0])
             row[0] += count
-            row[1] += int(size)
+            row[1] += size
 
     def add(self, transaction: Transaction) -> None:
         ts_ns = int(round(transaction.ts * NS_PER_S))

@@ -34,6 +34,18 @@ from sniffer.records import TransactionBuilder
 INTERESTING_FLAGS = TCP_SYN | TCP_FIN | TCP_RST
 
 
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """One of `count` workers: it owns the connections whose flow key (the same for both directions, a 64-bit
+    hash of the 4-tuple) is `index` modulo `count`."""
+
+    index: int
+    count: int
+
+    def owns(self, flow_keys: np.ndarray) -> np.ndarray:
+        return (flow_keys % np.uint64(self.count)) == np.uint64(self.index)
+
+
 @dataclass(slots=True)
 class CaptureStats:
     packets: int = 0
@@ -48,9 +60,15 @@ class Pipeline:
     """Feeds batches through decoding, the flow table and HTTP parsing; calls `on_transaction` per transaction."""
 
     def __init__(
-        self, limits: FlowLimits, builder: TransactionBuilder, on_transaction: Callable[[Transaction], None]
+        self,
+        limits: FlowLimits,
+        builder: TransactionBuilder,
+        on_transaction: Callable[[Transaction], None],
+        shard: Shard | None = None,
     ) -> None:
+        """`shard`: keep only the connections of this shard (a worker of several); None keeps every one."""
         self.builder = builder
+        self.shard = shard
         self.on_transaction = on_transaction
         self.flows = FlowTable(limits, self._emit)
         self.fragments = FragmentReassembler()
@@ -58,6 +76,11 @@ class Pipeline:
         # Idle flows are looked for at most this often (packet time), so a long batch still expires them.
         self.expire_every_ns = min(1_000_000_000, max(1, self.flows.idle_timeout_ns // 2))
         self.next_expire_ns = 0
+        # Where in the input a transaction is emitted, so that workers' transactions merge back into the order one
+        # process emits them: 3 * (index of the packet being processed) + phase, the phase being 0 while idle flows
+        # expire before that packet, 1 while the packet is processed, 2 at the expiry after its batch.
+        self.position = 0
+        self.batch_base = 0
 
     def _emit(self, flow: Flow, exchange: Exchange) -> None:
         self.stats.transactions += 1
@@ -67,11 +90,13 @@ class Pipeline:
         if len(batch) == 0:
             return
         stats = self.stats
+        self.batch_base = stats.packets
         stats.packets += len(batch)
         stats.bytes += batch.byte_count
         # Frames of several interfaces (live) need not be in time order within a batch.
         stats.last_ts_ns = max(stats.last_ts_ns, int(batch.ts_ns.max()))
         self._process_decoded(batch, count_packets=True)
+        self.position = 3 * stats.packets - 1
         self.flows.expire(stats.last_ts_ns)
 
     def _process_decoded(self, batch: PacketBatch, count_packets: bool) -> None:
@@ -88,6 +113,8 @@ class Pipeline:
                 | (decoded.payload_missing > 0)
             )
         )
+        if self.shard is not None:
+            rows = rows[self.shard.owns(decoded.flow_keys[rows])]
         fragment_rows = np.flatnonzero(kind == KIND_FRAGMENT)
         # Segments and reassembled fragments go on in packet order: a datagram completed by fragment k sits
         # between the segments before and after k.
@@ -117,10 +144,13 @@ class Pipeline:
             decoded.payload_missing[rows].tolist(),
             strict=True,
         )
+        base = self.batch_base
         for row, key, endpoint_key, ts_ns, seq, ack, flags, offset, length, missing in columns:
             if ts_ns >= self.next_expire_ns:
+                self.position = 3 * (base + row)
                 flows.expire(ts_ns)
                 self.next_expire_ns = ts_ns + self.expire_every_ns
+            self.position = 3 * (base + row) + 1
             flow = flows.lookup(key)
             if flow is not None and flags & TCP_SYN and not flags & TCP_ACK and flow.carried_data():
                 # A new SYN on a known 4-tuple after data: the port was reused for a new connection.
@@ -150,10 +180,15 @@ class Pipeline:
         end = int(decoded.ip_ends[row])
         datagram = self.fragments.add(int(batch.ts_ns[row]), batch.frames[start:end].tobytes())
         if datagram is not None:
+            # The datagram is completed by fragment `row`: its segment takes that fragment's place in the input.
+            base = self.batch_base
+            self.batch_base = base + row
             self._process_decoded(raw_ip_batch(datagram, int(batch.ts_ns[row])), count_packets=False)
+            self.batch_base = base
 
     def finish(self) -> None:
         """End of input: every flow is flushed and closed, so every transaction is emitted."""
+        self.position = 3 * self.stats.packets
         self.flows.close_all()
 
 

@@ -14,7 +14,7 @@ from sniffer.capture.pcapfile import CaptureReader, open_capture
 from sniffer.config import Config
 from sniffer.identity import ClientIdentity
 from sniffer.outputs import MetricOutputs
-from sniffer.pipeline import Pipeline
+from sniffer.pipeline import Pipeline, Shard
 from sniffer.records import TransactionBuilder
 from sniffer.summary import EndpointSummary
 
@@ -27,7 +27,10 @@ class ReplayResult:
 
 
 def build_pipeline(
-    config: Config, on_transaction: Callable[[Transaction], None], spec: ApiSpec | None = None
+    config: Config,
+    on_transaction: Callable[[Transaction], None],
+    spec: ApiSpec | None = None,
+    shard: Shard | None = None,
 ) -> Pipeline:
     builder = TransactionBuilder(
         EndpointTemplater(
@@ -39,7 +42,7 @@ def build_pipeline(
         max_decoded_body_bytes=config.http.max_decoded_body_bytes,
         spec=spec,
     )
-    return Pipeline(config.flow_limits(), builder, on_transaction)
+    return Pipeline(config.flow_limits(), builder, on_transaction, shard)
 
 
 def open_all(paths: list[str]) -> list[CaptureReader]:

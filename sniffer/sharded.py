@@ -1,0 +1,384 @@
+"""Replay on several processes (`--workers N`): connections sharded by a symmetric hash of their 4-tuple.
+
+Every worker reads every capture itself: reading and decoding are numba kernels and cost little next to HTTP
+parsing, and it saves copying packets between processes. Each keeps only the TCP segments of its shard (see
+`Shard`: both directions of a connection land on the same worker) and runs the stages whose state is per
+connection: reassembly, HTTP parsing, transaction records with templating, and the detectors that need the bodies,
+which only the worker holds (injection, data exposure, and the features the payload baselines compare). It sends
+the parent, per capture block, its transactions' public fields with those features, the alerts its detectors
+raised, its packet clock and the time of its oldest unanswered request.
+
+The parent runs what must see every connection: the detectors whose state spans connections (rate abuse, brute
+force, enumeration, shadow endpoints, payload baselines per endpoint) and the inventory, deduplication of every
+alert, the interval metrics, the summary and every output. Its interval clock is the slowest worker's, and an
+interval stays open while any worker still waits on a request of it, so the points are the same as with one
+process.
+
+What differs from one process: transaction lines from different workers interleave in arrival order (each
+worker's own lines keep their order); endpoint templates are learned by each worker from its share of the
+connections.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import multiprocessing
+import signal
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from multiprocessing.connection import Connection, wait
+from operator import attrgetter
+from typing import Any
+
+from detectors.alert import Alert
+from detectors.engine import worker_payload_detectors
+from detectors.openapi import ApiSpec
+from parsers.transaction import PRIVATE_FIELDS, Transaction
+from sniffer.alerting import AlertOutputs
+from sniffer.config import Config
+from sniffer.metrics import NS_PER_S, CaptureCounters, packet_counts
+from sniffer.outputs import MetricOutputs
+from sniffer.pipeline import Pipeline, Shard
+from sniffer.replay import ReplayResult, build_pipeline, counters, open_all
+from sniffer.summary import EndpointSummary
+
+PUBLIC_FIELDS = tuple(field.name for field in fields(Transaction) if field.name not in PRIVATE_FIELDS)
+public_row = attrgetter(*PUBLIC_FIELDS)
+# Counters of the whole capture, which every worker counts alike: taken from worker 0, not summed.
+# How far a worker may run ahead of the slowest before it is made to wait: transactions held, and steps.
+MAX_HELD_ROWS = 200_000
+MAX_STEPS_AHEAD = 64
+FINISHED = 1 << 62  # a finished worker's `done_before`: nothing more will come from it
+CAPTURE_WIDE_COUNTERS = frozenset(
+    {"packets", "bytes", "tcp_packets", "malformed_packets", "fragments_reassembled"}
+)
+
+
+class WorkerError(Exception):
+    """A worker failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    shard: Shard
+    paths: list[str]
+    config: Config
+    spec: ApiSpec | None
+
+
+@dataclass
+class Block:
+    """What a worker sends after each capture block (a step): enough for the parent to take the step as one
+    process would have taken it. Every worker reads the same blocks, so step k is the same input for all.
+
+    Each row is a transaction's public fields followed by its anomaly features, the bytes its bodies weighed,
+    the alerts the worker's detectors raised on it, and its input position (`Pipeline.position`).
+    """
+
+    rows: list[tuple]
+    done_before: int  # no row will come from an input position before this one
+    final: bool  # the worker's last block: its flows are closed
+    clock_ns: int
+    oldest_pending_ns: int | None
+    health: CaptureCounters
+    packet_counts: list[tuple[int, int, int]]  # worker 0 only: (interval start, packets, bytes) of the block
+    bytes_read: int
+
+
+@dataclass
+class _Step:
+    """One step as the workers report it; the parent takes it once every worker has."""
+
+    reported: int = 0
+    done_before: int = FINISHED
+    clock_ns: int = 0
+    packet_counts: list[tuple[int, int, int]] = field(default_factory=list)
+    bytes_read: int = 0
+
+
+class _WorkerShipper:
+    """Collects one worker's transactions between blocks, runs the body detectors on them, and sends them."""
+
+    def __init__(self, task: WorkerTask, connection: Connection) -> None:
+        self.task = task
+        self.connection = connection
+        self.pipeline: Pipeline | None = None
+        self.transactions: list[Transaction] = []
+        self.positions: list[int] = []
+        self.interval_ns = int(task.config.metrics.interval_s * NS_PER_S)
+        self.payload = self.tagger = None
+        if task.config.detectors.enabled:
+            self.payload, self.tagger = worker_payload_detectors(task.config.detectors)
+
+    def on_transaction(self, transaction: Transaction) -> None:
+        self.transactions.append(transaction)
+        self.positions.append(self.pipeline.position)
+
+    def _rows(self) -> list[tuple]:
+        transactions, positions = self.transactions, self.positions
+        self.transactions, self.positions = [], []
+        alerts: list[list[Alert]] = [[] for _ in transactions]
+        if self.payload is not None:
+            size = self.task.config.detectors.batch_size
+            for start in range(0, len(transactions), size):
+                chunk = transactions[start : start + size]
+                alerts[start : start + size] = self.payload.inspect_grouped(chunk)
+                if self.tagger is not None:
+                    self.tagger.inspect(chunk)
+        return [
+            (*public_row(t), t.payload_features, len(t.req_body) + len(t.resp_body), raised, position)
+            for t, raised, position in zip(transactions, alerts, positions, strict=True)
+        ]
+
+    def ship(self, packets: Any, bytes_read: int, final: bool = False) -> None:
+        pipeline = self.pipeline
+        stats, flows = pipeline.stats, pipeline.flows
+        health = CaptureCounters(
+            packets=stats.packets, bytes=stats.bytes, flows_active=len(flows), flows_evicted=flows.stats.evictions,
+            gaps=flows.stats.gaps, parse_errors=flows.stats.parse_errors,
+        )
+        counts = []
+        if packets is not None and len(packets):
+            counts = packet_counts(packets.ts_ns, packets.wire_lengths, self.interval_ns)
+        block = Block(
+            self._rows(), FINISHED if final else 3 * stats.packets, final, stats.last_ts_ns, flows.oldest_pending_ts(),
+            health, counts, bytes_read,
+        )
+        self.connection.send(("block", block))
+
+
+def worker_main(task: WorkerTask, connection: Connection, stop: Any) -> None:
+    """One worker: its shard of every capture, start to end (or until the parent sets `stop`)."""
+    # Ctrl-C reaches the whole process group: the parent decides when to stop, and tells the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        shipper = _WorkerShipper(task, connection)
+        pipeline = shipper.pipeline = build_pipeline(task.config, shipper.on_transaction, task.spec, task.shard)
+        counts_packets = task.shard.index == 0
+        warnings: list[str] = []
+        for reader in open_all(task.paths):
+            read = 0
+            for batch in reader.batches():
+                pipeline.process(batch)
+                shipper.ship(batch if counts_packets else None, reader.bytes_consumed - read)
+                read = reader.bytes_consumed
+                if stop.is_set():
+                    break
+            warnings.extend(reader.warnings)
+            if stop.is_set():
+                break
+        pipeline.finish()
+        shipper.ship(None, 0, final=True)
+        connection.send(("done", counters(pipeline), warnings))
+    except Exception as error:  # noqa: BLE001 - reported to the parent as one line, never a traceback
+        connection.send(("error", f"worker {task.shard.index}: {type(error).__name__}: {error}"))
+    finally:
+        connection.close()
+
+
+class ShardedRun:
+    """The parent: starts the workers, merges what they send into the outputs, and returns the summary."""
+
+    def __init__(
+        self,
+        workers: int,
+        paths: list[str],
+        config: Config,
+        on_transaction: Callable[[Transaction], None],
+        outputs: MetricOutputs | None = None,
+        alerting: AlertOutputs | None = None,
+        spec: ApiSpec | None = None,
+    ) -> None:
+        self.workers = workers
+        self.paths = paths
+        self.config = config
+        self.on_transaction = on_transaction
+        self.outputs = outputs
+        self.metrics = outputs.metrics if outputs is not None else None
+        self.alerting = alerting
+        self.spec = spec
+        self.endpoints = EndpointSummary()
+        self.steps: deque[_Step] = deque()  # steps not yet taken; the first is step number `self.first_step`
+        self.first_step = 0
+        self.sent = [0] * workers  # blocks received from each worker
+        self.finished = [False] * workers
+        self.held: list[deque[tuple]] = [deque() for _ in range(workers)]
+        self.pending: list[int | None] = [None] * workers
+        self.health = [CaptureCounters() for _ in range(workers)]
+        self.reported_pending: list[deque[int | None]] = [deque() for _ in range(workers)]  # per step not yet taken
+        self.reported_health: list[deque[CaptureCounters]] = [deque() for _ in range(workers)]
+        if self.metrics is not None:
+            self.metrics.health = self._merged_health
+            self.metrics.pending_since = self._oldest_pending
+
+    def _merged_health(self) -> CaptureCounters:
+        merged = CaptureCounters(packets=self.health[0].packets, bytes=self.health[0].bytes)
+        for health in self.health:
+            merged.flows_active += health.flows_active
+            merged.flows_evicted += health.flows_evicted
+            merged.gaps += health.gaps
+            merged.parse_errors += health.parse_errors
+        return merged
+
+    def _oldest_pending(self) -> int | None:
+        """The oldest request waiting for its answer in any worker at the step being taken. (Transactions held
+        here for later steps were still waiting at this one: their worker counted them.)"""
+        waiting = [pending for pending in self.pending if pending is not None]
+        return min(waiting) if waiting else None
+
+    def run(
+        self, on_progress: Callable[[int], None] | None = None, should_stop: Callable[[], bool] = lambda: False
+    ) -> ReplayResult:
+        context = multiprocessing.get_context("spawn")
+        stop = context.Event()
+        connections: dict[Connection, int] = {}
+        processes = []
+        for index in range(self.workers):
+            receiver, sender = context.Pipe(duplex=False)
+            task = WorkerTask(Shard(index, self.workers), self.paths, self.config, self.spec)
+            process = context.Process(target=worker_main, args=(task, sender, stop), name=f"apispy-worker-{index}")
+            process.start()
+            sender.close()
+            connections[receiver] = index
+            processes.append(process)
+        worker_counters: list[dict[str, int]] = [{} for _ in range(self.workers)]
+        warnings: list[str] = []
+        errors: list[str] = []
+        active = dict(connections)
+        try:
+            while active:
+                if should_stop() and not stop.is_set():
+                    stop.set()
+                # A worker far ahead of the others waits (its pipe fills up) until the merge catches up.
+                readable = [
+                    connection
+                    for connection, index in active.items()
+                    if len(self.held[index]) < MAX_HELD_ROWS and self.sent[index] - self.first_step < MAX_STEPS_AHEAD
+                ]
+                for connection in wait(readable, timeout=0.5):
+                    index = active[connection]
+                    try:
+                        message = connection.recv()
+                    except EOFError:
+                        errors.append(f"worker {index} ended without finishing its share")
+                        del active[connection]
+                        self._done(index)
+                        continue
+                    if message[0] == "block":
+                        self._receive(index, message[1], on_progress)
+                    elif message[0] == "done":
+                        worker_counters[index] = message[1]
+                        if index == 0:
+                            warnings.extend(message[2])
+                        del active[connection]
+                        self._done(index)
+                    else:
+                        errors.append(message[1])
+                        stop.set()
+                        del active[connection]
+                        self._done(index)
+        finally:
+            stop.set()
+            for process in processes:
+                process.join(timeout=10)
+                if process.is_alive():
+                    process.kill()
+        if errors:
+            raise WorkerError("; ".join(errors))
+        if should_stop():
+            warnings.append("interrupted: stopped reading; everything read so far was flushed")
+        return self._finish(worker_counters, warnings)
+
+    def _receive(self, index: int, block: Block, on_progress: Callable[[int], None] | None) -> None:
+        number = self.sent[index] - self.first_step
+        self.sent[index] += 1
+        while len(self.steps) <= number:
+            self.steps.append(_Step())
+        step = self.steps[number]
+        step.reported += 1
+        step.done_before = min(step.done_before, block.done_before)
+        step.clock_ns = max(step.clock_ns, block.clock_ns)
+        step.packet_counts.extend(block.packet_counts)
+        step.bytes_read += block.bytes_read
+        self.held[index].extend(block.rows)
+        self.reported_pending[index].append(block.oldest_pending_ns)
+        self.reported_health[index].append(block.health)
+        if block.final:
+            self.finished[index] = True
+        self._take_steps(on_progress)
+
+    def _take_steps(self, on_progress: Callable[[int], None] | None = None) -> None:
+        """Takes every step all workers have reported (a finished worker counts as having reported every later
+        step), as one process takes a block: its transactions, its packets, then the interval clock."""
+        while self.steps:
+            step = self.steps[0]
+            behind = [
+                index for index in range(self.workers)
+                if self.sent[index] <= self.first_step and not self.finished[index]
+            ]  # fmt: skip
+            if behind:
+                return
+            self.steps.popleft()
+            self.first_step += 1
+            for index in range(self.workers):
+                if self.reported_pending[index]:
+                    self.pending[index] = self.reported_pending[index].popleft()
+                    self.health[index] = self.reported_health[index].popleft()
+                else:
+                    self.pending[index] = None  # finished earlier
+            self._release(step.done_before)
+            if self.metrics is not None:
+                self.metrics.add_packet_counts(step.packet_counts)
+                self.metrics.advance(step.clock_ns)
+            if on_progress is not None and step.bytes_read:
+                on_progress(step.bytes_read)
+
+    def _release(self, done_before: int) -> None:
+        """Hands on, in input order, every transaction emitted before `done_before`; within one input position
+        (idle flows of several workers expiring at one packet), by worker."""
+        ready = []
+        for index, held in enumerate(self.held):
+            part = []
+            while held and held[0][-1] < done_before:
+                part.append((held[0][-1], index, held.popleft()))
+            if part:
+                ready.append(part)
+        rows = ready[0] if len(ready) == 1 else heapq.merge(*ready)
+        metrics, alerting, endpoints, on_transaction = self.metrics, self.alerting, self.endpoints, self.on_transaction
+        for _, _, row in rows:
+            transaction = Transaction(*row[:-4])
+            transaction.payload_features = row[-4]
+            endpoints.add(transaction)
+            if metrics is not None:
+                metrics.add(transaction)
+            if alerting is not None:
+                alerting.observe(transaction, row[-3], row[-2])
+            on_transaction(transaction)
+
+    def _done(self, index: int) -> None:
+        """The worker ended (normally after its final block; else it failed and the run ends in an error)."""
+        self.finished[index] = True
+        self._take_steps()
+
+    def _finish(self, worker_counters: list[dict[str, int]], warnings: list[str]) -> ReplayResult:
+        merged: dict[str, int] = {}
+        for index, counts in enumerate(worker_counters):
+            for name, value in counts.items():
+                if name in CAPTURE_WIDE_COUNTERS:
+                    if index == 0:
+                        merged[name] = value
+                else:
+                    merged[name] = merged.get(name, 0) + value
+        merged["workers"] = self.workers
+        result = ReplayResult(merged, self.endpoints, warnings)
+        if self.alerting is not None:
+            self.alerting.close()
+            result.counters.update(self.alerting.counters())
+        if self.outputs is not None:
+            result.warnings.extend(self.outputs.close())
+            result.counters.update(self.outputs.counters())
+        return result

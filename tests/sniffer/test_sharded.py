@@ -1,0 +1,141 @@
+"""`apispy replay --workers N`: the same outputs as one process, byte for byte, whatever N.
+
+The workers shard connections by a hash of their 4-tuple; the parent merges their transactions back into input
+order, so transaction lines, time-series points and alerts (deduplication included) must not change.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.samples import PCAPS
+from support.tshark_oracle import PUBLIC as PUBLIC_CAPTURES
+
+from sniffer import sharded
+from sniffer.batch import KIND_TCP
+from sniffer.capture.pcapfile import open_capture
+from sniffer.config import load_config
+from sniffer.decode.decoder import decode_batch
+from sniffer.pipeline import Shard
+from sniffer.sharded import ShardedRun, WorkerError
+
+APISPY = str(Path(sys.executable).with_name("apispy"))
+
+# Attacks (every detector and deduplication), many connections, fragments, pipelining, mid-stream pick-up, gaps.
+SAMPLES = [
+    "api_python_curl.pcap",
+    "api_nginx_wrk.pcap",
+    "attacks_bruteforce_injection.pcap",
+    "attacks_enum_shadow.pcap",
+    "attacks_payload.pcap",
+    "attacks_rate_abuse.pcap",
+    "edge_ipv4_fragments.pcap",
+    "edge_pipelined.pcap",
+    "edge_midstream.pcap",
+    "edge_gap_body.pcap",
+]
+
+
+def outputs_of(tmp_path: Path, workers: int, *captures: str, extra: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Runs apispy with every output on; returns each output file's bytes."""
+    out = tmp_path / f"w{workers}"
+    out.mkdir()
+    paths = {name: out / name for name in ("transactions.jsonl", "alerts.jsonl", "points.lp", "inventory.yaml")}
+    result = subprocess.run(
+        [APISPY, "replay", "--quiet", "--workers", str(workers), "--interval", "1",
+         "--transactions", str(paths["transactions.jsonl"]), "--alerts", str(paths["alerts.jsonl"]),
+         "--line-protocol", str(paths["points.lp"]), "--inventory", str(paths["inventory.yaml"]), *extra, *captures],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return {name: path.read_bytes() for name, path in paths.items()}
+
+
+def test_two_and_three_workers_write_exactly_what_one_process_writes(tmp_path: Path) -> None:
+    """Every sample as one stream (time goes back between files, which stresses the interval merge), plus a
+    public capture of 1000 requests."""
+    captures = [str(PCAPS / sample) for sample in SAMPLES]
+    public = PUBLIC_CAPTURES / "zeek-1000-requests-one-dropped-response.pcap"
+    assert public.exists(), f"{public} is missing: the public captures sit beside the project"
+    captures.append(str(public))
+    one = outputs_of(tmp_path, 1, *captures)
+    assert one["transactions.jsonl"].count(b"\n") > 3000
+    assert one["alerts.jsonl"] and one["points.lp"]
+    for workers in (2, 3):
+        assert outputs_of(tmp_path, workers, *captures) == one
+
+
+def test_every_connection_lands_on_one_worker_and_every_segment_on_exactly_one() -> None:
+    batch = next(open_capture(str(PCAPS / "api_nginx_wrk.pcap")).batches())
+    decoded = decode_batch(batch)
+    tcp = np.flatnonzero(decoded.kind == KIND_TCP)
+    keys = decoded.flow_keys[tcp]
+    for count in (2, 3, 4):
+        owners = np.array([Shard(index, count).owns(keys) for index in range(count)])
+        assert (owners.sum(axis=0) == 1).all()
+        shard_of_connection: dict[frozenset, int] = {}
+        for position, row in enumerate(tcp.tolist()):
+            ends = frozenset(
+                {(decoded.src_addr[row].tobytes(), int(decoded.src_port[row])),
+                 (decoded.dst_addr[row].tobytes(), int(decoded.dst_port[row]))}
+            )  # fmt: skip
+            shard = int(np.flatnonzero(owners[:, position])[0])
+            assert shard_of_connection.setdefault(ends, shard) == shard
+        assert len(set(shard_of_connection.values())) > 1, "connections are spread over the workers"
+
+
+def test_the_merge_holds_order_when_a_worker_must_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for a single held transaction per worker, the faster worker waits on the merge; nothing
+    deadlocks and the order is still the input's."""
+    monkeypatch.setattr(sharded, "MAX_HELD_ROWS", 1)
+    config = load_config()
+
+    def run(workers: int) -> list[tuple]:
+        seen: list[tuple] = []
+        ShardedRun(workers, [str(PCAPS / "api_nginx_wrk.pcap")], config,
+                   lambda t: seen.append((t.ts, t.src_port, t.uri, t.status))).run()  # fmt: skip
+        return seen
+
+    one = run(1)
+    assert len(one) == 1203
+    assert run(2) == one
+
+
+def test_a_failing_worker_is_one_error_line() -> None:
+    with pytest.raises(WorkerError, match="no such file"):
+        ShardedRun(2, ["/nonexistent/capture.pcap"], load_config(), lambda t: None).run()
+
+
+def test_stdin_with_workers_is_refused_with_one_line() -> None:
+    result = subprocess.run([APISPY, "replay", "--workers", "2", "-"], input="", capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "apispy: error: --workers needs capture files: every worker reads them, and stdin can be read only once"
+    ]
+
+
+def test_sigint_stops_the_workers_and_flushes_what_they_parsed(tmp_path: Path) -> None:
+    transactions = tmp_path / "transactions.jsonl"
+    captures = [str(PCAPS / "api_nginx_wrk.pcap")] * 400  # long enough to be interrupted
+    process = subprocess.Popen(
+        [APISPY, "replay", "--workers", "2", "--transactions", str(transactions), *captures],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not transactions.exists() or transactions.stat().st_size < 100_000):
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr
+    lines = transactions.read_text().splitlines()
+    assert 0 < len(lines) < 400 * 1203
+    assert all(line.endswith("}") for line in lines)
