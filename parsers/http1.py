@@ -39,6 +39,7 @@ from h11._readers import (
 from h11._receivebuffer import ReceiveBuffer
 
 from parsers import detect, lenient
+from parsers.headparse import ACCEPTED, DEFER, read_head
 from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
 
 MESSAGE, SKIP, SYNC, WAIT_SWITCH, TUNNEL, NOT_HTTP, CLOSED = range(7)
@@ -53,6 +54,7 @@ class ParserLimits:
     max_body_keep_bytes: int = 65536
     max_switch_buffer_bytes: int = 65536
     max_unconfirmed_scan_bytes: int = 262_144
+    strict: bool = False  # h11 reads every head; else parsers.headparse does, handing h11 what it is unsure of
 
 
 class MessageSink(Protocol):
@@ -262,19 +264,35 @@ class Http1DirectionParser:
                 if self.head is None:
                     if not buffer:
                         return
-                    if self.role == ROLE_REQUESTS:
-                        event = maybe_read_from_IDLE_client(buffer)
-                    else:
-                        if not self.response_context_known:
-                            # Ask which request this answers only at its first byte: that request is seen by now.
-                            self.response_method, self.proposed_switch = self.sink.response_context()
-                            self.response_context_known = True
-                        event = maybe_read_from_SEND_RESPONSE_server(buffer)
+                    is_request = self.role == ROLE_REQUESTS
+                    if not is_request and not self.response_context_known:
+                        # Ask which request this answers only at its first byte: that request is seen by now.
+                        self.response_method, self.proposed_switch = self.sink.response_context()
+                        self.response_context_known = True
+                    outcome = DEFER if self.limits.strict else None
+                    if outcome is None:
+                        outcome, fast = read_head(buffer._data, is_request)
+                        if outcome == ACCEPTED:
+                            buffer._extract(fast.head_length)
+                            self._on_head(fast.headers, fast.http_version, fast.method, fast.target, fast.status,
+                                          fast.reason, ts_ns)
+                            continue
+                    event = None
+                    if outcome == DEFER:
+                        if is_request:
+                            event = maybe_read_from_IDLE_client(buffer)
+                        else:
+                            event = maybe_read_from_SEND_RESPONSE_server(buffer)
                     if event is None:
                         if len(buffer) > self.limits.max_header_bytes:
                             raise h11.RemoteProtocolError("message head larger than max_header_bytes")
                         return
-                    self._on_head(event, ts_ns)
+                    if is_request:
+                        self._on_head(list(event.headers), event.http_version, event.method, event.target, 0, b"",
+                                      ts_ns)
+                    else:
+                        self._on_head(list(event.headers), event.http_version, b"", b"", event.status_code,
+                                      event.reason, ts_ns)
                 else:
                     event = self.reader(buffer)
                     if event is None:
@@ -287,18 +305,26 @@ class Http1DirectionParser:
                 self._on_error(error, ts_ns)
                 return
 
-    def _on_head(self, event: h11.Request | h11.Response | h11.InformationalResponse, ts_ns: int) -> None:
-        headers = list(event.headers)  # h11 gives (lower-case name, value) pairs
-        version = _text(event.http_version)
+    def _on_head(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        http_version: bytes,
+        method: bytes,
+        target: bytes,
+        status: int,
+        reason: bytes,
+        ts_ns: int,
+    ) -> None:
+        """A head as h11 reads it (from h11's event or the fast reader): lower-case names, raw values."""
+        version = _text(http_version)
         self.http_confirmed = True
         if self.role == ROLE_REQUESTS:
             if self.host_injected:
                 headers.remove((b"host", b""))
-            method, target = _text(event.method), _text(event.target)
-            head = MessageHead(self.message_ts, version, headers, method=method, target=target)
+            head = MessageHead(self.message_ts, version, headers, method=_text(method), target=_text(target))
         else:
-            head = MessageHead(self.message_ts, version, headers, status=event.status_code, reason=_text(event.reason))
-            if type(event) is h11.InformationalResponse and event.status_code != 101:
+            head = MessageHead(self.message_ts, version, headers, status=status, reason=_text(reason))
+            if status < 200 and status != 101:
                 self.sink.on_interim(head)
                 # The final response starts after the interim one: in the bytes still buffered, or the next fed.
                 self.message_ts = ts_ns if self.buffer else None

@@ -20,6 +20,7 @@ from sniffer.capture.pcapfile import CaptureError
 from sniffer.config import Config, ConfigError, load_config
 from sniffer.outputs import MetricOutputs, default_source
 from sniffer.replay import ReplayResult, Run, open_all, replay
+from sniffer.sharded import ShardedRun, WorkerError
 from sniffer.sinks.jsonl import JsonLinesSink
 from sniffer.sinks.pcapwriter import RotatingPcapWriter
 from sniffer.summary import render_summary
@@ -63,6 +64,7 @@ def flag_overrides(**flags: Any) -> dict[str, dict[str, Any]]:
         "influx_org": ("influx", "org"),
         "influx_bucket": ("influx", "bucket"),
         "interval": ("metrics", "interval_s"),
+        "strict": ("http", "strict"),
     }
     overrides: dict[str, dict[str, Any]] = {}
     for flag, value in flags.items():
@@ -91,6 +93,10 @@ def output_options(command: Callable) -> Callable:
         click.option("--spec", "spec_path", metavar="OPENAPI_FILE", help="OpenAPI 3 spec (YAML or JSON) of the API."),
         click.option("--inventory", "inventory_path", metavar="PATH", help="Write the observed API as OpenAPI 3."),
         click.option("--quiet", is_flag=True, help="No summary on stderr."),
+        click.option(
+            "--strict", is_flag=True, default=None,
+            help="Read every HTTP head with h11, the reference parser, instead of the fast path (same results).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -121,13 +127,17 @@ class Outputs:
             self.transactions.close()
 
 
-def build_outputs(options: dict[str, Any], source: str, open_captures: Callable[[Config], Any]) -> tuple[Outputs, Any]:
+def build_outputs(
+    options: dict[str, Any], source: str, open_captures: Callable[[Config], Any], cross_flow_only: bool = False
+) -> tuple[Outputs, Any]:
+    """`cross_flow_only`: worker processes run the flow-local detectors (see sniffer.sharded)."""
     overrides = flag_overrides(
         influx_url=options["influx_url"],
         influx_token=options["influx_token"],
         influx_org=options["influx_org"],
         influx_bucket=options["influx_bucket"],
         interval=options["interval"],
+        strict=options["strict"],
     )
     try:
         config = load_config(options["config_path"], overrides, dict(os.environ))
@@ -147,6 +157,7 @@ def build_outputs(options: dict[str, Any], source: str, open_captures: Callable[
                 metrics.emit if metrics is not None else None,
                 spec,
                 options["inventory_path"],
+                cross_flow_only,
             )
         transactions = JsonLinesSink(options["transactions_path"]) if options["transactions_path"] else None
     except OSError as error:
@@ -173,10 +184,26 @@ def main() -> None:
 
 @main.command("replay")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, allow_dash=True))
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes to parse with; connections are shared out by a hash of their addresses and ports.",
+)
 @output_options
-def replay_command(files: tuple[str, ...], **options: Any) -> None:
+def replay_command(files: tuple[str, ...], workers: int, **options: Any) -> None:
     """Read capture FILEs (pcap or pcapng; - for stdin) in order as one stream and report their HTTP traffic."""
-    outputs, readers = build_outputs(options, default_source(list(files)), lambda config: open_all(list(files)))
+    if workers > 1 and "-" in files:
+        fail("--workers needs capture files: every worker reads them, and stdin can be read only once")
+    outputs, readers = build_outputs(
+        options, default_source(list(files)), lambda config: open_all(list(files)), cross_flow_only=workers > 1
+    )
+    if workers > 1:
+        for reader in readers:
+            reader.handle.close()  # opened only to check them: every worker opens them again
+        _replay_sharded(list(files), workers, outputs, options["quiet"])
+        return
     signals = Signals()
     signals.install()
     total_bytes = sum(reader.size for reader in readers)
@@ -193,6 +220,28 @@ def replay_command(files: tuple[str, ...], **options: Any) -> None:
     finally:
         outputs.close()
     report(result, options["quiet"])
+
+
+def _replay_sharded(files: list[str], workers: int, outputs: Outputs, quiet: bool) -> None:
+    signals = Signals()
+    signals.install()
+    run = ShardedRun(workers, files, outputs.config, outputs.on_transaction(), outputs.metrics, outputs.alerting,
+                     outputs.spec)
+    total_bytes = sum(os.path.getsize(path) for path in files)
+    try:
+        if sys.stderr.isatty() and not quiet and total_bytes:
+            with click.progressbar(length=total_bytes, label="reading", file=sys.stderr) as bar:
+                result = run.run(bar.update, signals)
+        else:
+            result = run.run(None, signals)
+    except WorkerError as error:
+        outputs.close()
+        fail(str(error))
+    except BrokenPipeError:
+        sys.exit(0)
+    finally:
+        outputs.close()
+    report(result, quiet)
 
 
 @main.command("live")

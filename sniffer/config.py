@@ -41,6 +41,9 @@ class HttpConfig:
     max_header_bytes: int = 65536
     max_body_keep_bytes: int = 65536
     max_decoded_body_bytes: int = 65536
+    # Read every message head with h11 (the reference parser) instead of the numba fast path, which hands h11
+    # whatever it is not sure of and gives the same transactions (a test compares both on every capture).
+    strict: bool = False
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Config:
             parser=ParserLimits(
                 max_header_bytes=self.http.max_header_bytes,
                 max_body_keep_bytes=self.http.max_body_keep_bytes,
+                strict=self.http.strict,
             ),
         )
 

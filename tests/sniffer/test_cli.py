@@ -206,3 +206,19 @@ def test_secrets_in_headers_and_query_never_reach_the_transaction_log(tmp_path: 
     everything = result.stdout + result.stderr + (tmp_path / "p.lp").read_text()
     for secret in ("hunter2", "AKIAQWERTY", "eyJhbGciOiJIUzI1NiJ9", "c00k1e", "k3y-v4lue"):
         assert secret not in everything
+
+
+def test_strict_reads_with_h11_and_writes_the_same_transactions() -> None:
+    fast = apispy("replay", "--transactions", "-", str(PCAPS / "api_python_curl.pcap"))
+    strict = apispy("replay", "--strict", "--transactions", "-", str(PCAPS / "api_python_curl.pcap"))
+    assert fast.returncode == strict.returncode == 0
+    assert strict.stdout == fast.stdout
+    assert len(strict.stdout.splitlines()) == 94
+
+
+def test_workers_option_is_bounded_and_counted_in_the_summary() -> None:
+    result = apispy("replay", "--workers", "0", str(PCAPS / "api_python_curl.pcap"))
+    assert result.returncode == 2
+    result = apispy("replay", "--workers", "2", str(PCAPS / "api_python_curl.pcap"))
+    assert result.returncode == 0
+    assert "workers=2" in result.stderr and "transactions=94" in result.stderr
