@@ -9,13 +9,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from detectors.openapi import ApiSpec, SpecError
 from sniffer.alerting import AlertOutputs
-from sniffer.capture.live import LiveCaptureError, LiveSettings, LiveSource, drop_privileges
 from sniffer.capture.pcapfile import CaptureError
 from sniffer.config import Config, ConfigError, load_config
 from sniffer.outputs import MetricOutputs, default_source
@@ -24,7 +23,9 @@ from sniffer.sharded import ShardedRun, WorkerError
 from sniffer.sinks.jsonl import JsonLinesSink
 from sniffer.sinks.pcapwriter import RotatingPcapWriter
 from sniffer.summary import render_summary
-from sniffer.warmup import warm_up
+
+if TYPE_CHECKING:
+    from sniffer.capture.live import LiveSource
 
 EXIT_USAGE = 2
 
@@ -143,7 +144,7 @@ def build_outputs(
         config = load_config(options["config_path"], overrides, dict(os.environ))
         spec = ApiSpec.load(options["spec_path"]) if options["spec_path"] else None
         captures = open_captures(config)
-    except (ConfigError, CaptureError, SpecError, LiveCaptureError) as error:
+    except (ConfigError, CaptureError, SpecError) as error:
         fail(str(error))
     try:
         metrics = None
@@ -280,13 +281,20 @@ def live_command(
     **options: Any,
 ) -> None:
     """Capture from network interfaces (a mirror port) and report their HTTP traffic until stopped."""
+    # Imported here: scapy costs a few tenths of a second of start-up that a replay need not pay.
+    from sniffer.capture.live import LiveCaptureError, LiveSettings, LiveSource, drop_privileges
+    from sniffer.warmup import warm_up
+
     settings = LiveSettings(snaplen=snaplen, promiscuous=not no_promisc, bpf=bpf)
 
     def open_sockets(config: Config) -> LiveSource:
-        source = LiveSource(list(interfaces), settings)
-        warm_up(config)
-        if user:
-            drop_privileges(user)
+        try:
+            source = LiveSource(list(interfaces), settings)
+            warm_up(config)
+            if user:
+                drop_privileges(user)
+        except LiveCaptureError as error:
+            raise CaptureError(str(error)) from None
         return source
 
     outputs, source = build_outputs(options, "+".join(interfaces), open_sockets)

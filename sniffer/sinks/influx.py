@@ -20,11 +20,12 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-
-from influxdb_client import InfluxDBClient, WritePrecision
-from influxdb_client.client.write_api import WriteApi, WriteOptions
+from typing import TYPE_CHECKING
 
 from sniffer.sinks.lineprotocol import Point
+
+if TYPE_CHECKING:
+    from influxdb_client.client.write_api import WriteApi
 
 
 @dataclass
@@ -72,11 +73,16 @@ class InfluxWriter:
         # The client logs every retry as a warning; the summary reports them instead.
         logging.getLogger("influxdb_client.client.write.retry").setLevel(logging.ERROR)
         logging.getLogger("influxdb_client.client.write_api").setLevel(logging.CRITICAL)
+        # Imported here: a tenth of a second of start-up that runs without InfluxDB need not pay.
+        from influxdb_client import InfluxDBClient
+
         self.client = InfluxDBClient(url=settings.url, token=settings.token, org=settings.org,
                                      timeout=settings.timeout_ms)
         self.write_api = self._new_write_api()
 
     def _new_write_api(self) -> WriteApi:
+        from influxdb_client.client.write_api import WriteOptions
+
         settings = self.settings
         return self.client.write_api(
             write_options=WriteOptions(
@@ -135,7 +141,7 @@ class InfluxWriter:
         with self.lock:
             self.in_flight += len(lines)
         self.write_api.write(bucket=self.settings.bucket, org=self.settings.org, record=b"\n".join(lines),
-                             write_precision=WritePrecision.NS)
+                             write_precision="ns")
 
     def _spill(self, lines: list[bytes]) -> None:
         """Appends lines to the spill file (caller holds the lock); past its size bound they are dropped."""
