@@ -8,7 +8,10 @@ Both tools then read the same file: `apispy replay --quiet FILE` and `tshark -Y 
 URI of each request. Each is timed with `time.perf_counter` around `subprocess.run`; apispy is warmed up first on
 the capture's first packets so that numba's on-disk compile cache is filled, and that warm-up is reported apart.
 
-    python bench/replay_vs_tshark.py [--capture FILE] [--packets N] [--keep PATH] [--apispy PATH]
+    python bench/replay_vs_tshark.py [--capture FILE] [--packets N] [--keep PATH] [--apispy PATH] [--workers N]
+
+Besides the default run (every detector on, one process), apispy is timed with the detectors off, with `--strict`
+(h11 reads every head instead of the numba head reader) and with `--workers 2..N`.
 """
 
 from __future__ import annotations
@@ -321,9 +324,9 @@ def cut_warmup_capture(capture: Path, workdir: Path) -> Path:
     return warmup
 
 
-def time_apispy(apispy: str, capture: Path, config: Path | None = None) -> float:
+def time_apispy(apispy: str, capture: Path, config: Path | None = None, extra: tuple[str, ...] = ()) -> float:
     """Seconds for `apispy replay --quiet` with the transaction log off; a crash is reported with its stderr."""
-    command = [apispy, "replay", "--quiet", str(capture)]
+    command = [apispy, "replay", "--quiet", *extra, str(capture)]
     if config is not None:
         command[2:2] = ["--config", str(config)]
     start = time.perf_counter()
@@ -364,6 +367,8 @@ def print_report(
     tshark: TimedRun,
     recording: Recording | None,
     without_detectors: TimedRun,
+    strict: TimedRun,
+    workers: dict[int, TimedRun],
 ) -> None:
     size_mb = capture.stat().st_size / 1e6
     print(f"capture: {capture}  {size_mb:.1f} MB  {packets:,} packets")
@@ -377,11 +382,18 @@ def print_report(
     print(f"apispy warm-up (numba compile or cache load, {WARMUP_PACKETS:,} packets): {warmup_s:.2f} s")
     print()
     print(f"{'tool':<26}{'seconds':>10}{'packets/s':>14}{'transactions/s':>17}")
-    runs = (("apispy (all detectors on)", apispy), ("apispy (detectors off)", without_detectors), ("tshark", tshark))
+    runs = [("apispy (all detectors on)", apispy), ("apispy (detectors off)", without_detectors),
+            ("apispy --strict (h11)", strict)]
+    runs += [(f"apispy --workers {count}", run) for count, run in sorted(workers.items())]
+    runs.append(("tshark", tshark))
     for name, run in runs:
         print(f"{name:<26}{run.seconds:>10.2f}{packets / run.seconds:>14,.0f}{run.transactions / run.seconds:>17,.0f}")
     print(f"ratio apispy/tshark: {tshark.seconds / apispy.seconds:.2f}x with detectors, "
           f"{tshark.seconds / without_detectors.seconds:.2f}x without")
+    print(f"fast head reader against h11 (--strict): {strict.seconds / apispy.seconds:.2f}x")
+    for count, run in sorted(workers.items()):
+        print(f"speed-up of --workers {count} over one process: {apispy.seconds / run.seconds:.2f}x "
+              f"({tshark.seconds / run.seconds:.2f}x tshark)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -396,6 +408,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", type=Path, metavar="PATH", help="write the recorded capture here and keep it")
     parser.add_argument("--apispy", metavar="PATH", help="apispy command (default: next to this python, or on PATH)")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="also time apispy --workers 2..N (default 2; 1 skips)")
     args = parser.parse_args(argv)
     if args.capture and args.keep:
         parser.error("--keep applies to a recorded capture; it cannot be combined with --capture")
@@ -438,8 +452,15 @@ def main(argv: list[str] | None = None) -> int:
             no_detectors = workdir / "no-detectors.toml"
             no_detectors.write_text("[detectors]\nenabled = false\n")
             bare_run = TimedRun(seconds=time_apispy(apispy, capture, no_detectors), transactions=transactions)
+            strict_run = TimedRun(seconds=time_apispy(apispy, capture, extra=("--strict",)), transactions=transactions)
+            worker_runs = {
+                count: TimedRun(seconds=time_apispy(apispy, capture, extra=("--workers", str(count))),
+                                transactions=transactions)
+                for count in range(2, args.workers + 1)
+            }
             tshark_run = time_tshark(capture)
-            print_report(capture, packets, warmup_s, apispy_run, tshark_run, recording, bare_run)
+            print_report(capture, packets, warmup_s, apispy_run, tshark_run, recording, bare_run, strict_run,
+                         worker_runs)
             if not args.keep and not args.capture:
                 print(f"(capture deleted with {workdir}; pass --keep PATH to keep it)")
     except BenchError as error:

@@ -49,30 +49,50 @@ class RateSettings:
     max_client_endpoints: int = 200_000
 
 
+INITIAL_ROWS = 1024
+
+
 class _Windows:
     """Counters of one kind: a slot table and the ring arrays its slots index."""
 
     def __init__(self, capacity: int, window_s: float, sub_windows: int, distinct: bool = False) -> None:
         self.sub_window_ns = max(1, int(window_s * NS_PER_S / sub_windows))
-        self.tags = np.full((capacity, sub_windows), -1, np.int64)
+        # The arrays grow with the slots in use, up to `capacity`: allocated whole, the default capacities
+        # would hold some 60 MB before the first client is seen.
+        rows = min(capacity, INITIAL_ROWS)
+        self.tags = np.full((rows, sub_windows), -1, np.int64)
         if distinct:
-            self.values = np.zeros((capacity, sub_windows, BITMAP_WORDS), np.uint64)
+            self.values = np.zeros((rows, sub_windows, BITMAP_WORDS), np.uint64)
         else:
-            self.values = np.zeros((capacity, sub_windows), np.int64)
+            self.values = np.zeros((rows, sub_windows), np.int64)
         self.table = SlotTable(capacity, self._reset)
 
     def _reset(self, slot: int) -> None:
-        self.tags[slot] = -1
-        self.values[slot] = 0
+        if slot < len(self.tags):
+            self.tags[slot] = -1
+            self.values[slot] = 0
+
+    def _slots(self, keys: list) -> np.ndarray:
+        slots = np.fromiter((self.table.slot(key) for key in keys), np.int64, len(keys))
+        rows = len(self.tags)
+        needed = int(slots.max(initial=-1)) + 1
+        if needed > rows:
+            grown = min(self.table.capacity, max(needed, 2 * rows))
+            tags = np.full((grown, *self.tags.shape[1:]), -1, np.int64)
+            tags[:rows] = self.tags
+            values = np.zeros((grown, *self.values.shape[1:]), self.values.dtype)
+            values[:rows] = self.values
+            self.tags, self.values = tags, values
+        return slots
 
     def count(self, keys: list, ts_ns: np.ndarray, increments: np.ndarray) -> np.ndarray:
-        slots = np.fromiter((self.table.slot(key) for key in keys), np.int64, len(keys))
+        slots = self._slots(keys)
         totals = np.zeros(len(keys), np.int64)
         window_counts(slots, ts_ns // self.sub_window_ns, increments, self.values, self.tags, totals)
         return totals
 
     def distinct(self, keys: list, ts_ns: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-        slots = np.fromiter((self.table.slot(key) for key in keys), np.int64, len(keys))
+        slots = self._slots(keys)
         estimates = np.zeros(len(keys), np.float64)
         window_distinct(slots, ts_ns // self.sub_window_ns, hashes, self.values, self.tags, estimates)
         return estimates

@@ -9,7 +9,6 @@ client only sends the next request after the previous answer, so that is the pai
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -45,6 +44,8 @@ class TransactionCorrelator:
     `on_switch(switched)` tells the flow how the server answered a request that proposed Upgrade or CONNECT.
     """
 
+    __slots__ = ("_emit", "_on_switch", "max_pending", "queue", "answering", "reading_request")
+
     def __init__(
         self,
         emit: Callable[[Exchange], None],
@@ -54,7 +55,7 @@ class TransactionCorrelator:
         self._emit = emit
         self._on_switch = on_switch
         self.max_pending = max_pending
-        self.queue: deque[Exchange] = deque()
+        self.queue: list[Exchange] = []  # short (pipelining depth); a deque's first block alone weighs 600 bytes
         self.answering: Exchange | None = None  # the exchange whose response is being read
         self.reading_request: Exchange | None = None
 
@@ -129,7 +130,7 @@ class TransactionCorrelator:
 
     def _emit_ready(self) -> None:
         while self.queue and self._finished(self.queue[0]):
-            self._emit(self.queue.popleft())
+            self._emit(self.queue.pop(0))
 
     @staticmethod
     def _finished(exchange: Exchange) -> bool:
@@ -138,7 +139,7 @@ class TransactionCorrelator:
         return exchange.complete
 
     def _close_oldest(self, flag: str) -> None:
-        exchange = self.queue.popleft()
+        exchange = self.queue.pop(0)
         if exchange is self.reading_request:
             self.reading_request = None
         if exchange is self.answering:

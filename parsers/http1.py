@@ -84,6 +84,15 @@ def _text(value: bytes) -> str:
 class Http1DirectionParser:
     """Parses one direction. `at_stream_start` says the first byte fed is the first byte of the stream."""
 
+    # Slots: a capture may hold a few hundred thousand open connections, two parsers each.
+    __slots__ = (
+        "role", "sink", "limits", "state", "http_confirmed", "verdict_pending", "unconfirmed_scan_bytes",
+        "sync_buffer", "switch_buffer", "pending_flags", "loss_possible", "parse_errors", "tunnel_bytes", "buffer",
+        "head", "reader", "message_ts", "body_bytes", "body_keep", "body_kept", "body_incomplete", "body_remaining",
+        "framing", "flags", "_switch_ts", "host_injected", "head_bytes", "proposed_switch", "response_method",
+        "response_context_known",
+    )  # fmt: skip
+
     def __init__(self, role: int, sink: MessageSink, limits: ParserLimits, at_stream_start: bool) -> None:
         self.role = role
         self.sink = sink
@@ -212,7 +221,7 @@ class Http1DirectionParser:
         self.reader: ContentLengthReader | ChunkedReader | Http10Reader | None = None
         self.message_ts: int | None = None
         self.body_bytes = 0
-        self.body_keep: list[bytes] = []
+        self.body_keep: list[bytes] | tuple = ()  # a list from the first kept piece: most messages keep none
         self.body_kept = 0
         self.body_incomplete = False
         self.body_remaining = 0
@@ -230,7 +239,7 @@ class Http1DirectionParser:
         self._reset_message()
         self.flags.extend(self.pending_flags)
         self.pending_flags = []
-        self.buffer = ReceiveBuffer()
+        self.buffer = None  # made at the first byte: an open connection may wait long for its next message
         if data:
             self._feed_message(ts_ns, data)
 
@@ -253,6 +262,8 @@ class Http1DirectionParser:
         if self.head is None and len(self.head_bytes) <= self.limits.max_header_bytes:
             # h11 does not give back a head it rejected; this copy lets a lenient reading report it.
             self.head_bytes += data
+        if self.buffer is None:
+            self.buffer = ReceiveBuffer()
         self.buffer += data
         self._drain(ts_ns)
 
@@ -377,7 +388,10 @@ class Http1DirectionParser:
         room = self.limits.max_body_keep_bytes - self.body_kept
         if room > 0:
             piece = data[:room]
-            self.body_keep.append(piece)
+            if self.body_keep:
+                self.body_keep.append(piece)
+            else:
+                self.body_keep = [piece]
             self.body_kept += len(piece)
 
     def _feed_skip(self, ts_ns: int, data: bytes) -> None:

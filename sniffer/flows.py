@@ -12,6 +12,7 @@ import ipaddress
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from parsers.correlate import Exchange, TransactionCorrelator
 from parsers.http1 import Http1DirectionParser, ParserLimits
@@ -44,8 +45,10 @@ class FlowStats:
     tunnel_bytes: int = 0
 
 
+@lru_cache(maxsize=4096)
 def address_text(address: bytes) -> str:
-    """IPv4-mapped addresses print as dotted quads, everything else as IPv6."""
+    """IPv4-mapped addresses print as dotted quads, everything else as IPv6. Cached: a server's address (and a
+    busy client's) recurs in every connection, and one string then serves them all."""
     ip = ipaddress.IPv6Address(address)
     return str(ip.ipv4_mapped) if ip.ipv4_mapped is not None else str(ip)
 
@@ -133,13 +136,16 @@ class Flow:
         self.client_direction: int | None = None
         self.is_http: bool | None = None
         self.closed = False
-        self.syn_seen = [False, False]
+        self.syn_seen = 0  # bit d: direction d's SYN was seen (an int, not a list: 72 bytes less per flow)
         self.last_ts_ns = 0
         self.correlator = TransactionCorrelator(
-            emit=lambda exchange: emit(self, exchange),
+            emit=self._emit_exchange,
             on_switch=self._switch_decided,
             max_pending=limits.max_pending_requests,
         )
+
+    def _emit_exchange(self, exchange: Exchange) -> None:
+        self.emit(self, exchange)
 
     # ---- roles ------------------------------------------------------------------------------------------------
 
@@ -189,7 +195,7 @@ class Flow:
         handshake was seen and the stream's first bytes were captured."""
         parser = self.parsers[direction]
         if parser is None and self.is_http is not False:
-            at_start = self.syn_seen[direction] and type(first_item) is not Gap
+            at_start = bool(self.syn_seen >> direction & 1) and type(first_item) is not Gap
             parser = Http1DirectionParser(
                 self._role_of(direction), _DirectionSink(self, direction), self.limits.parser, at_start
             )
@@ -199,8 +205,8 @@ class Flow:
     # ---- segments ---------------------------------------------------------------------------------------------
 
     def on_syn(self, direction: int, seq: int, has_ack: bool) -> None:
-        if not self.syn_seen[direction]:
-            self.syn_seen[direction] = True
+        if not self.syn_seen >> direction & 1:
+            self.syn_seen |= 1 << direction
             self.reassemblers[direction].on_syn(seq)
             if self.client_direction is None:
                 self.client_direction = 1 - direction if has_ack else direction

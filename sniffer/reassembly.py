@@ -14,12 +14,13 @@ flushed at FIN, RST, idle timeout, eviction or the end of the capture. Sequence 
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
+from types import MappingProxyType
 
 RECENT_BYTES = 65536
 SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
+NO_PENDING = MappingProxyType({})  # read-only: a direction that buffers out-of-order data gets its own dict
 
 
 @dataclass(slots=True, frozen=True)
@@ -83,7 +84,8 @@ class StreamReassembler:
         self.budget = budget
         self.next_seq: int | None = None  # sequence number of the next byte to deliver
         self.next_offset = 0  # stream offset of that byte
-        self.pending: dict[int, tuple[int, bytes]] = {}  # stream offset -> (ts_ns, bytes), out of order
+        # stream offset -> (ts_ns, bytes), out of order; a shared empty mapping until the first such segment.
+        self.pending: dict[int, tuple[int, bytes]] | MappingProxyType = NO_PENDING
         self.pending_bytes = 0
         self.fin_offset: int | None = None
         self.finished = False
@@ -92,7 +94,9 @@ class StreamReassembler:
         self.gap_bytes = 0
         self.gaps = 0
         self.delivered_bytes = 0
-        self.recent: deque[tuple[int, bytes]] = deque()  # (stream offset, piece) of the latest deliveries
+        # (stream offset, piece) of the latest deliveries; a list, not a deque: a deque's first block alone weighs
+        # 600 bytes, and a capture may hold a few hundred thousand open directions.
+        self.recent: list[tuple[int, bytes]] = []
         self.recent_bytes = 0
 
     @property
@@ -190,6 +194,8 @@ class StreamReassembler:
             self._store(ts_ns, position, data[position - offset :])
 
     def _store(self, ts_ns: int, offset: int, data: bytes) -> None:
+        if not self.pending:
+            self.pending = {}
         self.pending[offset] = (ts_ns, data)
         self.pending_bytes += len(data)
         self.budget.used += len(data)
@@ -209,7 +215,7 @@ class StreamReassembler:
         self.recent.append((self.next_offset, data))
         self.recent_bytes += len(data)
         while self.recent_bytes - len(self.recent[0][1]) >= RECENT_BYTES:
-            self.recent_bytes -= len(self.recent.popleft()[1])
+            self.recent_bytes -= len(self.recent.pop(0)[1])
         self.next_offset += len(data)
         self.next_seq = (self.next_seq + len(data)) % SEQ_MOD
         self.delivered_bytes += len(data)

@@ -66,6 +66,9 @@ class WorkerTask:
     paths: list[str]
     config: Config
     spec: ApiSpec | None
+    # Whether the parent writes time series, and so needs each block's oldest waiting request: finding it
+    # walks every open flow, which a run without time series need not pay at each block.
+    needs_pending: bool = True
 
 
 @dataclass
@@ -143,8 +146,8 @@ class _WorkerShipper:
         if packets is not None and len(packets):
             counts = packet_counts(packets.ts_ns, packets.wire_lengths, self.interval_ns)
         block = Block(
-            self._rows(), FINISHED if final else 3 * stats.packets, final, stats.last_ts_ns, flows.oldest_pending_ts(),
-            health, counts, bytes_read,
+            self._rows(), FINISHED if final else 3 * stats.packets, final, stats.last_ts_ns,
+            flows.oldest_pending_ts() if self.task.needs_pending else None, health, counts, bytes_read,
         )
         self.connection.send(("block", block))
 
@@ -239,7 +242,7 @@ class ShardedRun:
         processes = []
         for index in range(self.workers):
             receiver, sender = context.Pipe(duplex=False)
-            task = WorkerTask(Shard(index, self.workers), self.paths, self.config, self.spec)
+            task = WorkerTask(Shard(index, self.workers), self.paths, self.config, self.spec, self.metrics is not None)
             process = context.Process(target=worker_main, args=(task, sender, stop), name=f"apispy-worker-{index}")
             process.start()
             sender.close()
