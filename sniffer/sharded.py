@@ -1,22 +1,21 @@
 """Replay on several processes (`--workers N`): connections sharded by a symmetric hash of their 4-tuple.
 
-Every worker reads every capture itself: reading and decoding are numba kernels and cost little next to HTTP
-parsing, and it saves copying packets between processes. Each keeps only the TCP segments of its shard (see
-`Shard`: both directions of a connection land on the same worker) and runs the stages whose state is per
-connection: reassembly, HTTP parsing, transaction records with templating, and the detectors that need the bodies,
-which only the worker holds (injection, data exposure, and the features the payload baselines compare). It sends
-the parent, per capture block, its transactions' public fields with those features, the alerts its detectors
-raised, its packet clock and the time of its oldest unanswered request.
+The parent parses shard 0 itself and starts a worker process for each other shard, so N processes work on N
+cores. Every process reads every capture itself: reading and decoding are numba kernels and cost little next to
+HTTP parsing, and it saves copying packets between processes. Each keeps only the TCP segments of its shard
+(see `Shard`: both directions of a connection land in the same shard) and runs the stages whose state is per
+connection: reassembly, HTTP parsing, transaction records with templating, and the detectors that need the
+bodies, which only that process holds (injection, data exposure, and the features the payload baselines
+compare). Per capture block (a step), each shard hands the parent its transactions' public fields with those
+features, the alerts its detectors raised, its packet clock and the time of its oldest unanswered request.
 
 The parent runs what must see every connection: the detectors whose state spans connections (rate abuse, brute
 force, enumeration, shadow endpoints, payload baselines per endpoint) and the inventory, deduplication of every
-alert, the interval metrics, the summary and every output. Its interval clock is the slowest worker's, and an
-interval stays open while any worker still waits on a request of it, so the points are the same as with one
-process.
-
-What differs from one process: transaction lines from different workers interleave in arrival order (each
-worker's own lines keep their order); endpoint templates are learned by each worker from its share of the
-connections.
+alert, the interval metrics, the summary and every output. It takes step k once every shard has reported it, as
+one process takes a block: the transactions emitted before the block's end, in input order (`Pipeline.position`),
+then the packets, then the interval clock with the oldest request any shard still waits on. So every output is
+the same, byte for byte, as with one process. What differs: endpoint templates are learned per shard, and a
+capture with few connections splits unevenly (sharding is by connection).
 """
 
 from __future__ import annotations
@@ -101,12 +100,12 @@ class _Step:
     bytes_read: int = 0
 
 
-class _WorkerShipper:
-    """Collects one worker's transactions between blocks, runs the body detectors on them, and sends them."""
+class _ShardCollector:
+    """Collects one shard's transactions between blocks and runs the body detectors on them; `block()` hands
+    them on with the shard's state (a worker sends it to the parent; the parent takes its own shard's)."""
 
-    def __init__(self, task: WorkerTask, connection: Connection) -> None:
+    def __init__(self, task: WorkerTask) -> None:
         self.task = task
-        self.connection = connection
         self.pipeline: Pipeline | None = None
         self.transactions: list[Transaction] = []
         self.positions: list[int] = []
@@ -135,7 +134,7 @@ class _WorkerShipper:
             for t, raised, position in zip(transactions, alerts, positions, strict=True)
         ]
 
-    def ship(self, packets: Any, bytes_read: int, final: bool = False) -> None:
+    def block(self, packets: Any, bytes_read: int, final: bool = False) -> Block:
         pipeline = self.pipeline
         stats, flows = pipeline.stats, pipeline.flows
         health = CaptureCounters(
@@ -145,38 +144,33 @@ class _WorkerShipper:
         counts = []
         if packets is not None and len(packets):
             counts = packet_counts(packets.ts_ns, packets.wire_lengths, self.interval_ns)
-        block = Block(
+        return Block(
             self._rows(), FINISHED if final else 3 * stats.packets, final, stats.last_ts_ns,
             flows.oldest_pending_ts() if self.task.needs_pending else None, health, counts, bytes_read,
         )
-        self.connection.send(("block", block))
 
 
 def worker_main(task: WorkerTask, connection: Connection, stop: Any) -> None:
-    """One worker: its shard of every capture, start to end (or until the parent sets `stop`)."""
+    """One worker process: its shard of every capture, start to end (or until the parent sets `stop`). Shard 0
+    is the parent's own, which also counts the packets and reports the captures' warnings."""
     # Ctrl-C reaches the whole process group: the parent decides when to stop, and tells the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     gc.set_threshold(50_000, 20, 100)
     try:
-        shipper = _WorkerShipper(task, connection)
-        pipeline = shipper.pipeline = build_pipeline(task.config, shipper.on_transaction, task.spec, task.shard)
-        counts_packets = task.shard.index == 0
-        warnings: list[str] = []
+        collector = _ShardCollector(task)
+        pipeline = collector.pipeline = build_pipeline(task.config, collector.on_transaction, task.spec, task.shard)
         for reader in open_all(task.paths):
-            read = 0
             for batch in reader.batches():
                 pipeline.process(batch)
-                shipper.ship(batch if counts_packets else None, reader.bytes_consumed - read)
-                read = reader.bytes_consumed
+                connection.send(("block", collector.block(None, 0)))
                 if stop.is_set():
                     break
-            warnings.extend(reader.warnings)
             if stop.is_set():
                 break
         pipeline.finish()
-        shipper.ship(None, 0, final=True)
-        connection.send(("done", counters(pipeline), warnings))
+        connection.send(("block", collector.block(None, 0, final=True)))
+        connection.send(("done", counters(pipeline)))
     except Exception as error:  # noqa: BLE001 - reported to the parent as one line, never a traceback
         connection.send(("error", f"worker {task.shard.index}: {type(error).__name__}: {error}"))
     finally:
@@ -236,65 +230,95 @@ class ShardedRun:
     def run(
         self, on_progress: Callable[[int], None] | None = None, should_stop: Callable[[], bool] = lambda: False
     ) -> ReplayResult:
+        """Starts workers for shards 1..N-1 and parses shard 0 here, merging as blocks come in: on two cores,
+        two processes, not a parent idling beside two workers."""
         context = multiprocessing.get_context("spawn")
         stop = context.Event()
-        connections: dict[Connection, int] = {}
+        active: dict[Connection, int] = {}
         processes = []
-        for index in range(self.workers):
+        for index in range(1, self.workers):
             receiver, sender = context.Pipe(duplex=False)
-            task = WorkerTask(Shard(index, self.workers), self.paths, self.config, self.spec, self.metrics is not None)
-            process = context.Process(target=worker_main, args=(task, sender, stop), name=f"apispy-worker-{index}")
+            process = context.Process(target=worker_main, args=(self._task(index), sender, stop),
+                                      name=f"apispy-worker-{index}")
             process.start()
             sender.close()
-            connections[receiver] = index
+            active[receiver] = index
             processes.append(process)
-        worker_counters: list[dict[str, int]] = [{} for _ in range(self.workers)]
+        self.worker_counters = [{} for _ in range(self.workers)]
+        self.errors: list[str] = []
         warnings: list[str] = []
-        errors: list[str] = []
-        active = dict(connections)
         try:
-            while active:
-                if should_stop() and not stop.is_set():
-                    stop.set()
-                # A worker far ahead of the others waits (its pipe fills up) until the merge catches up.
-                readable = [
-                    connection
-                    for connection, index in active.items()
-                    if len(self.held[index]) < MAX_HELD_ROWS and self.sent[index] - self.first_step < MAX_STEPS_AHEAD
-                ]
-                for connection in wait(readable, timeout=0.5):
-                    index = active[connection]
-                    try:
-                        message = connection.recv()
-                    except EOFError:
-                        errors.append(f"worker {index} ended without finishing its share")
-                        del active[connection]
-                        self._done(index)
-                        continue
-                    if message[0] == "block":
-                        self._receive(index, message[1], on_progress)
-                    elif message[0] == "done":
-                        worker_counters[index] = message[1]
-                        if index == 0:
-                            warnings.extend(message[2])
-                        del active[connection]
-                        self._done(index)
-                    else:
-                        errors.append(message[1])
+            collector = _ShardCollector(self._task(0))
+            pipeline = collector.pipeline = build_pipeline(
+                self.config, collector.on_transaction, self.spec, collector.task.shard
+            )
+            for reader in open_all(self.paths):
+                read = 0
+                for batch in reader.batches():
+                    pipeline.process(batch)
+                    self._receive(0, collector.block(batch, reader.bytes_consumed - read), on_progress)
+                    read = reader.bytes_consumed
+                    self._poll(active, on_progress, wait_s=0.0)
+                    # Ahead of the slowest worker by too much: wait for it (memory stays bounded).
+                    while active and self.sent[0] - self.first_step >= MAX_STEPS_AHEAD and not self.errors:
+                        self._poll(active, on_progress, wait_s=0.5)
+                    if should_stop() or self.errors:
                         stop.set()
-                        del active[connection]
-                        self._done(index)
+                        break
+                warnings.extend(reader.warnings)
+                if stop.is_set():
+                    break
+            pipeline.finish()
+            self._receive(0, collector.block(None, 0, final=True), on_progress)
+            self.worker_counters[0] = counters(pipeline)
+            while active:
+                if should_stop():
+                    stop.set()
+                self._poll(active, on_progress, wait_s=0.5)
         finally:
             stop.set()
             for process in processes:
                 process.join(timeout=10)
                 if process.is_alive():
                     process.kill()
-        if errors:
-            raise WorkerError("; ".join(errors))
+        if self.errors:
+            raise WorkerError("; ".join(self.errors))
         if should_stop():
             warnings.append("interrupted: stopped reading; everything read so far was flushed")
-        return self._finish(worker_counters, warnings)
+        return self._finish(self.worker_counters, warnings)
+
+    def _task(self, index: int) -> WorkerTask:
+        return WorkerTask(Shard(index, self.workers), self.paths, self.config, self.spec, self.metrics is not None)
+
+    def _poll(
+        self, active: dict[Connection, int], on_progress: Callable[[int], None] | None, wait_s: float
+    ) -> None:
+        """Takes what the workers have sent (waiting up to `wait_s` for something). A worker far ahead of the
+        others is not read until the merge catches up: its pipe fills and it waits."""
+        readable = [
+            connection
+            for connection, index in active.items()
+            if len(self.held[index]) < MAX_HELD_ROWS and self.sent[index] - self.first_step < MAX_STEPS_AHEAD
+        ]
+        for connection in wait(readable, timeout=wait_s):
+            index = active[connection]
+            try:
+                message = connection.recv()
+            except EOFError:
+                self.errors.append(f"worker {index} ended without finishing its share")
+                del active[connection]
+                self._done(index)
+                continue
+            if message[0] == "block":
+                self._receive(index, message[1], on_progress)
+            elif message[0] == "done":
+                self.worker_counters[index] = message[1]
+                del active[connection]
+                self._done(index)
+            else:
+                self.errors.append(message[1])
+                del active[connection]
+                self._done(index)
 
     def _receive(self, index: int, block: Block, on_progress: Callable[[int], None] | None) -> None:
         number = self.sent[index] - self.first_step

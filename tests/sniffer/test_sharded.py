@@ -6,6 +6,7 @@ order, so transaction lines, time-series points and alerts (deduplication includ
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from sniffer.capture.pcapfile import open_capture
 from sniffer.config import load_config
 from sniffer.decode.decoder import decode_batch
 from sniffer.pipeline import Shard
-from sniffer.sharded import ShardedRun, WorkerError
+from sniffer.sharded import ShardedRun, WorkerTask
 
 APISPY = str(Path(sys.executable).with_name("apispy"))
 
@@ -108,9 +109,27 @@ def test_the_merge_holds_order_when_a_worker_must_wait(monkeypatch: pytest.Monke
     assert run(2) == one
 
 
-def test_a_failing_worker_is_one_error_line() -> None:
-    with pytest.raises(WorkerError, match="no such file"):
-        ShardedRun(2, ["/nonexistent/capture.pcap"], load_config(), lambda t: None).run()
+def test_a_failing_worker_sends_one_error_line() -> None:
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        task = WorkerTask(Shard(1, 2), ["/nonexistent/capture.pcap"], load_config(), None)
+        sharded.worker_main(task, sender, multiprocessing.Event())
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert receiver.recv() == ("error", "worker 1: CaptureError: /nonexistent/capture.pcap: no such file")
+
+
+def test_the_parent_turns_a_worker_error_into_one_error() -> None:
+    run = ShardedRun(2, [str(PCAPS / "api_python_curl.pcap")], load_config(), lambda t: None)
+    run.errors, run.worker_counters = [], [{}, {}]
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    sender.send(("error", "worker 1: OSError: disk on fire"))
+    active = {receiver: 1}
+    run._poll(active, None, wait_s=5.0)
+    assert run.errors == ["worker 1: OSError: disk on fire"]
+    assert not active
 
 
 def test_stdin_with_workers_is_refused_with_one_line() -> None:
