@@ -35,7 +35,9 @@ class DetectorSettings:
     """The `[detectors]` section of the configuration."""
 
     enabled: bool = True
-    batch_size: int = 1000
+    # Small enough that a batch of transactions (bodies included) stays in the CPU caches while the detectors read
+    # it: 1000 cost 8% more replay time than 256 on the bench capture; the per-batch numpy work amortises by 256.
+    batch_size: int = 256
     # Transactions carry bounded copies of their bodies; a batch is also handed on once they add up to this.
     max_batch_body_bytes: int = 32 << 20
     suppression_s: float = 300.0

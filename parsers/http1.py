@@ -304,6 +304,14 @@ class Http1DirectionParser:
                     else:
                         self._on_head(list(event.headers), event.http_version, b"", b"", event.status_code,
                                       event.reason, ts_ns)
+                elif self.framing == FRAMING_LENGTH and not self.limits.strict:
+                    # A body of known length needs no reader: take what is there, without h11's event objects.
+                    count = min(self.body_remaining, len(buffer))
+                    if count:
+                        self._on_body(buffer._extract(count))
+                    if self.body_remaining:
+                        return
+                    self._finish_message(ts_ns)
                 else:
                     event = self.reader(buffer)
                     if event is None:
