@@ -7,6 +7,7 @@ missing from what tcpreplay sent; tcpdump: "dropped by kernel") decide whether t
 Only loopback and the test's own namespace are used.
 
     python bench/live_rate.py [--capture FILE] [--rates 20000,50000,100000,200000] [--seconds 3]
+                              [--apispy-args '--workers 2']
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ def replay_at(outside: str, capture: Path, rate: int, packets_in_capture: int, s
 
 
 def run_apispy(apispy: str, namespace: str, inside: str, outside: str, capture: Path, rate: int, count: int,
-               seconds: float) -> tuple[int, int, int]:
+               seconds: float, extra: list[str]) -> tuple[int, int, int]:
     """(packets sent, packets apispy counted, kernel drops)."""
-    process = subprocess.Popen(["ip", "netns", "exec", namespace, apispy, "live", "-i", inside],
+    process = subprocess.Popen(["ip", "netns", "exec", namespace, apispy, "live", "-i", inside, *extra],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     process.stderr.readline()
     sent = replay_at(outside, capture, rate, count, seconds)
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", default="10000,25000,50000,100000,200000")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--apispy", default=str(Path(sys.executable).with_name("apispy")))
+    parser.add_argument("--apispy-args", default="", metavar="ARGS",
+                        help="extra options for apispy live, e.g. '--workers 2'")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("live_rate: needs root to make a network namespace", file=sys.stderr)
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             for tool in ("apispy", "tcpdump"):
                 if tool == "apispy":
                     sent, counted, dropped = run_apispy(args.apispy, namespace, inside, outside, args.capture, rate,
-                                                        count, args.seconds)
+                                                        count, args.seconds, args.apispy_args.split())
                 else:
                     sent, counted, dropped = run_tcpdump(namespace, inside, outside, args.capture, rate, count,
                                                          args.seconds)

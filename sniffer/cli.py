@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -23,9 +23,6 @@ from sniffer.sharded import ShardedRun, WorkerError
 from sniffer.sinks.jsonl import JsonLinesSink
 from sniffer.sinks.pcapwriter import RotatingPcapWriter
 from sniffer.summary import render_summary
-
-if TYPE_CHECKING:
-    from sniffer.capture.live import LiveSource
 
 EXIT_USAGE = 2
 
@@ -129,7 +126,10 @@ class Outputs:
 
 
 def build_outputs(
-    options: dict[str, Any], source: str, open_captures: Callable[[Config], Any], cross_flow_only: bool = False
+    options: dict[str, Any],
+    source: str,
+    open_captures: Callable[[Config, ApiSpec | None], Any],
+    cross_flow_only: bool = False,
 ) -> tuple[Outputs, Any]:
     """`cross_flow_only`: worker processes run the flow-local detectors (see sniffer.sharded)."""
     overrides = flag_overrides(
@@ -143,7 +143,7 @@ def build_outputs(
     try:
         config = load_config(options["config_path"], overrides, dict(os.environ))
         spec = ApiSpec.load(options["spec_path"]) if options["spec_path"] else None
-        captures = open_captures(config)
+        captures = open_captures(config, spec)
     except (ConfigError, CaptureError, SpecError) as error:
         fail(str(error))
     try:
@@ -198,7 +198,7 @@ def replay_command(files: tuple[str, ...], workers: int, **options: Any) -> None
     if workers > 1 and "-" in files:
         fail("--workers needs capture files: every worker reads them, and stdin can be read only once")
     outputs, readers = build_outputs(
-        options, default_source(list(files)), lambda config: open_all(list(files)), cross_flow_only=workers > 1
+        options, default_source(list(files)), lambda config, spec: open_all(list(files)), cross_flow_only=workers > 1
     )
     if workers > 1:
         for reader in readers:
@@ -267,6 +267,13 @@ def _replay_sharded(files: list[str], workers: int, outputs: Outputs, quiet: boo
 )
 @click.option("--keep", type=int, default=10, show_default=True, help="Rotated --write-pcap files to keep.")
 @click.option("--user", metavar="NAME", help="Drop root to this user once the sockets are open.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes to capture and parse with; the kernel shares connections out among them (PACKET_FANOUT).",
+)
 @output_options
 def live_command(
     interfaces: tuple[str, ...],
@@ -278,6 +285,7 @@ def live_command(
     rotate_mb: float,
     keep: int,
     user: str | None,
+    workers: int,
     **options: Any,
 ) -> None:
     """Capture from network interfaces (a mirror port) and report their HTTP traffic until stopped."""
@@ -285,19 +293,30 @@ def live_command(
     from sniffer.capture.live import LiveCaptureError, LiveSettings, LiveSource, drop_privileges
     from sniffer.warmup import warm_up
 
+    if workers > 1 and pcap_path:
+        fail("--write-pcap needs --workers 1: each worker sees only its share of the traffic")
     settings = LiveSettings(snaplen=snaplen, promiscuous=not no_promisc, bpf=bpf)
 
-    def open_sockets(config: Config) -> LiveSource:
+    def open_sockets(config: Config, spec: ApiSpec | None) -> Any:
         try:
-            source = LiveSource(list(interfaces), settings)
+            group = os.getpid() & 0x7FFF if workers > 1 else None
+            sources = [LiveSource(list(interfaces), settings, group, counts_interface_drops=index == 0)
+                       for index in range(workers)]
             warm_up(config)
             if user:
                 drop_privileges(user)
         except LiveCaptureError as error:
             raise CaptureError(str(error)) from None
-        return source
+        if workers == 1:
+            return sources[0]
+        from sniffer.live_sharded import LiveShardedRun
 
-    outputs, source = build_outputs(options, "+".join(interfaces), open_sockets)
+        return LiveShardedRun(sources, config, spec)  # forks the workers now, before any output thread
+
+    outputs, source = build_outputs(options, "+".join(interfaces), open_sockets, cross_flow_only=workers > 1)
+    if workers > 1:
+        _live_sharded(source, outputs, interfaces, settings, bpf, duration, options["quiet"])
+        return
     signals = Signals()
     signals.install()
     writer = RotatingPcapWriter(pcap_path, rotate_mb, keep, snaplen) if pcap_path else None
@@ -343,3 +362,35 @@ def live_command(
     result = run.finish(warnings, {"kernel_received": source.kernel_received, "dropped": source.dropped})
     outputs.close()
     report(result, options["quiet"])
+
+
+def _live_sharded(run: Any, outputs: Outputs, interfaces: tuple[str, ...], settings: Any, bpf: str | None,
+                  duration: float | None, quiet: bool) -> None:
+    signals = Signals()
+    signals.install()
+    run.attach(outputs.on_transaction(), outputs.metrics, outputs.alerting)
+    deadline = time.monotonic() + duration if duration else None
+    reported_drops = 0
+
+    def should_stop() -> bool:
+        return signals.stopped or (deadline is not None and time.monotonic() >= deadline)
+
+    def on_batch() -> None:
+        nonlocal reported_drops
+        if signals.reopen_requested:
+            signals.reopen_requested = False
+            outputs.reopen()
+        if run.dropped > reported_drops:
+            click.echo(f"apispy: warning: {run.dropped - reported_drops} packets were dropped "
+                       "(capture could not keep up)", err=True)
+            reported_drops = run.dropped
+
+    if not quiet:
+        mode = "promiscuous" if settings.promiscuous else "not promiscuous"
+        click.echo(f"apispy: capturing on {', '.join(interfaces)} ({mode}, filter {bpf or 'none'}, "
+                   f"{run.workers} workers)", err=True)
+    try:
+        result = run.run(should_stop, on_batch)
+    finally:
+        outputs.close()
+    report(result, quiet)

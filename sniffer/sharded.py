@@ -87,6 +87,7 @@ class Block:
     health: CaptureCounters
     packet_counts: list[tuple[int, int, int]]  # worker 0 only: (interval start, packets, bytes) of the block
     bytes_read: int
+    dropped: int = 0  # live capture: packets this shard's sockets lost so far
 
 
 @dataclass
@@ -104,8 +105,10 @@ class _ShardCollector:
     """Collects one shard's transactions between blocks and runs the body detectors on them; `block()` hands
     them on with the shard's state (a worker sends it to the parent; the parent takes its own shard's)."""
 
-    def __init__(self, task: WorkerTask) -> None:
+    def __init__(self, task: WorkerTask, position: Callable[[], int] | None = None) -> None:
+        """`position()`: where in the input a transaction is emitted (default: the pipeline's `position`)."""
         self.task = task
+        self.position = position
         self.pipeline: Pipeline | None = None
         self.transactions: list[Transaction] = []
         self.positions: list[int] = []
@@ -116,7 +119,7 @@ class _ShardCollector:
 
     def on_transaction(self, transaction: Transaction) -> None:
         self.transactions.append(transaction)
-        self.positions.append(self.pipeline.position)
+        self.positions.append(self.pipeline.position if self.position is None else self.position())
 
     def _rows(self) -> list[tuple]:
         transactions, positions = self.transactions, self.positions
@@ -401,6 +404,8 @@ class ShardedRun:
                 else:
                     merged[name] = merged.get(name, 0) + value
         merged["workers"] = self.workers
+        for index, counts in enumerate(worker_counters):  # how evenly the connections were shared out
+            merged[f"transactions_worker{index}"] = counts.get("transactions", 0)
         result = ReplayResult(merged, self.endpoints, warnings)
         if self.alerting is not None:
             self.alerting.close()

@@ -31,6 +31,9 @@ PACKET_STATISTICS = 6
 PACKET_AUXDATA = 8
 SO_TIMESTAMPNS = 35
 SO_RCVBUFFORCE = 33
+PACKET_FANOUT = 18
+PACKET_FANOUT_HASH = 0  # by the kernel's symmetric flow hash: both directions of a connection to one socket
+PACKET_FANOUT_FLAG_DEFRAG = 0x8000  # IP fragments are reassembled first, so they hash with their flow
 PACKET_OUTGOING = 4
 ARPHRD_ETHER = 1
 ARPHRD_LOOPBACK = 772
@@ -108,13 +111,26 @@ def open_socket(interface: str, settings: LiveSettings) -> Capture:
 class LiveSource:
     """One socket per interface, read in batches; `kernel_drops` accumulates what the kernel could not queue."""
 
-    def __init__(self, interfaces: list[str], settings: LiveSettings | None = None) -> None:
+    def __init__(
+        self,
+        interfaces: list[str],
+        settings: LiveSettings | None = None,
+        fanout_group: int | None = None,
+        counts_interface_drops: bool = True,
+    ) -> None:
+        """`fanout_group`: join each interface's socket to PACKET_FANOUT group `fanout_group + i`, so that the
+        sources of several processes share the traffic by connection (`--workers`); only one of them should
+        count the interfaces' own drops."""
         self.settings = settings or LiveSettings()
         self.interfaces = interfaces
+        self.counts_interface_drops = counts_interface_drops
         self.sockets: list[Capture] = []
         try:
-            for interface in interfaces:
-                self.sockets.append(open_socket(interface, self.settings))
+            for index, interface in enumerate(interfaces):
+                capture = open_socket(interface, self.settings)
+                self.sockets.append(capture)
+                if fanout_group is not None:
+                    _join_fanout(capture, fanout_group + index)
         except LiveCaptureError:
             self.close()
             raise
@@ -195,6 +211,8 @@ class LiveSource:
 
     def _interface_drops(self) -> int:
         total = 0
+        if not self.counts_interface_drops:
+            return 0
         for interface in self.interfaces:
             for counter in ("rx_dropped", "rx_missed_errors", "rx_fifo_errors"):
                 try:
@@ -223,6 +241,16 @@ class LiveSource:
         for capture in self.sockets:
             capture.raw.close()
         self.sockets = []
+
+
+def _join_fanout(capture: Capture, group: int) -> None:
+    try:
+        mode = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG
+        # Packed: with the defrag flag the value passes 2**31, which an int argument may not.
+        capture.raw.setsockopt(SOL_PACKET, PACKET_FANOUT, struct.pack("I", (group & 0xFFFF) | (mode << 16)))
+    except OSError as error:
+        raise LiveCaptureError(f"{capture.interface}: cannot share capture between workers "
+                               f"(PACKET_FANOUT: {error.strerror})") from None
 
 
 def _timestamp(ancillary: list[tuple[int, int, bytes]]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -248,3 +249,34 @@ def test_cap_net_raw_alone_is_enough_to_capture(veth, tmp_path: Path) -> None:
     time.sleep(0.5)
     stdout, _ = stop(process)
     assert [json.loads(line)["uri"] for line in stdout.splitlines()] == ["/pipe/1", "/pipe/2", "/pipe/3"]
+
+
+def test_workers_share_connections_through_fanout_and_match_replay(veth, tmp_path: Path) -> None:
+    """--workers 2: the kernel splits the traffic by connection between two sockets (PACKET_FANOUT); the merged
+    transactions are those of a replay, each connection parsed by one process only."""
+    namespace, inside, outside = veth
+    log = tmp_path / "live.jsonl"
+    points = tmp_path / "points.lp"
+    process = start_live(namespace, inside, "--workers", "2", "--transactions", str(log),
+                         "--line-protocol", str(points), "--interval", "1")
+    sh("tcpreplay", "-q", "-i", outside, "--pps", "5000", str(PCAPS / "api_python_curl.pcap"))
+    time.sleep(0.5)
+    _, stderr = stop(process)
+    live = keys([json.loads(line) for line in log.read_text().splitlines()])
+    expected = keys(replay_records(PCAPS / "api_python_curl.pcap"))
+    assert sum((live & expected).values()) >= 0.995 * sum(expected.values())
+    assert sum(live.values()) == sum(expected.values()), "no connection was parsed twice"
+    shares = [int(count) for count in re.findall(r"transactions_worker\d=(\d+)", stderr)]
+    assert len(shares) == 2 and all(shares), stderr
+    assert "workers=2" in stderr and "dropped=0" in stderr
+    counted = sum(int(match) for match in re.findall(r"^api_requests,.* count=(\d+)i", points.read_text(), re.M))
+    assert counted == sum(expected.values())
+
+
+def test_workers_refuse_write_pcap_with_one_line() -> None:
+    result = subprocess.run([APISPY, "live", "-i", "lo", "--workers", "2", "--write-pcap", "/tmp/x.pcap"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "apispy: error: --write-pcap needs --workers 1: each worker sees only its share of the traffic"
+    )

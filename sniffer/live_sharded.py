@@ -1,0 +1,215 @@
+"""Live capture on several processes (`apispy live --workers N`): the kernel shares the traffic out.
+
+Each process has its own socket on every interface, all joined to one PACKET_FANOUT group per interface in hash
+mode: the kernel hands each packet to one socket by a symmetric hash of its flow, so both directions of a
+connection reach the same process, and no process copies packets for another. The parent captures shard 0
+itself; the workers are forked once the sockets are open (before any output thread exists), so they inherit
+their socket, the warmed-up kernels and the dropped privileges.
+
+Each process runs reassembly, HTTP, templating and the body detectors on its connections (see sniffer.sharded)
+and sends the parent its transactions with the clock they were emitted at: packet time, or wall time while
+the link is idle, as for one process. The parent merges them in clock order up to the slowest process's clock,
+and runs what needs every connection: the cross-connection detectors, deduplication, the time series (each
+interval closes once every process is past it and none waits on a request of it) and every output. Kernel drops
+of every socket are added up.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from detectors.openapi import ApiSpec
+from parsers.transaction import Transaction
+from sniffer.alerting import AlertOutputs
+from sniffer.capture.live import LiveSource
+from sniffer.config import Config
+from sniffer.metrics import CaptureCounters
+from sniffer.outputs import MetricOutputs
+from sniffer.pipeline import Shard
+from sniffer.replay import ReplayResult, build_pipeline, counters
+from sniffer.sharded import FINISHED, Block, ShardedRun, WorkerTask, _ShardCollector
+
+
+class _LiveShard:
+    """One process's share: its source, its pipeline and its clock (packet time, or wall time when idle)."""
+
+    def __init__(self, task: WorkerTask, source: LiveSource) -> None:
+        self.source = source
+        self.clock_ns = 0
+        self.collector = _ShardCollector(task, position=lambda: self.clock_ns)
+        self.pipeline = self.collector.pipeline = build_pipeline(
+            task.config, self.collector.on_transaction, task.spec
+        )
+
+    def step(self, batch: Any) -> Block:
+        """Takes one batch (None: a tick of an idle link) and returns what the parent needs of it."""
+        if batch is None:
+            self.clock_ns = max(self.clock_ns, time.time_ns())
+            self.pipeline.flows.expire(self.clock_ns)
+        else:
+            self.clock_ns = max(self.clock_ns, int(batch.ts_ns.max()))
+            self.pipeline.process(batch)
+        return self._block(batch, final=False)
+
+    def finish(self) -> Block:
+        self.pipeline.finish()
+        return self._block(None, final=True)
+
+    def _block(self, batch: Any, final: bool) -> Block:
+        block = self.collector.block(batch, 0, final=final)
+        block.done_before = FINISHED if final else self.clock_ns
+        block.clock_ns = self.clock_ns
+        block.dropped = self.source.dropped
+        return block
+
+
+def live_worker_main(task: WorkerTask, source: LiveSource, connection: Connection, stop: Any) -> None:
+    """A forked worker: its socket's share of the traffic until the parent sets `stop`, then its flows."""
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_IGN)
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        shard = _LiveShard(task, source)
+        for batch in source.batches(stop.is_set):
+            connection.send(("block", shard.step(batch)))
+        connection.send(("block", shard.finish()))
+        connection.send(("done", counters(shard.pipeline) | {"kernel_received": source.kernel_received,
+                                                             "dropped": source.dropped}))
+    except Exception as error:  # noqa: BLE001 - reported to the parent as one line, never a traceback
+        connection.send(("error", f"worker {task.shard.index}: {type(error).__name__}: {error}"))
+    finally:
+        source.close()
+        connection.close()
+
+
+class LiveShardedRun(ShardedRun):
+    """The parent of a live capture on several processes."""
+
+    def __init__(self, sources: list[LiveSource], config: Config, spec: ApiSpec | None) -> None:
+        """Forks one worker per source but the first (the parent's own), right away: call it before any
+        thread is started, with the sockets open."""
+        super().__init__(len(sources), [], config, lambda transaction: None, spec=spec)
+        self.sources = sources
+        self.clocks = [0] * self.workers
+        self.drops = [0] * self.workers
+        context = multiprocessing.get_context("fork")
+        self.stop = context.Event()
+        self.active: dict[Connection, int] = {}
+        self.processes = []
+        for index, source in enumerate(sources[1:], start=1):
+            receiver, sender = context.Pipe(duplex=False)
+            task = WorkerTask(Shard(index, self.workers), [], config, spec)
+            process = context.Process(target=live_worker_main, args=(task, source, sender, self.stop),
+                                      name=f"apispy-worker-{index}")
+            process.start()
+            sender.close()
+            source.close()  # the worker has its own copy
+            self.active[receiver] = index
+            self.processes.append(process)
+
+    def attach(
+        self,
+        on_transaction: Callable[[Transaction], None],
+        outputs: MetricOutputs | None,
+        alerting: AlertOutputs | None,
+    ) -> None:
+        """The outputs, built after the fork."""
+        self.on_transaction = on_transaction
+        self.outputs = outputs
+        self.metrics = outputs.metrics if outputs is not None else None
+        self.alerting = alerting
+        if self.metrics is not None:
+            self.metrics.health = self._merged_health
+            self.metrics.pending_since = self._oldest_pending
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.drops)
+
+    def _merged_health(self) -> CaptureCounters:
+        merged = CaptureCounters(dropped=self.dropped)
+        for health in self.health:
+            merged.packets += health.packets
+            merged.bytes += health.bytes
+            merged.flows_active += health.flows_active
+            merged.flows_evicted += health.flows_evicted
+            merged.gaps += health.gaps
+            merged.parse_errors += health.parse_errors
+        return merged
+
+    def run(self, should_stop: Callable[[], bool], on_batch: Callable[[], None] = lambda: None) -> ReplayResult:
+        """Captures shard 0 here until `should_stop()`, merging the workers' blocks as they come; `on_batch` runs
+        after each batch (the CLI's SIGHUP and drop warnings)."""
+        self.worker_counters = [{} for _ in range(self.workers)]
+        self.errors: list[str] = []
+        self.task = WorkerTask(Shard(0, self.workers), [], self.config, self.spec, self.metrics is not None)
+        own = self.sources[0]
+        shard = _LiveShard(self.task, own)
+        try:
+            for batch in own.batches(lambda: should_stop() or bool(self.errors)):
+                self._receive(0, shard.step(batch), None)
+                self._poll(self.active, None, wait_s=0.0)
+                on_batch()
+            self._receive(0, shard.finish(), None)
+            self.worker_counters[0] = counters(shard.pipeline) | {"kernel_received": own.kernel_received,
+                                                                   "dropped": own.dropped}
+            self.stop.set()
+            while self.active:
+                self._poll(self.active, None, wait_s=0.5)
+        finally:
+            self.stop.set()
+            own.close()
+            for process in self.processes:
+                process.join(timeout=10)
+                if process.is_alive():
+                    process.kill()
+        warnings = list(self.errors)
+        if self.dropped:
+            warnings.append(f"{self.dropped} packets were dropped before apispy read them")
+        return self._finish(self.worker_counters, warnings)
+
+    def _receive(self, index: int, block: Block, on_progress: Callable[[int], None] | None) -> None:
+        """Blocks are taken as they come: transactions are released in clock order up to the slowest
+        process's clock; a finished process holds nothing back."""
+        self.held[index].extend(block.rows)
+        self.clocks[index] = block.clock_ns
+        self.pending[index] = block.oldest_pending_ns
+        self.health[index] = block.health
+        self.drops[index] = block.dropped
+        if block.final:
+            self.finished[index] = True
+        running = [clock for i, clock in enumerate(self.clocks) if not self.finished[i]]
+        watermark = min(running) if running else FINISHED
+        self._release(watermark)
+        if self.metrics is not None:
+            self.metrics.add_packet_counts(block.packet_counts)
+            self.metrics.advance(min(running) if running else max(self.clocks))
+
+    def _done(self, index: int) -> None:
+        self.finished[index] = True
+        self.pending[index] = None
+        self._receive(index, Block([], FINISHED, True, self.clocks[index], None, self.health[index], [], 0,
+                                   self.drops[index]), None)
+
+    def _finish(self, worker_counters: list[dict[str, int]], warnings: list[str]) -> ReplayResult:
+        merged: dict[str, int] = {}
+        for counts in worker_counters:
+            for name, value in counts.items():
+                merged[name] = merged.get(name, 0) + value
+        merged["workers"] = self.workers
+        for index, counts in enumerate(worker_counters):  # how evenly the connections were shared out
+            merged[f"transactions_worker{index}"] = counts.get("transactions", 0)
+        result = ReplayResult(merged, self.endpoints, warnings)
+        if self.alerting is not None:
+            self.alerting.close()
+            result.counters.update(self.alerting.counters())
+        if self.outputs is not None:
+            result.warnings.extend(self.outputs.close())
+            result.counters.update(self.outputs.counters())
+        return result
