@@ -21,6 +21,7 @@ import multiprocessing
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -35,6 +36,8 @@ from sniffer.pipeline import Shard
 from sniffer.replay import ReplayResult, build_pipeline, counters
 from sniffer.sharded import FINISHED, Block, ShardedRun, WorkerTask, _ShardCollector
 
+PENDING_CHECK_S = 0.5
+
 
 class _LiveShard:
     """One process's share: its source, its pipeline and its clock (packet time, or wall time when idle)."""
@@ -42,7 +45,11 @@ class _LiveShard:
     def __init__(self, task: WorkerTask, source: LiveSource) -> None:
         self.source = source
         self.clock_ns = 0
-        self.collector = _ShardCollector(task, position=lambda: self.clock_ns)
+        self.needs_pending = task.needs_pending
+        self.pending_bound: int | None = None
+        self.pending_checked = 0.0
+        # The collector must not walk the flow table at every batch: see _pending.
+        self.collector = _ShardCollector(replace(task, needs_pending=False), position=lambda: self.clock_ns)
         self.pipeline = self.collector.pipeline = build_pipeline(
             task.config, self.collector.on_transaction, task.spec
         )
@@ -66,7 +73,24 @@ class _LiveShard:
         block.done_before = FINISHED if final else self.clock_ns
         block.clock_ns = self.clock_ns
         block.dropped = self.source.dropped
+        block.oldest_pending_ns = self._pending(final)
         return block
+
+    def _pending(self, final: bool) -> int | None:
+        """A time before which no request of this shard waits for its answer, for the parent's intervals.
+
+        Finding the oldest waiting request walks every open flow, too much to do at each batch with a few
+        hundred thousand flows open: it is done at most every PENDING_CHECK_S. In between, the last answer
+        stays a safe bound: the oldest waiting request only moves forward in time, and a request that arrived
+        since came after the clock of that check."""
+        if not self.needs_pending or final:
+            return None
+        now = time.monotonic()
+        if now - self.pending_checked >= PENDING_CHECK_S:
+            self.pending_checked = now
+            oldest = self.pipeline.flows.oldest_pending_ts()
+            self.pending_bound = self.clock_ns if oldest is None else min(oldest, self.clock_ns)
+        return self.pending_bound
 
 
 def live_worker_main(task: WorkerTask, source: LiveSource, connection: Connection, stop: Any) -> None:
