@@ -41,14 +41,19 @@ def seq_delta(seq: int, reference: int) -> int:
 
 class ReassemblyBudget:
     """Out-of-order bytes held by all flows together, against one limit (a memcap, as Suricata and Zeek have):
-    the per-direction bound alone would let many flows add up to more memory than the machine has."""
+    the per-direction bound alone would let many flows add up to more memory than the machine has.
 
-    __slots__ = ("limit", "used", "overruns")
+    Delivered bytes kept to compare retransmissions with (`recent`) have a limit of their own, `recent_limit`:
+    past it, the direction that delivers forgets its own; it only loses the overlap check on its older bytes."""
 
-    def __init__(self, limit: int) -> None:
+    __slots__ = ("limit", "used", "overruns", "recent_limit", "recent_used")
+
+    def __init__(self, limit: int, recent_limit: int | None = None) -> None:
         self.limit = limit
         self.used = 0
         self.overruns = 0
+        self.recent_limit = limit // 4 if recent_limit is None else recent_limit
+        self.recent_used = 0
 
     def over(self) -> bool:
         return self.used > self.limit
@@ -128,10 +133,16 @@ class StreamReassembler:
         self._check_finished()
 
     def on_peer_ack(self, ack: int, out: list[StreamItem]) -> None:
-        """The peer acknowledged up to `ack`: a hole below it that still has data after it is lost for good."""
-        if self.next_seq is None or not self.pending:
+        """The peer acknowledged up to `ack`: a hole below it that still has data after it is lost for good, and
+        delivered bytes below it need no more keeping (the receiver has them; a later copy changes nothing)."""
+        if self.next_seq is None:
             return
         acked_offset = self.next_offset + seq_delta(ack, self.next_seq)
+        recent = self.recent
+        if recent and recent[0][0] + len(recent[0][1]) <= acked_offset:
+            self._forget_recent(acked_offset)
+        if not self.pending:
+            return
         first_pending = min(self.pending)
         if acked_offset >= first_pending > self.next_offset:
             self._skip_to(first_pending, out)
@@ -146,6 +157,7 @@ class StreamReassembler:
         if self.fin_offset is not None and self.fin_offset > self.next_offset:
             # Bytes before the FIN were never captured.
             self._skip_to(self.fin_offset, out)
+        self._forget_recent(self.next_offset)  # the stream is over: its kept bytes go back to the budget
         self._check_finished()
 
     def _add(self, ts_ns: int, offset: int, data: bytes, out: list[StreamItem]) -> None:
@@ -214,11 +226,28 @@ class StreamReassembler:
         out.append((ts_ns, data))
         self.recent.append((self.next_offset, data))
         self.recent_bytes += len(data)
+        budget = self.budget
+        budget.recent_used += len(data)
         while self.recent_bytes - len(self.recent[0][1]) >= RECENT_BYTES:
-            self.recent_bytes -= len(self.recent.pop(0)[1])
+            dropped = len(self.recent.pop(0)[1])
+            self.recent_bytes -= dropped
+            budget.recent_used -= dropped
+        if budget.recent_used > budget.recent_limit:
+            self._forget_recent(self.next_offset + len(data))
         self.next_offset += len(data)
         self.next_seq = (self.next_seq + len(data)) % SEQ_MOD
         self.delivered_bytes += len(data)
+
+    def _forget_recent(self, before_offset: int) -> None:
+        """Drops the kept delivered pieces that end at or before `before_offset`."""
+        recent = self.recent
+        count = dropped = 0
+        while count < len(recent) and recent[count][0] + len(recent[count][1]) <= before_offset:
+            dropped += len(recent[count][1])
+            count += 1
+        del recent[:count]
+        self.recent_bytes -= dropped
+        self.budget.recent_used -= dropped
 
     def _drain(self, out: list[StreamItem]) -> None:
         while self.pending:

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sniffer.reassembly import SEQ_MOD, Gap, StreamItem, StreamReassembler, seq_delta
+from sniffer.reassembly import SEQ_MOD, Gap, ReassemblyBudget, StreamItem, StreamReassembler, seq_delta
 
 ISN = 999
 FIRST_SEQ = ISN + 1
@@ -351,3 +351,32 @@ def test_pending_bytes_always_equal_the_buffered_bytes(stream_and_segments):
     for ts_ns, (offset, data) in enumerate(segments):
         reassembler.on_segment(ts_ns, FIRST_SEQ + offset, data, False, out)
         assert reassembler.pending_bytes == sum(len(piece) for _, piece in reassembler.pending.values())
+
+
+def test_acknowledged_bytes_are_no_longer_kept_for_overlap_checks():
+    budget = ReassemblyBudget(1 << 20)
+    reassembler = StreamReassembler(1 << 16, budget)
+    reassembler.on_syn(ISN)
+    add(reassembler, 1, 0, b"a" * 1000)
+    add(reassembler, 2, 1000, b"b" * 1000)
+    assert reassembler.recent_bytes == budget.recent_used == 2000
+    ack(reassembler, 1000)
+    assert reassembler.recent_bytes == budget.recent_used == 1000
+    # A differing copy of acknowledged bytes changes nothing the receiver has: no conflict, nothing delivered.
+    assert add(reassembler, 3, 0, b"X" * 1000) == []
+    assert reassembler.overlap_conflicts == 0
+    # Bytes not yet acknowledged are still compared.
+    add(reassembler, 4, 1000, b"Y" * 1000)
+    assert reassembler.overlap_conflicts == 1
+
+
+def test_kept_bytes_of_all_directions_stay_within_the_shared_limit():
+    budget = ReassemblyBudget(1 << 20, recent_limit=10_000)
+    reassemblers = [StreamReassembler(1 << 16, budget) for _ in range(50)]
+    for reassembler in reassemblers:
+        reassembler.on_syn(ISN)
+        add(reassembler, 1, 0, b"z" * 1000)  # no ACK ever: a one-way capture
+        assert budget.recent_used <= 10_000 + 1000
+    for reassembler in reassemblers:
+        flush(reassembler)
+    assert budget.recent_used == 0
