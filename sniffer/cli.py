@@ -311,7 +311,9 @@ def live_command(
             return sources[0]
         from sniffer.live_sharded import LiveShardedRun
 
-        return LiveShardedRun(sources, config, spec)  # forks the workers now, before any output thread
+        run = LiveShardedRun(sources, config, spec)
+        run.start()  # forks the workers now, before any output thread exists
+        return run
 
     outputs, source = build_outputs(options, "+".join(interfaces), open_sockets, cross_flow_only=workers > 1)
     if workers > 1:

@@ -116,17 +116,20 @@ class LiveShardedRun(ShardedRun):
     """The parent of a live capture on several processes."""
 
     def __init__(self, sources: list[LiveSource], config: Config, spec: ApiSpec | None) -> None:
-        """Forks one worker per source but the first (the parent's own), right away: call it before any
-        thread is started, with the sockets open."""
         super().__init__(len(sources), [], config, lambda transaction: None, spec=spec)
         self.sources = sources
         self.clocks = [0] * self.workers
         self.drops = [0] * self.workers
-        context = multiprocessing.get_context("fork")
-        self.stop = context.Event()
+        self.context = multiprocessing.get_context("fork")
+        self.stop = self.context.Event()
         self.active: dict[Connection, int] = {}
         self.processes = []
-        for index, source in enumerate(sources[1:], start=1):
+
+    def start(self) -> None:
+        """Forks one worker per source but the first (the parent's own): call it with the sockets open and
+        before any thread is started (the outputs' threads come later, in `attach`)."""
+        config, spec, context = self.config, self.spec, self.context
+        for index, source in enumerate(self.sources[1:], start=1):
             receiver, sender = context.Pipe(duplex=False)
             task = WorkerTask(Shard(index, self.workers), [], config, spec)
             process = context.Process(target=live_worker_main, args=(task, source, sender, self.stop),

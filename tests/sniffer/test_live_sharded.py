@@ -1,0 +1,63 @@
+"""The parent's merge of `apispy live --workers`: transactions in clock order, never past the slowest process.
+
+The end-to-end run (namespaces, PACKET_FANOUT, tcpreplay) is in tests/sniffer/capture/test_live.py; here the
+parent is fed blocks directly, as its workers would send them, so the ordering rules are checked one by one.
+"""
+
+from __future__ import annotations
+
+from parsers.transaction import Transaction
+from sniffer.config import load_config
+from sniffer.live_sharded import LiveShardedRun
+from sniffer.metrics import CaptureCounters
+from sniffer.sharded import FINISHED, PUBLIC_FIELDS, Block, public_row
+
+SECOND = 1_000_000_000
+
+
+def row(uri: str, clock_ns: int) -> tuple:
+    """A worker's row for one transaction emitted at `clock_ns`: public fields, then features, body bytes,
+    alerts raised in the worker, and the emission clock."""
+    transaction = Transaction(ts=clock_ns / SECOND, src_ip="10.0.0.1", src_port=1, dst_ip="10.0.0.2", dst_port=80,
+                              method="GET", uri=uri, host="api", path=uri, query="", http_version="1.1",
+                              status=200)  # fmt: skip
+    assert len(public_row(transaction)) == len(PUBLIC_FIELDS)
+    return (*public_row(transaction), None, 0, [], clock_ns)
+
+
+def block(rows: list[tuple], clock_ns: int, final: bool = False, dropped: int = 0) -> Block:
+    return Block(rows, FINISHED if final else clock_ns, final, clock_ns, None, CaptureCounters(packets=len(rows)),
+                 [], 0, dropped)
+
+
+def parent(seen: list[str]) -> LiveShardedRun:
+    run = LiveShardedRun([None, None], load_config(), None)  # no sockets, no forks: blocks come from the test
+    run.attach(lambda transaction: seen.append(transaction.uri), None, None)
+    return run
+
+
+def test_transactions_wait_for_the_slowest_process_then_come_in_clock_order() -> None:
+    seen: list[str] = []
+    run = parent(seen)
+    run._receive(0, block([row("/a", 1 * SECOND), row("/c", 3 * SECOND)], 3 * SECOND), None)
+    assert seen == [], "process 1 has not said where its clock is"
+    run._receive(1, block([row("/b", 2 * SECOND)], 2 * SECOND), None)
+    assert seen == ["/a"], "only what both clocks have passed"
+    run._receive(1, block([row("/d", 4 * SECOND)], 5 * SECOND), None)
+    assert seen == ["/a", "/b"], "/c is at process 0's clock itself, which may still emit there: held"
+    run._receive(0, block([row("/c2", 3 * SECOND)], 4 * SECOND), None)
+    assert seen == ["/a", "/b", "/c", "/c2"]
+    run._receive(0, block([], 6 * SECOND, final=True), None)
+    assert seen == ["/a", "/b", "/c", "/c2", "/d"], "a finished process holds nothing back"
+
+
+def test_counters_and_drops_of_every_process_add_up() -> None:
+    run = parent([])
+    run._receive(0, block([row("/a", SECOND)], SECOND, dropped=3), None)
+    run._receive(1, block([row("/b", SECOND), row("/c", SECOND)], SECOND, dropped=4), None)
+    assert run.dropped == 7
+    health = run._merged_health()
+    assert (health.packets, health.dropped) == (3, 7)
+    result = run._finish([{"transactions": 1, "packets": 10}, {"transactions": 2, "packets": 20}], [])
+    assert result.counters["transactions"] == 3 and result.counters["packets"] == 30
+    assert (result.counters["transactions_worker0"], result.counters["transactions_worker1"]) == (1, 2)
