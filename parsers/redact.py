@@ -35,7 +35,8 @@ def redact_query(query: str) -> str:
 
 def redact_target(target: str) -> str:
     """The request-target with secret parameter values and URL passwords replaced."""
-    target = USERINFO.sub(rf"\1:{REDACTED}@", target)
+    if "@" in target:  # user-info needs one; origin-form targets (almost all) skip the regex
+        target = USERINFO.sub(rf"\1:{REDACTED}@", target)
     path, separator, query = target.partition("?")
     if not separator:
         return target
