@@ -158,3 +158,11 @@ def test_sigint_stops_the_workers_and_flushes_what_they_parsed(tmp_path: Path) -
     lines = transactions.read_text().splitlines()
     assert 0 < len(lines) < 400 * 1203
     assert all(line.endswith("}") for line in lines)
+
+
+def test_workers_with_a_spec_give_the_same_shadow_alerts_and_inventory(tmp_path: Path) -> None:
+    spec = ("--spec", str(PCAPS / "attacks_api.yaml"))
+    capture = str(PCAPS / "attacks_enum_shadow.pcap")
+    one = outputs_of(tmp_path, 1, capture, extra=spec)
+    assert b"shadow_endpoint" in one["alerts.jsonl"] and b"x-apispy-shadow" in one["inventory.yaml"]
+    assert outputs_of(tmp_path, 2, capture, extra=spec) == one
