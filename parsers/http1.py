@@ -273,7 +273,7 @@ class Http1DirectionParser:
         while self.state == MESSAGE:
             try:
                 if self.head is None:
-                    if not buffer:
+                    if not buffer._data:  # h11's buffer: its bytearray asked directly (no __bool__/__len__ calls)
                         return
                     is_request = self.role == ROLE_REQUESTS
                     if not is_request and not self.response_context_known:
@@ -295,7 +295,7 @@ class Http1DirectionParser:
                         else:
                             event = maybe_read_from_SEND_RESPONSE_server(buffer)
                     if event is None:
-                        if len(buffer) > self.limits.max_header_bytes:
+                        if len(buffer._data) > self.limits.max_header_bytes:
                             raise h11.RemoteProtocolError("message head larger than max_header_bytes")
                         return
                     if is_request:
@@ -306,7 +306,7 @@ class Http1DirectionParser:
                                       event.reason, ts_ns)
                 elif self.framing == FRAMING_LENGTH and not self.limits.strict:
                     # A body of known length needs no reader: take what is there, without h11's event objects.
-                    count = min(self.body_remaining, len(buffer))
+                    count = min(self.body_remaining, len(buffer._data))
                     if count:
                         self._on_body(buffer._extract(count))
                     if self.body_remaining:
@@ -420,7 +420,7 @@ class Http1DirectionParser:
     def _finish_message(self, ts_ns: int) -> None:
         """The message ended; the next one starts with whatever the buffer still holds."""
         proposed_switch = self.proposed_switch and self.role == ROLE_REQUESTS
-        rest = bytes(self.buffer) if self.buffer else b""
+        rest = bytes(self.buffer._data) if self.buffer is not None and self.buffer._data else b""
         self._end_message()
         if proposed_switch:
             self.state = WAIT_SWITCH
