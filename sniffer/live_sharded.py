@@ -34,7 +34,7 @@ from sniffer.metrics import CaptureCounters
 from sniffer.outputs import MetricOutputs
 from sniffer.pipeline import Shard
 from sniffer.replay import ReplayResult, build_pipeline, counters
-from sniffer.sharded import FINISHED, Block, ShardedRun, WorkerTask, _ShardCollector
+from sniffer.sharded import FINISHED, Block, ShardCollector, ShardedRun, WorkerTask
 
 PENDING_CHECK_S = 0.5
 
@@ -49,7 +49,7 @@ class _LiveShard:
         self.pending_bound: int | None = None
         self.pending_checked = 0.0
         # The collector must not walk the flow table at every batch: see _pending.
-        self.collector = _ShardCollector(replace(task, needs_pending=False), position=lambda: self.clock_ns)
+        self.collector = ShardCollector(replace(task, needs_pending=False), position=lambda: self.clock_ns)
         self.pipeline = self.collector.pipeline = build_pipeline(
             task.config, self.collector.on_transaction, task.spec
         )

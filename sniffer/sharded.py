@@ -101,7 +101,7 @@ class _Step:
     bytes_read: int = 0
 
 
-class _ShardCollector:
+class ShardCollector:
     """Collects one shard's transactions between blocks and runs the body detectors on them; `block()` hands
     them on with the shard's state (a worker sends it to the parent; the parent takes its own shard's)."""
 
@@ -161,7 +161,7 @@ def worker_main(task: WorkerTask, connection: Connection, stop: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     gc.set_threshold(50_000, 20, 100)
     try:
-        collector = _ShardCollector(task)
+        collector = ShardCollector(task)
         pipeline = collector.pipeline = build_pipeline(task.config, collector.on_transaction, task.spec, task.shard)
         for reader in open_all(task.paths):
             for batch in reader.batches():
@@ -251,7 +251,7 @@ class ShardedRun:
         self.errors: list[str] = []
         warnings: list[str] = []
         try:
-            collector = _ShardCollector(self._task(0))
+            collector = ShardCollector(self._task(0))
             pipeline = collector.pipeline = build_pipeline(
                 self.config, collector.on_transaction, self.spec, collector.task.shard
             )
