@@ -367,7 +367,8 @@ class Http1DirectionParser:
             self.proposed_switch = head.method == "CONNECT" or bool(head.header(b"upgrade"))
         self.framing = self._framing(head)
         if self.framing == FRAMING_LENGTH and self.body_remaining > 0:
-            self.reader = ContentLengthReader(self.body_remaining)
+            if self.limits.strict:  # else _drain counts the body down itself
+                self.reader = ContentLengthReader(self.body_remaining)
         elif self.framing == FRAMING_CHUNKED:
             self.reader = ChunkedReader()
         elif self.framing == FRAMING_CLOSE:

@@ -33,9 +33,11 @@ class MessageHead:
         """The field's value (repeated fields joined with ", "), b"" when absent; indexed on first use."""
         index = self._index
         if index is None:
-            index = {}
-            for key, value in self.headers:
-                index[key] = index[key] + b", " + value if key in index else value
+            index = dict(self.headers)  # in C; only a repeated name needs the loop that joins its values
+            if len(index) != len(self.headers):
+                index = {}
+                for key, value in self.headers:
+                    index[key] = index[key] + b", " + value if key in index else value
             self._index = index
         return index.get(name, b"")
 
