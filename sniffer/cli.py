@@ -299,9 +299,9 @@ def live_command(
 
     def open_sockets(config: Config, spec: ApiSpec | None) -> Any:
         try:
-            group = os.getpid() & 0x7FFF if workers > 1 else None
-            sources = [LiveSource(list(interfaces), settings, group, counts_interface_drops=index == 0)
-                       for index in range(workers)]
+            sources = [LiveSource(list(interfaces), settings, [] if workers > 1 else None)]
+            sources += [LiveSource(list(interfaces), settings, sources[0].fanout_groups, counts_interface_drops=False)
+                        for _ in range(1, workers)]
             warm_up(config)
             if user:
                 drop_privileges(user)

@@ -34,6 +34,7 @@ SO_RCVBUFFORCE = 33
 PACKET_FANOUT = 18
 PACKET_FANOUT_HASH = 0  # by the kernel's symmetric flow hash: both directions of a connection to one socket
 PACKET_FANOUT_FLAG_DEFRAG = 0x8000  # IP fragments are reassembled first, so they hash with their flow
+PACKET_FANOUT_FLAG_UNIQUEID = 0x2000  # the kernel picks a group id no one uses
 PACKET_OUTGOING = 4
 ARPHRD_ETHER = 1
 ARPHRD_LOOPBACK = 772
@@ -115,22 +116,23 @@ class LiveSource:
         self,
         interfaces: list[str],
         settings: LiveSettings | None = None,
-        fanout_group: int | None = None,
+        fanout: list[int] | None = None,
         counts_interface_drops: bool = True,
     ) -> None:
-        """`fanout_group`: join each interface's socket to PACKET_FANOUT group `fanout_group + i`, so that the
-        sources of several processes share the traffic by connection (`--workers`); only one of them should
-        count the interfaces' own drops."""
+        """`fanout`: share the traffic by connection with the sources of other processes (`--workers`): [] makes
+        a new PACKET_FANOUT group per interface, whose ids `fanout_groups` then gives; a list of those ids joins
+        them. Only one of the sources should count the interfaces' own drops."""
         self.settings = settings or LiveSettings()
         self.interfaces = interfaces
         self.counts_interface_drops = counts_interface_drops
         self.sockets: list[Capture] = []
+        self.fanout_groups: list[int] = []
         try:
             for index, interface in enumerate(interfaces):
                 capture = open_socket(interface, self.settings)
                 self.sockets.append(capture)
-                if fanout_group is not None:
-                    _join_fanout(capture, fanout_group + index)
+                if fanout is not None:
+                    self.fanout_groups.append(_join_fanout(capture, fanout[index] if fanout else None))
         except LiveCaptureError:
             self.close()
             raise
@@ -243,14 +245,20 @@ class LiveSource:
         self.sockets = []
 
 
-def _join_fanout(capture: Capture, group: int) -> None:
+def _join_fanout(capture: Capture, group: int | None) -> int:
+    """Joins fanout group `group`, or (None) a new one whose id the kernel picks, so that no other capture on
+    the machine can share it by chance; returns the group's id."""
+    mode = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG
+    if group is None:
+        mode |= PACKET_FANOUT_FLAG_UNIQUEID
     try:
-        mode = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG
         # Packed: with the defrag flag the value passes 2**31, which an int argument may not.
-        capture.raw.setsockopt(SOL_PACKET, PACKET_FANOUT, struct.pack("I", (group & 0xFFFF) | (mode << 16)))
+        capture.raw.setsockopt(SOL_PACKET, PACKET_FANOUT, struct.pack("I", (group or 0) | (mode << 16)))
+        (value,) = struct.unpack("I", capture.raw.getsockopt(SOL_PACKET, PACKET_FANOUT, 4))
     except OSError as error:
         raise LiveCaptureError(f"{capture.interface}: cannot share capture between workers "
                                f"(PACKET_FANOUT: {error.strerror})") from None
+    return value & 0xFFFF
 
 
 def _timestamp(ancillary: list[tuple[int, int, bytes]]) -> int:

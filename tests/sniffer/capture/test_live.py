@@ -280,3 +280,20 @@ def test_workers_refuse_write_pcap_with_one_line() -> None:
     assert result.stderr.strip() == (
         "apispy: error: --write-pcap needs --workers 1: each worker sees only its share of the traffic"
     )
+
+
+def test_each_capture_gets_its_own_fanout_group_and_workers_join_it() -> None:
+    """Two apispy instances on one interface must never split each other's traffic: the kernel picks a group
+    id no one uses for each, and an instance's workers join the ids of its own group."""
+    if os.geteuid() != 0:
+        pytest.skip("opening capture sockets needs root (CAP_NET_RAW)")
+    from sniffer.capture.live import LiveSource
+
+    first, second = LiveSource(["lo"], fanout=[]), LiveSource(["lo"], fanout=[])
+    worker = LiveSource(["lo"], fanout=first.fanout_groups, counts_interface_drops=False)
+    try:
+        assert first.fanout_groups != second.fanout_groups
+        assert worker.fanout_groups == first.fanout_groups
+    finally:
+        for source in (first, second, worker):
+            source.close()
