@@ -119,6 +119,10 @@ class StreamReassembler:
         `missing` counts payload bytes the snap length cut off the end of this segment: they are lost for sure,
         so when the segment is in order they become a gap at once instead of a hole that waits for an ACK.
         """
+        if seq == self.next_seq and data and not (fin or missing or self.pending or self.fin_offset is not None):
+            # The common case, in one step: the next bytes, nothing buffered, no FIN.
+            self._deliver(ts_ns, data, out)
+            return
         if self.next_seq is None:
             # Mid-stream pickup: the first segment seen starts the stream.
             self.next_seq = seq
