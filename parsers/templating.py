@@ -36,6 +36,7 @@ an extra path level. The output depends only on the input order: no clock, no ra
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from urllib.parse import unquote
 
 PARAM = "{param}"
@@ -157,7 +158,8 @@ class EndpointTemplater:
         self._cache_size = cache_size
         # prefix of templated segments -> distinct literals seen at the next position; None once learned.
         self._positions: dict[tuple[str, ...], set[str] | None] = {}
-        self._cache: dict[str, str] = {}
+        # Ordered: evicting the oldest entry of a plain dict walks past every entry deleted before it.
+        self._cache: OrderedDict[str, str] = OrderedDict()
 
     def template(self, path: str) -> str:
         """The endpoint for `path` (no query string; any `?...` is dropped so query values never leak in).
@@ -171,7 +173,7 @@ class EndpointTemplater:
         endpoint = self._template_uncached(path)
         if self._cache_size:
             if len(self._cache) >= self._cache_size:
-                del self._cache[next(iter(self._cache))]
+                self._cache.popitem(last=False)
             self._cache[path] = endpoint
         return endpoint
 
