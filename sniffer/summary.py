@@ -15,6 +15,7 @@ from parsers.transaction import Transaction
 
 BUCKET_GROWTH = 1.04
 MIN_LATENCY_MS = 0.001
+LOG_GROWTH = math.log(BUCKET_GROWTH)
 BUCKETS = int(math.log(3.6e6 / MIN_LATENCY_MS) / math.log(BUCKET_GROWTH)) + 2
 MAX_ENDPOINT_ROWS = 10_000
 OTHER = "other"
@@ -23,7 +24,7 @@ OTHER = "other"
 def latency_bucket(latency_ms: float) -> int:
     if latency_ms <= MIN_LATENCY_MS:
         return 0
-    return min(BUCKETS - 1, int(math.log(latency_ms / MIN_LATENCY_MS) / math.log(BUCKET_GROWTH)) + 1)
+    return min(BUCKETS - 1, int(math.log(latency_ms / MIN_LATENCY_MS) / LOG_GROWTH) + 1)
 
 
 def bucket_upper_ms(bucket: int) -> float:
