@@ -224,19 +224,10 @@ class LiveShardedRun(ShardedRun):
         self._receive(index, Block([], FINISHED, True, self.clocks[index], None, self.health[index], [], 0,
                                    self.drops[index]), None)
 
-    def _finish(self, worker_counters: list[dict[str, int]], warnings: list[str]) -> ReplayResult:
+    def _merged_counters(self, worker_counters: list[dict[str, int]]) -> dict[str, int]:
+        """Each process saw its own packets: every counter is summed."""
         merged: dict[str, int] = {}
         for counts in worker_counters:
             for name, value in counts.items():
                 merged[name] = merged.get(name, 0) + value
-        merged["workers"] = self.workers
-        for index, counts in enumerate(worker_counters):  # how evenly the connections were shared out
-            merged[f"transactions_worker{index}"] = counts.get("transactions", 0)
-        result = ReplayResult(merged, self.endpoints, warnings)
-        if self.alerting is not None:
-            self.alerting.close()
-            result.counters.update(self.alerting.counters())
-        if self.outputs is not None:
-            result.warnings.extend(self.outputs.close())
-            result.counters.update(self.outputs.counters())
-        return result
+        return merged

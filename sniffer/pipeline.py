@@ -82,6 +82,11 @@ class Pipeline:
         self.position = 0
         self.batch_base = 0
 
+    @property
+    def batch_end_position(self) -> int:
+        """The position just past everything processed so far: no transaction will be emitted before it."""
+        return 3 * self.stats.packets
+
     def _emit(self, flow: Flow, exchange: Exchange) -> None:
         self.stats.transactions += 1
         self.on_transaction(self.builder.build(flow, exchange))
@@ -96,7 +101,7 @@ class Pipeline:
         # Frames of several interfaces (live) need not be in time order within a batch.
         stats.last_ts_ns = max(stats.last_ts_ns, int(batch.ts_ns.max()))
         self._process_decoded(batch, count_packets=True)
-        self.position = 3 * stats.packets - 1
+        self.position = self.batch_end_position - 1
         self.flows.expire(stats.last_ts_ns)
 
     def _process_decoded(self, batch: PacketBatch, count_packets: bool) -> None:
@@ -190,7 +195,7 @@ class Pipeline:
 
     def finish(self) -> None:
         """End of input: every flow is flushed and closed, so every transaction is emitted."""
-        self.position = 3 * self.stats.packets
+        self.position = self.batch_end_position
         self.flows.close_all()
 
 

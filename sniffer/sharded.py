@@ -148,7 +148,7 @@ class ShardCollector:
         if packets is not None and len(packets):
             counts = packet_counts(packets.ts_ns, packets.wire_lengths, self.interval_ns)
         return Block(
-            self._rows(), FINISHED if final else 3 * stats.packets, final, stats.last_ts_ns,
+            self._rows(), FINISHED if final else pipeline.batch_end_position, final, stats.last_ts_ns,
             flows.oldest_pending_ts() if self.task.needs_pending else None, health, counts, bytes_read,
         )
 
@@ -394,7 +394,9 @@ class ShardedRun:
         self.finished[index] = True
         self._take_steps()
 
-    def _finish(self, worker_counters: list[dict[str, int]], warnings: list[str]) -> ReplayResult:
+    def _merged_counters(self, worker_counters: list[dict[str, int]]) -> dict[str, int]:
+        """Every shard read the whole capture: its counters of the capture as a whole are taken from shard 0,
+        the rest are summed."""
         merged: dict[str, int] = {}
         for index, counts in enumerate(worker_counters):
             for name, value in counts.items():
@@ -403,6 +405,10 @@ class ShardedRun:
                         merged[name] = value
                 else:
                     merged[name] = merged.get(name, 0) + value
+        return merged
+
+    def _finish(self, worker_counters: list[dict[str, int]], warnings: list[str]) -> ReplayResult:
+        merged = self._merged_counters(worker_counters)
         merged["workers"] = self.workers
         for index, counts in enumerate(worker_counters):  # how evenly the connections were shared out
             merged[f"transactions_worker{index}"] = counts.get("transactions", 0)
