@@ -127,11 +127,22 @@ class ExposureScanner:
         self.jwt_expected_words = frozenset(word.lower() for word in jwt_expected_words)
 
     def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
-        """Append each transaction's findings to alerts[i]."""
+        """Append each transaction's findings to alerts[i].
+
+        Each response's headers and body are one unit of one Hyperscan pass over the batch
+        (SignatureSet.units_with_hits); only responses where some expression occurs are looked at further.
+        """
+        limit = self.max_scan_bytes
+        parts: list[bytes] = []
+        for transaction in transactions:
+            # C-level joins, no generator
+            parts.append(b"\n".join(map(b": ".join, transaction.resp_headers))[:limit])
+            parts.append(transaction.resp_body[:limit])
+        bounds = range(0, len(parts) + 1, 2)
         cards: list[_Card] = []
-        for index, transaction in enumerate(transactions):
-            if transaction.resp_body or transaction.resp_headers:
-                self._inspect_one(index, transaction, alerts[index], cards)
+        for index in self.signatures.units_with_hits(parts, bounds, RESPONSE):
+            header_text, body = parts[2 * index], parts[2 * index + 1]
+            self._inspect_one(index, transactions[index], header_text, body, alerts[index], cards)
         if not cards:
             return
         valid = luhn_ok([card.digits for card in cards])
@@ -146,13 +157,11 @@ class ExposureScanner:
                            mask_middle(card.digits))
                 )  # fmt: skip
 
-    def _inspect_one(self, index: int, transaction: Transaction, alerts: list[Alert], cards: list[_Card]) -> None:
-        limit = self.max_scan_bytes
-        header_text = b"\n".join(map(b": ".join, transaction.resp_headers))[:limit]  # C-level joins, no generator
-        body = transaction.resp_body[:limit]
-        hits = self.signatures.scan(header_text + b"\x00" + body)
-        if not hits:
-            return
+    def _inspect_one(
+        self, index: int, transaction: Transaction, header_text: bytes, body: bytes, alerts: list[Alert],
+        cards: list[_Card],
+    ) -> None:  # fmt: skip
+        hits = self.signatures.scan(header_text + b"\x00" + body, RESPONSE)
         by_id = self.signatures.signatures
         rules = {by_id[signature_id].rule.rule: by_id[signature_id].rule for signature_id in sorted(hits)}
         parts = ((LOCATION_HEADERS, header_text), (LOCATION_BODY, body))

@@ -44,7 +44,7 @@ from detectors.kernels import (
     body_features,
     score_and_learn,
 )
-from detectors.signatures import SignatureSet, injection_alerts, printable, scrub
+from detectors.signatures import SignatureSet, injection_alerts_batch, printable, scrub
 from parsers.transaction import Transaction
 
 # Columns of a baseline row: the request body's features, then the response body's, each laid out like the
@@ -451,12 +451,12 @@ class PayloadDetector:
         if not transactions:
             return []
         settings = self.settings
-        alerts: list[list[Alert]] = [[] for _ in transactions]
         if settings.injection:
-            for index, transaction in enumerate(transactions):
-                found = injection_alerts(self.signatures, transaction, settings.max_scan_bytes, settings.decode_rounds)
-                if found:
-                    alerts[index].extend(found)
+            alerts = injection_alerts_batch(
+                self.signatures, transactions, settings.max_scan_bytes, settings.decode_rounds
+            )
+        else:
+            alerts = [[] for _ in transactions]
         if settings.exposure:
             self.exposure.inspect(transactions, alerts)
         if settings.anomaly:

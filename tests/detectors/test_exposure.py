@@ -252,3 +252,13 @@ def test_labelled_captures_exposures_match_labels():
         expected = sorted({(label["src_ip"], label["rule"], label["endpoint"]) for label in labels["exposures"]
                            if label["capture"] == capture})  # fmt: skip
         assert got == expected, capture
+
+
+def test_a_batch_finds_what_each_response_finds_alone(detector) -> None:
+    """Responses are scanned as one batch first: the findings must not depend on the company a response keeps."""
+    bodies = ['{"id": 1, "name": "x"}', '{"card": "4111111111111111"}', '{"ssn": "123-45-6789"}', f'"{JWT}"',
+              '{"ok": true}', AWS_KEY_ID, PRIVATE_KEY, '{"total": 12}']  # fmt: skip
+    batch = [response(bodies[(n * 5) % len(bodies)]) for n in range(40)]
+    alone = [alert for transaction in batch for alert in detector.inspect([transaction])]
+    assert detector.inspect(batch) == alone
+    assert len(alone) == 25

@@ -505,3 +505,49 @@ def test_compiled_database_cached_on_disk_scans_like_a_fresh_one(tmp_path, monke
     cached = SignatureSet()
     sample = b"id=1 UNION SELECT password FROM users-- <script>alert(1)</script> ${jndi:ldap://x/a}"
     assert sorted(cached.scan(sample)) == sorted(fresh.scan(sample)) != []
+
+
+@pytest.mark.parametrize("hit_units", [(), (0,), (5,), (0, 16, 17, 39), tuple(range(40))])
+def test_units_with_hits_finds_exactly_the_units_that_match(signatures, hit_units) -> None:
+    """The joint scan, the groups and the single units agree with scanning every unit alone, wherever the hits
+    are (first unit, group edges, last unit, all)."""
+    parts, bounds = [], [0]
+    for unit in range(40):
+        fields = [f"/api/v1/items/{unit}".encode(), b"application/json"]
+        if unit in hit_units:
+            fields.insert(1, b"1' OR '1'='1")
+        parts += fields
+        bounds.append(len(parts))
+    expected = [unit for unit in range(40) if signatures.scan(b"\x00".join(parts[bounds[unit]:bounds[unit + 1]]),
+                                                              REQUEST)]  # fmt: skip
+    assert expected == list(hit_units)
+    assert signatures.units_with_hits(parts, bounds, REQUEST) == expected
+
+
+def test_units_with_hits_scans_only_one_direction(signatures) -> None:
+    parts = [b"card 4111111111111111", b"<script>alert(1)</script>"]
+    assert signatures.units_with_hits(parts, [0, 1, 2], REQUEST) == [1]
+    assert signatures.units_with_hits(parts, [0, 1, 2], "response") == [0]
+
+
+def test_injection_alerts_of_a_batch_equal_those_of_each_request_alone(signatures) -> None:
+    from detectors.signatures import injection_alerts_batch
+
+    batch = [
+        request(f"/api/v1/users/{n}?q=" + quote(payload), headers=BROWSER_HEADERS)
+        for n, payload in enumerate(["shoes", "' OR '1'='1", "red", "<script>alert(1)</script>", "blue"] * 8)
+    ]
+    batch.append(request(headers=[*BROWSER_HEADERS, (b"x-api-version", b"${jndi:ldap://x/a}")]))
+    alone = [injection_alerts(signatures, transaction) for transaction in batch]
+    assert injection_alerts_batch(signatures, batch) == alone
+    assert sum(map(len, alone)) == 17
+
+
+def test_header_fields_are_remembered_but_never_shared_across_different_headers(signatures) -> None:
+    from detectors.signatures import header_fields
+
+    first = header_fields([(b"user-agent", b"curl/8"), (b"x-q", b"%27")], 65536, 3)
+    assert first == [("header", b"user-agent", b"curl/8"), ("header", b"x-q", b"'")]
+    assert header_fields([(b"user-agent", b"curl/8"), (b"x-q", b"%27")], 65536, 3) is first
+    assert header_fields([(b"user-agent", b"curl/8"), (b"x-q", b"%28")], 65536, 3)[1][2] == b"("
+    assert header_fields([(b"user-agent", b"curl/8"), (b"x-q", b"%27")], 65536, 1) is not first
