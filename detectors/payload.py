@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -109,20 +109,31 @@ class PayloadSettings:
 class KeysetWindow:
     """The top-level JSON key sets of an endpoint's recent bodies (one direction), counted."""
 
-    __slots__ = ("recent", "set_counts")
+    __slots__ = ("cursor", "recent", "set_counts", "size")
 
     def __init__(self, window: int) -> None:
-        self.recent: deque[frozenset[str]] = deque(maxlen=window)
-        self.set_counts: Counter[frozenset[str]] = Counter()
+        self.recent: list[frozenset[str]] = []  # a ring once full; `cursor` is its oldest entry
+        self.cursor = 0
+        self.size = window
+        self.set_counts: dict[frozenset[str], int] = {}
 
     def add(self, keyset: frozenset[str]) -> None:
-        if len(self.recent) == self.recent.maxlen:
-            oldest = self.recent[0]
-            self.set_counts[oldest] -= 1
-            if not self.set_counts[oldest]:
-                del self.set_counts[oldest]
-        self.recent.append(keyset)
-        self.set_counts[keyset] += 1
+        recent, counts = self.recent, self.set_counts
+        if len(recent) < self.size:
+            recent.append(keyset)
+        else:
+            cursor = self.cursor
+            oldest = recent[cursor]
+            recent[cursor] = keyset
+            self.cursor = cursor + 1 if cursor + 1 < self.size else 0
+            if oldest is keyset or oldest == keyset:
+                return  # the usual case: an endpoint answers with the same keys again and again
+            left = counts[oldest] - 1
+            if left:
+                counts[oldest] = left
+            else:
+                del counts[oldest]
+        counts[keyset] = counts.get(keyset, 0) + 1
 
     def judge(self, keyset: frozenset[str], settings: PayloadSettings) -> tuple[float, list[str], int] | None:
         """None if `keyset` is usual (or the window cannot tell); else (score, keys not in the window, number of
@@ -248,10 +259,9 @@ class EndpointBaselines:
         self.batch_number += 1
         settings = self.settings
         count = len(transactions)
-        slots = np.fromiter(
-            (self.slot((transaction.method, transaction.endpoint or transaction.path)) for transaction in transactions),
+        slots = np.array(
+            [self.slot((transaction.method, transaction.endpoint or transaction.path)) for transaction in transactions],
             dtype=np.int64,
-            count=count,
         )
         values, keysets = features.values, features.keysets
         kept = np.flatnonzero(slots >= 0)
@@ -269,8 +279,10 @@ class EndpointBaselines:
         flagged = np.flatnonzero(np.nanmax(np.abs(z_scores), axis=1, initial=0.0) > settings.z_threshold)
         for row in flagged:
             alerts[kept[row]].extend(self._anomaly_alerts(transactions[row], z_scores[row], medians[row], values[row]))
-        for row, transaction in enumerate(transactions):
-            alert = self._json_keys(transaction, int(slots[row]), keysets[row])
+        for row, pair in enumerate(keysets):
+            if pair[0] is None and pair[1] is None:
+                continue
+            alert = self._json_keys(transactions[row], int(slots[row]), pair)
             if alert is not None:
                 alerts[kept[row]].append(alert)
 
@@ -288,15 +300,12 @@ class EndpointBaselines:
         body_features(buffer, offsets, lengths, shapes)
         shapes[lengths < self.settings.min_shape_bytes, FEATURE_ENTROPY:] = np.nan
         values = np.hstack((shapes[:count], shapes[count:]))
-        sizes = np.fromiter(
-            (max(t.req_body_bytes, len(t.req_body)) for t in transactions), dtype=np.float64, count=count
-        )
-        values[:, FEATURE_LENGTH] = np.log2(1.0 + sizes)
-        sizes = np.fromiter(
-            (max(t.resp_body_bytes, len(t.resp_body)) for t in transactions), dtype=np.float64, count=count
-        )
-        values[:, RESPONSE_OFFSET + FEATURE_LENGTH] = np.log2(1.0 + sizes)
-        ok = np.fromiter((_ok(t.status) for t in transactions), dtype=np.bool_, count=count)
+        wire = np.array([(t.req_body_bytes, t.resp_body_bytes, t.status or 0) for t in transactions], np.int64)
+        wire = wire.reshape(count, 3)
+        kept = np.array([(len(t.req_body), len(t.resp_body)) for t in transactions], np.int64).reshape(count, 2)
+        values[:, FEATURE_LENGTH] = np.log2(1.0 + np.maximum(wire[:, 0], kept[:, 0]))
+        values[:, RESPONSE_OFFSET + FEATURE_LENGTH] = np.log2(1.0 + np.maximum(wire[:, 1], kept[:, 1]))
+        ok = (wire[:, 2] >= HTTP_OK_MIN) & (wire[:, 2] <= HTTP_OK_MAX)
         values[~ok, RESPONSE_OFFSET:] = np.nan
         return values
 
@@ -337,10 +346,12 @@ class EndpointBaselines:
         """The JSON key sets of the request body and (of a successful answer) the response body."""
         settings = self.settings
         request = response = None
-        if len(transaction.req_body) <= settings.max_scan_bytes:
-            request = json_keyset(transaction.req_body, transaction.req_content_type, settings.json_max_keys)
-        if _ok(transaction.status) and len(transaction.resp_body) <= settings.max_scan_bytes:
-            response = json_keyset(transaction.resp_body, transaction.resp_content_type, settings.json_max_keys)
+        body = transaction.req_body
+        if body and len(body) <= settings.max_scan_bytes:
+            request = json_keyset(body, transaction.req_content_type, settings.json_max_keys)
+        body = transaction.resp_body
+        if body and len(body) <= settings.max_scan_bytes and _ok(transaction.status):
+            response = json_keyset(body, transaction.resp_content_type, settings.json_max_keys)
         return request, response
 
     def _json_keys(
@@ -352,10 +363,12 @@ class EndpointBaselines:
             windows = (KeysetWindow(settings.window_samples), KeysetWindow(settings.window_samples))
             self.keysets[slot] = windows
         alert = None
+        common = settings.json_keyset_min_count
         for (direction, _), window, keyset in zip(DIRECTIONS, windows, keysets, strict=True):
             if keyset is None:
                 continue
-            verdict = window.judge(keyset, settings) if alert is None else None
+            usual = window.set_counts.get(keyset, 0) >= common  # the usual case, judged without a call
+            verdict = window.judge(keyset, settings) if alert is None and not usual else None
             window.add(keyset)
             if verdict is None:
                 continue

@@ -73,7 +73,7 @@ class _Windows:
             self.values[slot] = 0
 
     def _slots(self, keys: list) -> np.ndarray:
-        slots = np.fromiter((self.table.slot(key) for key in keys), np.int64, len(keys))
+        slots = np.array(self.table.slots_of(keys), np.int64)
         rows = len(self.tags)
         needed = int(slots.max(initial=-1)) + 1
         if needed > rows:
@@ -106,15 +106,25 @@ class _Windows:
         return (self.values[:used] * live).sum(axis=1)
 
 
+# Where an endpoint's templated segments are, per endpoint (a few thousand at most; forgotten all at once).
+_ID_POSITIONS_ENTRIES = 4096
+_id_positions: dict[str, tuple[int, ...]] = {}
+
+
 def id_values(path: str, endpoint: str) -> str | None:
     """The concrete values at the templated positions of `endpoint` in `path` ("42" for /users/{id})."""
     if "{" not in endpoint:
         return None
-    values = [
-        value
-        for value, template in zip(path.split("/"), endpoint.split("/"), strict=False)
-        if template.startswith("{") or "{" in template
-    ]
+    positions = _id_positions.get(endpoint)
+    if positions is None:
+        if len(_id_positions) >= _ID_POSITIONS_ENTRIES:
+            _id_positions.clear()
+        positions = _id_positions[endpoint] = tuple(
+            position for position, template in enumerate(endpoint.split("/")) if "{" in template
+        )
+    segments = path.split("/")
+    count = len(segments)
+    values = [segments[position] for position in positions if position < count]
     return "/".join(values) if values else None
 
 
@@ -145,8 +155,13 @@ class RateDetector:
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
         if not transactions:
             return []
-        ordered = sorted(transactions, key=lambda transaction: transaction.ts)
-        ts_ns = np.array([round(t.ts * NS_PER_S) for t in ordered], np.int64)
+        ts_ns = np.rint(np.array([t.ts for t in transactions], np.float64) * NS_PER_S).astype(np.int64)
+        if len(ts_ns) > 1 and (np.diff(ts_ns) < 0).any():
+            order = np.argsort(ts_ns, kind="stable")
+            ordered = [transactions[i] for i in order.tolist()]
+            ts_ns = ts_ns[order]
+        else:
+            ordered = list(transactions)
         ones = np.ones(len(ordered), np.int64)
         clients = [t.client_id or t.src_ip for t in ordered]
         alerts: list[Alert] = []
@@ -172,7 +187,8 @@ class RateDetector:
             )
         alerts.extend(self._population(ordered, clients, totals, ts_ns))
 
-        failures = np.array([1 if t.status in (401, 403) else 0 for t in ordered], np.int64)
+        statuses = np.array([t.status or 0 for t in ordered], np.int64)
+        failures = ((statuses == 401) | (statuses == 403)).astype(np.int64)
         if failures.any():
             failure_totals = self.auth.count(clients, ts_ns, failures)
             over = np.flatnonzero((failures > 0) & (failure_totals >= settings.auth_failure_limit))
@@ -182,18 +198,10 @@ class RateDetector:
                         ordered[i], "auth_failures", int(failure_totals[i]), settings.auth_failure_limit, count
                     )
                 )
-        failed_logins = np.array(
-            [
-                1
-                if t.method == "POST"
-                and t.status is not None
-                and 400 <= t.status < 500
-                and LOGIN_ENDPOINT.search(t.endpoint)
-                else 0
-                for t in ordered
-            ],
-            np.int64,
-        )
+        failed_logins = np.zeros(len(ordered), np.int64)
+        for i in np.flatnonzero((statuses >= 400) & (statuses < 500)).tolist():
+            if ordered[i].method == "POST" and LOGIN_ENDPOINT.search(ordered[i].endpoint):
+                failed_logins[i] = 1
         if failed_logins.any():
             login_totals = self.logins.count(clients, ts_ns, failed_logins)
             over = np.flatnonzero((failed_logins > 0) & (login_totals >= settings.failed_login_limit))
@@ -228,6 +236,8 @@ class RateDetector:
     def _enumeration(self, ordered, clients, ts_ns) -> list[Alert]:
         rows, keys, hashes = [], [], []
         for i, transaction in enumerate(ordered):
+            if "{" not in transaction.endpoint:
+                continue
             values = id_values(transaction.path, transaction.endpoint)
             if values is not None:
                 rows.append(i)

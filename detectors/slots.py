@@ -8,7 +8,7 @@ slot are reset by the owner through `on_reuse`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 
 
 class SlotTable:
@@ -33,6 +33,22 @@ class SlotTable:
         self.slots[key] = slot
         self.keys[slot] = key
         return slot
+
+    def slots_of(self, keys: Iterable[Hashable]) -> list[int]:
+        """`slot(key)` for each key in turn (the same result and order of use), without a method call per key that
+        is already in the table."""
+        table = self.slots
+        get = table.get
+        move_to_end = table.move_to_end
+        found = []
+        for key in keys:
+            slot = get(key)
+            if slot is None:
+                slot = self.slot(key)
+            else:
+                move_to_end(key)
+            found.append(slot)
+        return found
 
     def __len__(self) -> int:
         return len(self.slots)
