@@ -200,7 +200,7 @@ class EndpointBaselines:
         self.pending = np.zeros(capacity, dtype=np.int64)
         self.keysets: list[tuple[KeysetWindow, KeysetWindow] | None] = [None] * capacity
         self.slot_of: OrderedDict[tuple[str, str], int] = OrderedDict()
-        self.batch_of_slot = np.full(capacity, -1, dtype=np.int64)
+        self.batch_of_slot = [-1] * capacity  # the last batch that used each slot
         self.batch_number = 0
         self.used = 0
 
@@ -217,7 +217,7 @@ class EndpointBaselines:
         self.medians = np.concatenate((self.medians, np.full((extra, N_ROW_FEATURES), np.nan)))
         self.scales = np.concatenate((self.scales, np.full((extra, N_ROW_FEATURES), np.nan)))
         self.pending = np.concatenate((self.pending, np.zeros(extra, dtype=np.int64)))
-        self.batch_of_slot = np.concatenate((self.batch_of_slot, np.full(extra, -1, dtype=np.int64)))
+        self.batch_of_slot.extend([-1] * extra)
         self.keysets.extend([None] * extra)
 
     def slot(self, key: tuple[str, str]) -> int:
@@ -247,22 +247,47 @@ class EndpointBaselines:
         self.batch_of_slot[slot] = self.batch_number
         return slot
 
+    def slots_of(self, keys: list[tuple[str, str]]) -> list[int]:
+        """`slot(key)` of each key in turn, without a method call for keys that already have one."""
+        get, move_to_end = self.slot_of.get, self.slot_of.move_to_end
+        marks, batch = self.batch_of_slot, self.batch_number
+        found = []
+        for key in keys:
+            slot = get(key)
+            if slot is None:
+                slot = self.slot(key)
+            else:
+                move_to_end(key)
+                marks[slot] = batch
+            found.append(slot)
+        return found
+
     def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
         self.judge(transactions, self.features(transactions), alerts)
 
     def features(self, transactions: Sequence[Transaction]) -> AnomalyFeatures:
         """What the baselines compare, computed from the bodies: the part that can run where the bodies are."""
-        return AnomalyFeatures(self._features(transactions), [self._keysets(t) for t in transactions])
+        settings = self.settings
+        limit, max_keys = settings.max_scan_bytes, settings.json_max_keys
+        keysets = []
+        for transaction in transactions:
+            request = response = None
+            body = transaction.req_body
+            if body and len(body) <= limit:
+                request = json_keyset(body, transaction.req_content_type, max_keys)
+            body = transaction.resp_body
+            if body and len(body) <= limit and _ok(transaction.status):
+                response = json_keyset(body, transaction.resp_content_type, max_keys)
+            keysets.append((request, response))
+        return AnomalyFeatures(self._features(transactions), keysets)
 
     def judge(self, transactions: Sequence[Transaction], features: AnomalyFeatures, alerts: list[list[Alert]]) -> None:
         """Scores each transaction against its endpoint's baseline, then learns from it (needs no body)."""
         self.batch_number += 1
         settings = self.settings
         count = len(transactions)
-        slots = np.array(
-            [self.slot((transaction.method, transaction.endpoint or transaction.path)) for transaction in transactions],
-            dtype=np.int64,
-        )
+        keys = [(transaction.method, transaction.endpoint or transaction.path) for transaction in transactions]
+        slots = np.array(self.slots_of(keys), dtype=np.int64)
         values, keysets = features.values, features.keysets
         kept = np.flatnonzero(slots >= 0)
         if kept.size < count:
@@ -279,10 +304,24 @@ class EndpointBaselines:
         flagged = np.flatnonzero(np.nanmax(np.abs(z_scores), axis=1, initial=0.0) > settings.z_threshold)
         for row in flagged:
             alerts[kept[row]].extend(self._anomaly_alerts(transactions[row], z_scores[row], medians[row], values[row]))
-        for row, pair in enumerate(keysets):
-            if pair[0] is None and pair[1] is None:
+        common = settings.json_keyset_min_count
+        windows_of = self.keysets
+        for row, (slot, pair) in enumerate(zip(slots.tolist(), keysets, strict=True)):
+            request, response = pair
+            if request is None and response is None:
                 continue
-            alert = self._json_keys(transactions[row], int(slots[row]), pair)
+            windows = windows_of[slot]
+            if (
+                windows is not None
+                and (request is None or windows[0].set_counts.get(request, 0) >= common)
+                and (response is None or windows[1].set_counts.get(response, 0) >= common)
+            ):  # the usual key sets of the endpoint: nothing to judge, only to learn
+                if request is not None:
+                    windows[0].add(request)
+                if response is not None:
+                    windows[1].add(response)
+                continue
+            alert = self._json_keys(transactions[row], slot, pair)
             if alert is not None:
                 alerts[kept[row]].append(alert)
 
@@ -341,18 +380,6 @@ class EndpointBaselines:
             severity = "medium" if abs(z) >= self.settings.z_medium else "low"
             found.append(self._alert(transaction, rule, severity, z, what, f"{evidence}, robust z={z:.1f}"))
         return found
-
-    def _keysets(self, transaction: Transaction) -> tuple[frozenset[str] | None, frozenset[str] | None]:
-        """The JSON key sets of the request body and (of a successful answer) the response body."""
-        settings = self.settings
-        request = response = None
-        body = transaction.req_body
-        if body and len(body) <= settings.max_scan_bytes:
-            request = json_keyset(body, transaction.req_content_type, settings.json_max_keys)
-        body = transaction.resp_body
-        if body and len(body) <= settings.max_scan_bytes and _ok(transaction.status):
-            response = json_keyset(body, transaction.resp_content_type, settings.json_max_keys)
-        return request, response
 
     def _json_keys(
         self, transaction: Transaction, slot: int, keysets: tuple[frozenset[str] | None, frozenset[str] | None]

@@ -500,6 +500,14 @@ def request_fields(
     fields like a query; a JSON body is one field with its string escapes decoded; any other body is one field.
     Parameter names are fields only when they hold more than letters, digits and `_.-[]`.
     """
+    fields = _target_and_body_fields(target, body, content_type, max_scan_bytes, rounds)
+    fields.extend(header_fields(headers, max_scan_bytes, rounds))
+    return fields
+
+
+def _target_and_body_fields(
+    target: str, body: bytes, content_type: str, max_scan_bytes: int, rounds: int
+) -> list[Field]:
     raw_target, _, _ = target.encode("latin-1", "replace").partition(b"#")
     path, _, query = raw_target.partition(b"?")
     fields: list[Field] = [(KIND_PATH, b"", decode_field(path[:max_scan_bytes], rounds))]
@@ -512,24 +520,31 @@ def request_fields(
         else:
             is_json = "json" in media or body[:1] in (b"{", b"[")
             fields.append((KIND_BODY, b"", decode_field(body[:max_scan_bytes], rounds, json_escapes=is_json)))
-    fields.extend(header_fields(headers, max_scan_bytes, rounds))
     return fields
 
 
 # Clients send the same headers request after request (User-Agent, Accept, Host, a session's cookie or token), so
-# the decoded header fields are remembered per exact header list: at most HEADER_MEMO_ENTRIES lists (forgotten
-# all at once when full), each of at most HEADER_MEMO_MAX_BYTES decoded bytes, a few MB in all.
+# the decoded header fields are remembered per exact header list, with their texts joined for scanning: at most
+# HEADER_MEMO_ENTRIES lists (forgotten all at once when full), each of at most HEADER_MEMO_MAX_BYTES decoded bytes,
+# a few MB in all.
 HEADER_MEMO_ENTRIES = 2048
 HEADER_MEMO_MAX_BYTES = 4096
-_header_memo: dict[tuple[tuple[tuple[bytes, bytes], ...], int, int], list[Field]] = {}
+_header_memo: dict[tuple[tuple[tuple[bytes, bytes], ...], int, int], tuple[list[Field], bytes]] = {}
 
 
 def header_fields(headers: Sequence[tuple[bytes, bytes]], max_scan_bytes: int, rounds: int) -> list[Field]:
     """The decoded fields of a request's header values, each cookie apart. The list is shared: do not change it."""
+    return _header_entry(headers, max_scan_bytes, rounds)[0]
+
+
+def _header_entry(
+    headers: Sequence[tuple[bytes, bytes]], max_scan_bytes: int, rounds: int
+) -> tuple[list[Field], bytes]:
+    """(header_fields, their texts joined by NUL bytes), remembered."""
     key = (tuple(headers), max_scan_bytes, rounds)
-    fields = _header_memo.get(key)
-    if fields is not None:
-        return fields
+    entry = _header_memo.get(key)
+    if entry is not None:
+        return entry
     fields = []
     for name, value in headers:
         if name == b"cookie":
@@ -540,11 +555,12 @@ def header_fields(headers: Sequence[tuple[bytes, bytes]], max_scan_bytes: int, r
         else:
             value = value[:max_scan_bytes]
             fields.append((KIND_HEADER, name, value if _NEEDS_DECODING(value) is None else decode_field(value, rounds)))
+    entry = (fields, b"\x00".join([text for _, _, text in fields]))
     if sum(len(name) + len(text) for _, name, text in fields) <= HEADER_MEMO_MAX_BYTES:
         if len(_header_memo) >= HEADER_MEMO_ENTRIES:
             _header_memo.clear()
-        _header_memo[key] = fields
-    return fields
+        _header_memo[key] = entry
+    return entry
 
 
 def scan_fields(signatures: SignatureSet, fields: Sequence[Field]) -> list[tuple[Signature, Field]]:
@@ -577,25 +593,26 @@ def injection_alerts_batch(
     only requests where some injection expression occurs have their fields scanned one by one, to say which
     field it was. The score is a confidence in 0..1; a signature match counts as certain (1.0).
     """
-    fields_of = [
-        request_fields(
-            transaction.raw_target or transaction.uri,
-            transaction.req_headers,
-            transaction.req_body,
-            transaction.req_content_type,
-            max_scan_bytes,
-            rounds,
-        )
-        for transaction in transactions
-    ]
     parts: list[bytes] = []
     bounds = [0]
-    for fields in fields_of:
+    for transaction in transactions:
+        fields = _target_and_body_fields(
+            transaction.raw_target or transaction.uri, transaction.req_body, transaction.req_content_type,
+            max_scan_bytes, rounds,
+        )  # fmt: skip
         parts += [text for _, _, text in fields]
+        header_list = transaction.req_headers
+        if header_list:
+            parts.append(_header_entry(header_list, max_scan_bytes, rounds)[1])
         bounds.append(len(parts))
     alerts: list[list[Alert]] = [[] for _ in transactions]
     for index in signatures.units_with_hits(parts, bounds, REQUEST):
-        alerts[index] = _injection_alerts(transactions[index], scan_fields(signatures, fields_of[index]))
+        transaction = transactions[index]
+        fields = request_fields(
+            transaction.raw_target or transaction.uri, transaction.req_headers, transaction.req_body,
+            transaction.req_content_type, max_scan_bytes, rounds,
+        )  # fmt: skip
+        alerts[index] = _injection_alerts(transaction, scan_fields(signatures, fields))
     return alerts
 
 
