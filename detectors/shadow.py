@@ -84,9 +84,12 @@ class ShadowDetector:
 
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
         alerts = []
+        learned = self._learned if self._spec is None and self._learning_ends_at is not None else ()
         for transaction in transactions:
             method = transaction.method.upper()
             endpoint = transaction.endpoint or transaction.path
+            if (method, endpoint) in learned:
+                continue  # the usual case once learning is over: an endpoint seen before
             if not method or not endpoint:
                 continue
             if transaction.status in PROBE_STATUSES and not self._settings.report_probes:
