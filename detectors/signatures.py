@@ -2,12 +2,14 @@
 
 Every rule is a few regular expressions written in the subset that Hyperscan and Python's `re` share (classes,
 alternation, bounded repeats, `\\b`, `^`/`$`; no look-around, no back-references), so one text serves both:
-Hyperscan compiles all expressions of all rules into one block-mode database and says, in one pass, which
-expressions occur (SINGLEMATCH: each reported at most once per scan); Python's `re` then runs only the expressions
-that did occur, to find where (for the evidence) or to extract candidates that need checks a regular expression
-cannot do (Luhn, a JWT header that decodes to JSON). All the decoded fields of a request are scanned at once,
-joined by NUL bytes (no expression matches across one); only a request where some injection expression occurs
-has its fields scanned one by one, to say which field it was. A response's headers and body are one scan too.
+Hyperscan compiles the expressions into one block-mode database per direction (request rules, response rules)
+and says, in one pass, which expressions occur (SINGLEMATCH: each reported at most once per scan); Python's `re`
+then runs only the expressions that did occur, to find where (for the evidence) or to extract candidates that
+need checks a regular expression cannot do (Luhn, a JWT header that decodes to JSON). All the decoded fields of
+all the requests of a batch are scanned at once, joined by NUL bytes (no expression matches across one); only
+when something occurs are groups and then single requests scanned, and only a request where some injection
+expression occurs has its fields scanned one by one, to say which field it was. Responses (headers and body)
+are scanned the same way.
 
 Request fields are decoded before they are scanned, because attacks hide behind encodings: `+` as space in
 queries and forms, percent escapes (repeatedly, to undo double encoding, and IIS `%uXXXX`), HTML character
