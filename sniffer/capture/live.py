@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sniffer.batch import PacketBatch
+from sniffer.capture.ring import MIN_FRAME_FOOTPRINT, ReceiveRing, copy_block
 from sniffer.decode.link import LINKTYPE_ETHERNET, LINKTYPE_RAW
 
 SOL_PACKET = 263
@@ -50,7 +51,8 @@ class LiveSettings:
     snaplen: int = 262_144
     promiscuous: bool = True
     bpf: str | None = None
-    socket_buffer_bytes: int = 64 << 20
+    socket_buffer_bytes: int = 64 << 20  # the receive ring's size (or the socket buffer's, without a ring)
+    ring: bool = True  # a TPACKET_V3 receive ring (sniffer.capture.ring); False: one system call per frame
     batch_packets: int = 4096
     batch_bytes: int = 16 << 20
     batch_timeout_s: float = 0.05
@@ -72,6 +74,7 @@ class Capture:
     raw: socket.socket
     link_type: int
     hardware_type: int
+    ring: ReceiveRing | None = None  # None: the socket is read frame by frame
 
 
 def open_socket(interface: str, settings: LiveSettings) -> Capture:
@@ -106,7 +109,14 @@ def open_socket(interface: str, settings: LiveSettings) -> Capture:
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.socket_buffer_bytes)
     raw.setblocking(False)
     hardware_type = raw.getsockname()[3]
-    return Capture(interface, listener, raw, _link_type(hardware_type), hardware_type)
+    ring = None
+    if settings.ring:
+        try:
+            ring = ReceiveRing(raw, settings.socket_buffer_bytes)
+        except OSError as error:
+            logging.getLogger(__name__).warning("%s: no receive ring (%s); reading frame by frame", interface,
+                                                error.strerror)  # fmt: skip
+    return Capture(interface, listener, raw, _link_type(hardware_type), hardware_type, ring)
 
 
 class LiveSource:
@@ -147,17 +157,12 @@ class LiveSource:
     def batches(self, should_stop) -> Iterator[PacketBatch | None]:
         """Batches of frames; None when a batch timeout passed with nothing received (a tick for idle work)."""
         settings = self.settings
-        buffer = bytearray(settings.batch_bytes + settings.snaplen)
-        view = memoryview(buffer)
-        offsets = np.empty(settings.batch_packets, np.int64)
-        captured = np.empty(settings.batch_packets, np.int32)
-        wire = np.empty(settings.batch_packets, np.int32)
-        ts_ns = np.empty(settings.batch_packets, np.int64)
-        link_types = np.empty(settings.batch_packets, np.int32)
+        builder = _BatchBuilder(settings, max((c.ring.block_bytes for c in self.sockets if c.ring), default=0))
         readers = [capture.raw for capture in self.sockets]
-        link_of = {capture.raw.fileno(): capture.link_type for capture in self.sockets}
-        loopback = {capture.raw.fileno() for capture in self.sockets if capture.hardware_type == ARPHRD_LOOPBACK}
-        snaplen = settings.snaplen
+        by_fd = {capture.raw.fileno(): capture for capture in self.sockets}
+        # A ring hands over a block when it is full or after its retire timeout: when draining, wait that long
+        # for the last one. A socket's queue is readable at once.
+        drain_wait = 0.1 if any(capture.ring for capture in self.sockets) else 0.0
         drain_until = None
         while True:
             if drain_until is None and should_stop():
@@ -166,10 +171,14 @@ class LiveSource:
             draining = drain_until is not None
             if draining and time.monotonic() >= drain_until:
                 return
-            count = 0
-            position = 0
-            deadline = time.monotonic() + (0.0 if draining else settings.batch_timeout_s)
-            while count < settings.batch_packets and position < settings.batch_bytes:
+            builder.start()
+            deadline = time.monotonic() + (drain_wait if draining else settings.batch_timeout_s)
+            while not builder.full:
+                for capture in self.sockets:
+                    if capture.ring is not None:
+                        builder.read_ring(capture)
+                if builder.full:
+                    break
                 remaining = deadline - time.monotonic()
                 if (remaining <= 0 and not draining) or (not draining and should_stop()):
                     break
@@ -180,36 +189,19 @@ class LiveSource:
                 if draining and not ready:
                     break
                 for sock in ready:
-                    link = link_of[sock.fileno()]
-                    on_loopback = sock.fileno() in loopback
-                    while count < settings.batch_packets and position < settings.batch_bytes:
-                        try:
-                            length, ancillary, flags, address = sock.recvmsg_into(
-                                [view[position : position + snaplen]], ANCILLARY_BYTES, socket.MSG_TRUNC
-                            )
-                        except (BlockingIOError, InterruptedError):
-                            break
-                        if on_loopback and address[2] == PACKET_OUTGOING:
-                            continue  # loopback shows every packet twice: once leaving, once arriving
-                        kept = min(length, snaplen)
-                        offsets[count] = position
-                        captured[count] = kept
-                        wire[count] = length
-                        ts_ns[count] = _timestamp(ancillary)
-                        link_types[count] = link
-                        position += kept
-                        count += 1
+                    capture = by_fd[sock.fileno()]
+                    if capture.ring is None:
+                        builder.read_socket(capture)
             self._read_statistics()
-            if count == 0:
+            if builder.count == 0:
                 if draining:
                     return
                 yield None
                 continue
-            self.frames += count
-            self.bytes += int(wire[:count].sum())
-            frames = np.frombuffer(bytes(view[:position]), np.uint8)
-            yield PacketBatch(frames, offsets[:count].copy(), captured[:count].copy(), wire[:count].copy(),
-                              ts_ns[:count].copy(), link_types[:count].copy())
+            batch = builder.batch()
+            self.frames += len(batch)
+            self.bytes += int(batch.wire_lengths.sum())
+            yield batch
 
     def _interface_drops(self) -> int:
         total = 0
@@ -241,8 +233,93 @@ class LiveSource:
 
     def close(self) -> None:
         for capture in self.sockets:
+            if capture.ring is not None:
+                capture.ring.close()
             capture.raw.close()
         self.sockets = []
+
+
+class _BatchBuilder:
+    """The arrays one batch of frames is gathered in, reused from batch to batch.
+
+    From a socket, frames come one by one up to the batch's limits. From a ring, whole blocks are copied, so the
+    arrays also hold the largest block (`block_bytes`, at most one frame per MIN_FRAME_FOOTPRINT bytes of it).
+    """
+
+    def __init__(self, settings: LiveSettings, block_bytes: int) -> None:
+        self.settings = settings
+        self.packet_limit = settings.batch_packets
+        self.byte_limit = settings.batch_bytes
+        packets = max(settings.batch_packets, block_bytes // MIN_FRAME_FOOTPRINT)
+        self.buffer = np.empty(max(settings.batch_bytes, block_bytes) + settings.snaplen, np.uint8)
+        self.view = memoryview(self.buffer)
+        self.offsets = np.empty(packets, np.int64)
+        self.captured = np.empty(packets, np.int32)
+        self.wire = np.empty(packets, np.int32)
+        self.ts_ns = np.empty(packets, np.int64)
+        self.link_types = np.empty(packets, np.int32)
+        self.count = 0
+        self.position = 0
+        self.blocked = False  # a ready block did not fit: this batch is full
+
+    def start(self) -> None:
+        self.count = 0
+        self.position = 0
+        self.blocked = False
+
+    @property
+    def full(self) -> bool:
+        return self.blocked or self.count >= self.packet_limit or self.position >= self.byte_limit
+
+    def read_ring(self, capture: Capture) -> None:
+        """Copies every block the kernel handed over, while they fit, and gives each back at once."""
+        ring = capture.ring
+        skip_outgoing = capture.hardware_type == ARPHRD_LOOPBACK
+        while not self.full:
+            block = ring.ready()
+            if block is None:
+                return
+            offset, frames, used = block
+            if self.count + frames > len(self.offsets) or self.position + used > len(self.buffer):
+                self.blocked = True
+                return
+            self.count, self.position = copy_block(
+                ring.ring, offset, skip_outgoing, self.settings.snaplen, capture.link_type, self.buffer,
+                self.position, self.count, self.offsets, self.captured, self.wire, self.ts_ns, self.link_types,
+            )  # fmt: skip
+            ring.release()
+
+    def read_socket(self, capture: Capture) -> None:
+        """Receives frames one system call each until the socket is empty or the batch is full."""
+        sock = capture.raw
+        on_loopback = capture.hardware_type == ARPHRD_LOOPBACK
+        snaplen = self.settings.snaplen
+        view = self.view
+        while not self.full:
+            try:
+                length, ancillary, _, address = sock.recvmsg_into(
+                    [view[self.position : self.position + snaplen]], ANCILLARY_BYTES, socket.MSG_TRUNC
+                )
+            except (BlockingIOError, InterruptedError):
+                return
+            if on_loopback and address[2] == PACKET_OUTGOING:
+                continue  # loopback shows every packet twice: once leaving, once arriving
+            kept = min(length, snaplen)
+            count = self.count
+            self.offsets[count] = self.position
+            self.captured[count] = kept
+            self.wire[count] = length
+            self.ts_ns[count] = _timestamp(ancillary)
+            self.link_types[count] = capture.link_type
+            self.position += kept
+            self.count = count + 1
+
+    def batch(self) -> PacketBatch:
+        """The batch gathered so far, copied out of the reused arrays."""
+        count = self.count
+        return PacketBatch(self.buffer[: self.position].copy(), self.offsets[:count].copy(),
+                           self.captured[:count].copy(), self.wire[:count].copy(), self.ts_ns[:count].copy(),
+                           self.link_types[:count].copy())  # fmt: skip
 
 
 def _join_fanout(capture: Capture, group: int | None) -> int:
