@@ -260,6 +260,18 @@ def _replay_sharded(files: list[str], workers: int, outputs: Outputs, quiet: boo
 @click.option(
     "--snaplen", type=click.IntRange(64, 262_144), default=262_144, show_default=True, help="Bytes kept of each frame."
 )
+@click.option(
+    "--buffer-mb",
+    type=click.IntRange(2, 4096),
+    default=64,
+    show_default=True,
+    help="Receive ring (or socket buffer) per interface and worker: how long a burst the capture rides out.",
+)
+@click.option(
+    "--no-ring",
+    is_flag=True,
+    help="Read the socket frame by frame instead of through a TPACKET_V3 receive ring.",
+)
 @click.option("--duration", type=float, metavar="SECONDS", help="Stop after this many seconds.")
 @click.option("--write-pcap", "pcap_path", metavar="PATH", help="Also write the captured frames to pcap files.")
 @click.option(
@@ -280,6 +292,8 @@ def live_command(
     bpf: str | None,
     no_promisc: bool,
     snaplen: int,
+    buffer_mb: int,
+    no_ring: bool,
     duration: float | None,
     pcap_path: str | None,
     rotate_mb: float,
@@ -295,7 +309,8 @@ def live_command(
 
     if workers > 1 and pcap_path:
         fail("--write-pcap needs --workers 1: each worker sees only its share of the traffic")
-    settings = LiveSettings(snaplen=snaplen, promiscuous=not no_promisc, bpf=bpf)
+    settings = LiveSettings(snaplen=snaplen, promiscuous=not no_promisc, bpf=bpf,
+                            socket_buffer_bytes=buffer_mb << 20, ring=not no_ring)  # fmt: skip
 
     def open_sockets(config: Config, spec: ApiSpec | None) -> Any:
         try:

@@ -82,15 +82,23 @@ def keys(records: list[dict]) -> Counter:
     return Counter((r["src_ip"], r["method"], r["uri"], r["status"], r["resp_body_bytes"]) for r in records)
 
 
-@pytest.mark.parametrize("name", ["api_python_curl.pcap", "api_nginx_wrk.pcap"])
-def test_live_capture_matches_replay_of_the_same_capture(veth, tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "reading"),
+    [("api_python_curl.pcap", []), ("api_nginx_wrk.pcap", []), ("api_nginx_wrk.pcap", ["--no-ring"])],
+    ids=["curl-ring", "wrk-ring", "wrk-socket"],
+)
+def test_live_capture_matches_replay_of_the_same_capture(veth, tmp_path: Path, name: str, reading: list) -> None:
+    """Through the receive ring (default) and reading the socket frame by frame (--no-ring)."""
     namespace, inside, outside = veth
     log = tmp_path / "live.jsonl"
-    process = start_live(namespace, inside, "--transactions", str(log))
+    started = time.time()
+    process = start_live(namespace, inside, "--transactions", str(log), *reading)
     sh("tcpreplay", "-q", "-i", outside, "--pps", "5000", str(PCAPS / name))
     time.sleep(0.5)
     _, stderr = stop(process)
-    live = keys([json.loads(line) for line in log.read_text().splitlines()])
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(started - 1 <= record["ts"] <= time.time() for record in records)  # kernel time of arrival
+    live = keys(records)
     expected = keys(replay_records(PCAPS / name))
     matched = sum((live & expected).values())
     assert matched >= 0.995 * sum(expected.values()), (matched, sum(expected.values()))
