@@ -337,14 +337,31 @@ _FIELDS_FLAT = _FIELDS.reshape(-1)  # the same memory; a 1-D slice converts to a
 _META = np.zeros(N_META, dtype=np.int64)
 
 
+# Servers send the same response head again and again (all within the second of its Date header), and clients
+# the same request head (polls, health checks): a head accepted once is remembered by its exact bytes, per
+# direction. At most HEAD_MEMO_ENTRIES heads of at most HEAD_MEMO_MAX_BYTES each (a few MB), forgotten all at once
+# when full. A remembered FastHead is shared by every message with that head: its header list is never changed.
+HEAD_MEMO_ENTRIES = 4096
+HEAD_MEMO_MAX_BYTES = 512
+_HEAD_END = b"\r\n\r\n"
+_head_memos: tuple[dict[bytes, FastHead], dict[bytes, FastHead]] = ({}, {})  # responses, requests
+
+
 def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead | None]:
     """(INCOMPLETE, None) when h11 would return None (need more bytes) without raising; (ACCEPTED, head) when h11
     would return an event equal to `head`; (DEFER, None) in every other case (h11 would raise, or the kernel is not
     sure).
 
     `data` is the whole content of h11's ReceiveBuffer at a message start; it is not modified, and no view of it
-    outlives the call (a bytearray with a live numpy view could not be resized by h11).
+    outlives the call (a bytearray with a live numpy view could not be resized by h11). The head returned is
+    shared (see HEAD_MEMO_ENTRIES): do not change it.
     """
+    memo = _head_memos[is_request]
+    end = data.find(_HEAD_END, 0, HEAD_MEMO_MAX_BYTES)
+    if end >= 0:
+        remembered = memo.get(bytes(data[: end + 4]))
+        if remembered is not None:
+            return ACCEPTED, remembered
     verdict = scan_head(np.frombuffer(data, np.uint8), is_request, _FIELDS, _META)
     if verdict != ACCEPTED:
         return verdict, None
@@ -358,6 +375,11 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
         headers[chunked_row] = (b"transfer-encoding", b"chunked")  # h11 stores the value lower-cased
     http_version = head[version_start:version_start + VERSION_LENGTH]
     if is_request:
-        return ACCEPTED, FastHead(head_length, http_version, headers, head[first_start:first_end],
-                                  head[target_start:target_end])
-    return ACCEPTED, FastHead(head_length, http_version, headers, status=status, reason=head[first_start:first_end])
+        fast = FastHead(head_length, http_version, headers, head[first_start:first_end], head[target_start:target_end])
+    else:
+        fast = FastHead(head_length, http_version, headers, status=status, reason=head[first_start:first_end])
+    if head_length == end + 4:  # the head the kernel read is the one looked up: remember it
+        if len(memo) >= HEAD_MEMO_ENTRIES:
+            memo.clear()
+        memo[head] = fast
+    return ACCEPTED, fast

@@ -339,7 +339,8 @@ class Http1DirectionParser:
         self.http_confirmed = True
         if self.role == ROLE_REQUESTS:
             if self.host_injected:
-                headers.remove((b"host", b""))
+                # The empty Host put in for h11 goes again (a new list: a remembered head's list is shared).
+                headers = [header for header in headers if header != (b"host", b"")]
             head = MessageHead(self.message_ts, version, headers, method=_text(method), target=_text(target))
         else:
             head = MessageHead(self.message_ts, version, headers, status=status, reason=_text(reason))

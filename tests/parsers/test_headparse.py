@@ -354,3 +354,28 @@ def test_whole_kernel_without_jit_equals_compiled() -> None:
                 for verdict, head in (read_head(data, is_request) for data, is_request in cases)]
     assert compiled == reference
     assert sum(verdict == ACCEPTED for verdict, _ in compiled) > len(REAL_REQUESTS) + len(REAL_RESPONSES)
+
+
+def test_a_head_read_again_is_the_remembered_one_and_equal_to_a_fresh_reading() -> None:
+    from parsers import headparse
+
+    head = b"HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 03:00:00 GMT\r\nContent-Length: 2\r\n\r\n"
+    headparse._head_memos[0].clear()
+    first = read_head(bytearray(head + b"{}"), False)
+    again = read_head(bytearray(head + b"[]HTTP/1.1 204"), False)  # what follows the head plays no part
+    assert first[0] == again[0] == ACCEPTED and again[1] is first[1]
+    headparse._head_memos[0].clear()
+    assert read_head(bytearray(head), False) == first
+    other = read_head(bytearray(head.replace(b":00 GMT", b":01 GMT")), False)[1]
+    assert other is not first[1] and other.headers[0] == (b"date", b"Thu, 26 Nov 2026 03:00:01 GMT")
+
+
+def test_remembered_heads_are_kept_apart_by_direction_and_bounded() -> None:
+    from parsers import headparse
+
+    request = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert read_head(bytearray(request), True)[0] == ACCEPTED
+    assert read_head(bytearray(request), False)[0] == DEFER  # not a status line, whatever was remembered
+    for number in range(headparse.HEAD_MEMO_ENTRIES + 10):
+        read_head(bytearray(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % number), True)
+    assert len(headparse._head_memos[1]) <= headparse.HEAD_MEMO_ENTRIES

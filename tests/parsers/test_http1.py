@@ -517,3 +517,15 @@ def test_fin_inside_response_body_flags_truncated_not_parse_error():
     conversation.server.feed(2, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
     conversation.server.fin()
     assert (conversation.exchanges[0].response_end.flags, conversation.server.parse_errors) == (["truncated"], 0)
+
+
+def test_requests_without_host_read_again_from_remembered_heads_stay_the_same():
+    """The fast reader remembers heads; the empty Host put in for h11 is taken out of a copy, never the shared
+    list, so the same head read a second (and third) time gives the same request."""
+    conversation = Conversation()
+    conversation.client.feed(1, b"GET /internal HTTP/1.1\r\nAccept: */*\r\n\r\n" * 3)
+    conversation.server.feed(2, OK * 3)
+    heads = [exchange.request for exchange in conversation.exchanges]
+    assert [(head.target, head.headers, head.flags) for head in heads] == [
+        ("/internal", [(b"accept", b"*/*")], ["no_host"])] * 3  # fmt: skip
+    assert conversation.client.parse_errors == 0
