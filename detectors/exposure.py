@@ -24,6 +24,7 @@ import numpy as np
 from detectors.alert import Alert
 from detectors.evidence import mask_middle
 from detectors.kernels import luhn_valid
+from detectors.memo import IdentityMemo
 from detectors.signatures import RESPONSE, Rule, SignatureSet, printable
 from parsers.transaction import Transaction
 
@@ -125,6 +126,7 @@ class ExposureScanner:
         self.max_scan_bytes = max_scan_bytes
         self.email_bulk_threshold = email_bulk_threshold
         self.jwt_expected_words = frozenset(word.lower() for word in jwt_expected_words)
+        self.header_texts: IdentityMemo[bytes] = IdentityMemo()  # per shared header list: its text
 
     def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
         """Append each transaction's findings to alerts[i].
@@ -134,9 +136,14 @@ class ExposureScanner:
         """
         limit = self.max_scan_bytes
         parts: list[bytes] = []
+        header_texts = self.header_texts
         for transaction in transactions:
-            # C-level joins, no generator
-            parts.append(b"\n".join(map(b": ".join, transaction.resp_headers))[:limit])
+            headers = transaction.resp_headers
+            text = header_texts.get(headers)
+            if text is None:
+                text = b"\n".join(map(b": ".join, headers))[:limit]  # C-level joins, no generator
+                header_texts.put(headers, text, len(text))
+            parts.append(text)
             parts.append(transaction.resp_body[:limit])
         bounds = range(0, len(parts) + 1, 2)
         cards: list[_Card] = []

@@ -35,6 +35,7 @@ import hyperscan
 
 from detectors.alert import Alert
 from detectors.evidence import MAX_EVIDENCE_CHARS, mask_middle
+from detectors.memo import IdentityMemo
 from parsers.redact import SECRET_NAME
 from parsers.transaction import Transaction
 
@@ -532,6 +533,7 @@ def _target_and_body_fields(
 HEADER_MEMO_ENTRIES = 2048
 HEADER_MEMO_MAX_BYTES = 4096
 _header_memo: dict[tuple[tuple[tuple[bytes, bytes], ...], int, int], tuple[list[Field], bytes]] = {}
+_header_lists: IdentityMemo[tuple[int, int, tuple[list[Field], bytes]]] = IdentityMemo(HEADER_MEMO_ENTRIES)
 
 
 def header_fields(headers: Sequence[tuple[bytes, bytes]], max_scan_bytes: int, rounds: int) -> list[Field]:
@@ -542,7 +544,11 @@ def header_fields(headers: Sequence[tuple[bytes, bytes]], max_scan_bytes: int, r
 def _header_entry(
     headers: Sequence[tuple[bytes, bytes]], max_scan_bytes: int, rounds: int
 ) -> tuple[list[Field], bytes]:
-    """(header_fields, their texts joined by NUL bytes), remembered."""
+    """(header_fields, their texts joined by NUL bytes), remembered: by the list's identity (a head the parser
+    remembered comes back as the same list), then by its content."""
+    shared = _header_lists.get(headers)
+    if shared is not None and shared[0] == max_scan_bytes and shared[1] == rounds:
+        return shared[2]
     key = (tuple(headers), max_scan_bytes, rounds)
     entry = _header_memo.get(key)
     if entry is not None:
@@ -558,10 +564,12 @@ def _header_entry(
             value = value[:max_scan_bytes]
             fields.append((KIND_HEADER, name, value if _NEEDS_DECODING(value) is None else decode_field(value, rounds)))
     entry = (fields, b"\x00".join([text for _, _, text in fields]))
-    if sum(len(name) + len(text) for _, name, text in fields) <= HEADER_MEMO_MAX_BYTES:
+    size = sum(len(name) + len(text) for _, name, text in fields)
+    if size <= HEADER_MEMO_MAX_BYTES:
         if len(_header_memo) >= HEADER_MEMO_ENTRIES:
             _header_memo.clear()
         _header_memo[key] = entry
+        _header_lists.put(headers, (max_scan_bytes, rounds, entry), size)
     return entry
 
 
