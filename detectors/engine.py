@@ -58,6 +58,8 @@ class DetectionEngine:
         self.settings = settings
         self.emit = emit
         self.buffer: list[Transaction] = []
+        self.batch_size = settings.batch_size
+        self.max_batch_body_bytes = settings.max_batch_body_bytes
         self.buffered_body_bytes = 0
         self.carried: list[Alert] = []
         self.dedup = Deduplicator(settings.suppression_s, settings.max_dedup_keys)
@@ -70,16 +72,14 @@ class DetectionEngine:
     ) -> None:
         """`body_bytes` and `raised_elsewhere`: for a transaction a worker process parsed and inspected (its
         bodies stayed there), what they weighed and what the worker's detectors raised; they join this batch."""
-        self.buffer.append(transaction)
+        buffer = self.buffer
+        buffer.append(transaction)
         if body_bytes is None:
             body_bytes = len(transaction.req_body) + len(transaction.resp_body)
-        self.buffered_body_bytes += body_bytes
         if raised_elsewhere:
             self.carried.extend(raised_elsewhere)
-        if (
-            len(self.buffer) >= self.settings.batch_size
-            or self.buffered_body_bytes >= self.settings.max_batch_body_bytes
-        ):
+        self.buffered_body_bytes += body_bytes
+        if len(buffer) >= self.batch_size or self.buffered_body_bytes >= self.max_batch_body_bytes:
             self.flush()
 
     def flush(self) -> None:

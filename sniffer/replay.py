@@ -68,6 +68,8 @@ class Run:
         self.alerting = alerting
         self.metrics = outputs.metrics if outputs is not None else None
         self.on_transaction = on_transaction
+        # Called once per transaction: the engine's own method, not AlertOutputs' forwarding one.
+        self.detect = alerting.engine.observe if alerting is not None else None
         self.pipeline = build_pipeline(config, self._record, spec)
         if outputs is not None:
             outputs.watch(self.pipeline, dropped)
@@ -76,8 +78,8 @@ class Run:
         self.endpoints.add(transaction)
         if self.metrics is not None:
             self.metrics.add(transaction)
-        if self.alerting is not None:
-            self.alerting.observe(transaction)
+        if self.detect is not None:
+            self.detect(transaction)
         self.on_transaction(transaction)
 
     def feed(self, batch: PacketBatch) -> None:
