@@ -23,6 +23,7 @@ make `read_head` non-reentrant: call it from one thread at a time.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -337,14 +338,19 @@ _FIELDS_FLAT = _FIELDS.reshape(-1)  # the same memory; a 1-D slice converts to a
 _META = np.zeros(N_META, dtype=np.int64)
 
 
-# Servers send the same response head again and again (all within the second of its Date header), and clients
-# the same request head (polls, health checks): a head accepted once is remembered by its exact bytes, per
-# direction. At most HEAD_MEMO_ENTRIES heads of at most HEAD_MEMO_MAX_BYTES each (a few MB), forgotten all at once
-# when full. A remembered FastHead is shared by every message with that head: its header list is never changed.
+# Servers send the same response head again and again (all within the second of its Date header), and a client
+# the same header fields under request lines that differ by their target. A response head accepted once is
+# remembered by its exact bytes; a request's header fields by the bytes from its version on (the version decides
+# whether Host is required), its request line then checked with h11's own expression. At most HEAD_MEMO_ENTRIES
+# of each, of at most HEAD_MEMO_MAX_BYTES (a few MB), forgotten all at once when full. What is remembered is
+# shared by every message with that head: its header list is never changed.
 HEAD_MEMO_ENTRIES = 4096
-HEAD_MEMO_MAX_BYTES = 512
+HEAD_MEMO_MAX_BYTES = 2048
 _HEAD_END = b"\r\n\r\n"
-_head_memos: tuple[dict[bytes, FastHead], dict[bytes, FastHead]] = ({}, {})  # responses, requests
+_LINE_END = b"\r\n"
+_REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")  # h11's
+_response_heads: dict[bytes, FastHead] = {}
+_request_fields: dict[bytes, tuple[bytes, list[tuple[bytes, bytes]]]] = {}  # -> (version, headers)
 
 
 def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead | None]:
@@ -353,15 +359,26 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
     sure).
 
     `data` is the whole content of h11's ReceiveBuffer at a message start; it is not modified, and no view of it
-    outlives the call (a bytearray with a live numpy view could not be resized by h11). The head returned is
-    shared (see HEAD_MEMO_ENTRIES): do not change it.
+    outlives the call (a bytearray with a live numpy view could not be resized by h11). The header list returned
+    may be shared (see HEAD_MEMO_ENTRIES): do not change it.
     """
-    memo = _head_memos[is_request]
+    key = None
     end = data.find(_HEAD_END, 0, HEAD_MEMO_MAX_BYTES)
     if end >= 0:
-        remembered = memo.get(bytes(data[: end + 4]))
-        if remembered is not None:
-            return ACCEPTED, remembered
+        if is_request:
+            line_end = data.find(_LINE_END, 0, end + 2)
+            if line_end > VERSION_LENGTH:
+                key = bytes(data[line_end - VERSION_LENGTH : end + 4])
+                remembered = _request_fields.get(key)
+                if remembered is not None:
+                    line = _REQUEST_LINE.fullmatch(data, 0, line_end)
+                    if line is not None:
+                        return ACCEPTED, FastHead(end + 4, remembered[0], remembered[1], line.group(1), line.group(2))
+        else:
+            key = bytes(data[: end + 4])
+            remembered_head = _response_heads.get(key)
+            if remembered_head is not None:
+                return ACCEPTED, remembered_head
     verdict = scan_head(np.frombuffer(data, np.uint8), is_request, _FIELDS, _META)
     if verdict != ACCEPTED:
         return verdict, None
@@ -378,8 +395,11 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
         fast = FastHead(head_length, http_version, headers, head[first_start:first_end], head[target_start:target_end])
     else:
         fast = FastHead(head_length, http_version, headers, status=status, reason=head[first_start:first_end])
-    if head_length == end + 4:  # the head the kernel read is the one looked up: remember it
+    # Remembered only when the head the kernel read is the one looked up and, for a request, the line it read ends
+    # with the version just before the first CRLF: the key then holds exactly the version and the header lines.
+    if key is not None and head_length == end + 4 and (not is_request or version_start + VERSION_LENGTH == line_end):
+        memo = _request_fields if is_request else _response_heads
         if len(memo) >= HEAD_MEMO_ENTRIES:
             memo.clear()
-        memo[head] = fast
+        memo[key] = (http_version, headers) if is_request else fast
     return ACCEPTED, fast

@@ -360,11 +360,11 @@ def test_a_head_read_again_is_the_remembered_one_and_equal_to_a_fresh_reading() 
     from parsers import headparse
 
     head = b"HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 03:00:00 GMT\r\nContent-Length: 2\r\n\r\n"
-    headparse._head_memos[0].clear()
+    headparse._response_heads.clear()
     first = read_head(bytearray(head + b"{}"), False)
     again = read_head(bytearray(head + b"[]HTTP/1.1 204"), False)  # what follows the head plays no part
     assert first[0] == again[0] == ACCEPTED and again[1] is first[1]
-    headparse._head_memos[0].clear()
+    headparse._response_heads.clear()
     assert read_head(bytearray(head), False) == first
     other = read_head(bytearray(head.replace(b":00 GMT", b":01 GMT")), False)[1]
     assert other is not first[1] and other.headers[0] == (b"date", b"Thu, 26 Nov 2026 03:00:01 GMT")
@@ -377,5 +377,65 @@ def test_remembered_heads_are_kept_apart_by_direction_and_bounded() -> None:
     assert read_head(bytearray(request), True)[0] == ACCEPTED
     assert read_head(bytearray(request), False)[0] == DEFER  # not a status line, whatever was remembered
     for number in range(headparse.HEAD_MEMO_ENTRIES + 10):
-        read_head(bytearray(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % number), True)
-    assert len(headparse._head_memos[1]) <= headparse.HEAD_MEMO_ENTRIES
+        read_head(bytearray(b"GET /%d HTTP/1.1\r\nHost: x%d\r\n\r\n" % (number, number)), True)
+        read_head(bytearray(b"HTTP/1.1 200 OK\r\nX-Id: %d\r\n\r\n" % number), False)
+    assert len(headparse._request_fields) <= headparse.HEAD_MEMO_ENTRIES
+    assert len(headparse._response_heads) <= headparse.HEAD_MEMO_ENTRIES
+
+
+def h11_request(head: bytes) -> tuple | None:
+    buffer = ReceiveBuffer()
+    buffer += head
+    try:
+        event = maybe_read_from_IDLE_client(buffer)
+    except h11.ProtocolError:
+        return None
+    return event.method, event.target, event.http_version, list(event.headers)
+
+
+def fast_request(head: bytes) -> tuple | None:
+    outcome, fast = read_head(bytearray(head), True)
+    if outcome != ACCEPTED:
+        return None if outcome == DEFER else outcome
+    return fast.method, fast.target, fast.http_version, fast.headers
+
+
+@pytest.mark.parametrize(
+    "heads",
+    [
+        # the same header lines under other request lines: read from what was remembered, as h11 reads them
+        [b"GET /users/1 HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n",
+         b"GET /users/2 HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n",
+         b"DELETE /users/3?x=1 HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n",
+         b"GET /bad target HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n",
+         b"G@T /users/4 HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n"],
+        # the version decides whether Host is needed: never shared across versions
+        [b"GET / HTTP/1.0\r\nAccept: */*\r\n\r\n", b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n",
+         b"GET /x HTTP/1.0\r\nAccept: */*\r\n\r\n"],
+        # a request line ended by a bare LF: its header lines are not what follows the first CRLF
+        [b"GET / HTTP/1.0\nX: 1.1\r\n\r\n", b"GET /a HTTP/1.1\r\n\r\n", b"GET /b HTTP/1.0\r\n\r\n",
+         b"GET /c HTTP/1.0\nX: 1.0\r\n\r\n"],
+    ],
+    ids=["targets", "versions", "bare-lf"],
+)
+def test_remembered_request_fields_give_what_h11_gives(heads: list[bytes]) -> None:
+    from parsers import headparse
+
+    headparse._request_fields.clear()
+    for _ in range(2):  # first from the kernel, then from what was remembered
+        for head in heads:
+            assert fast_request(head) in (None, h11_request(head)), head
+            if fast_request(head) is None:
+                continue
+            assert fast_request(head) == h11_request(head), head
+
+
+def test_requests_differing_only_by_target_share_their_header_list() -> None:
+    from parsers import headparse
+
+    headparse._request_fields.clear()
+    first = read_head(bytearray(b"GET /users/1 HTTP/1.1\r\nHost: api\r\n\r\n"), True)[1]
+    second = read_head(bytearray(b"PUT /users/22 HTTP/1.1\r\nHost: api\r\n\r\nbody"), True)[1]
+    assert second.headers is first.headers
+    assert (second.method, second.target, second.http_version, second.head_length) == (b"PUT", b"/users/22", b"1.1",
+                                                                                        37)  # fmt: skip
