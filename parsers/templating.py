@@ -160,6 +160,10 @@ class EndpointTemplater:
         self._positions: dict[tuple[str, ...], set[str] | None] = {}
         # Ordered: evicting the oldest entry of a plain dict walks past every entry deleted before it.
         self._cache: OrderedDict[str, str] = OrderedDict()
+        # parent path ("/api/v1/users" of "/api/v1/users/42") -> its templated segments: paths that differ only in
+        # their last segment (ids) template that segment alone. Exact: observing a literal again changes nothing,
+        # and the table is emptied with the cache when a position learns.
+        self._parents: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     def template(self, path: str) -> str:
         """The endpoint for `path` (no query string; any `?...` is dropped so query values never leak in).
@@ -181,12 +185,22 @@ class EndpointTemplater:
         path = path.partition("?")[0]
         if path == "*":
             return path
+        parent, _, last = path.rpartition("/")
+        known = self._parents.get(parent) if parent else None
+        if known is not None:
+            templated = list(known)
+            templated.append(self._template_segment(templated, len(known) - 1, last))
+            return "/".join(templated) or "/"
         segments = path.split("/")
         if segments[0]:
             segments.insert(0, "")
         templated = [""]
         for position, segment in enumerate(segments[1:]):
             templated.append(self._template_segment(templated, position, segment))
+        if parent and self._cache_size:
+            if len(self._parents) >= self._cache_size:
+                self._parents.popitem(last=False)
+            self._parents[parent] = tuple(templated[:-1])
         return "/".join(templated) or "/"
 
     def _template_segment(self, templated: list[str], position: int, segment: str) -> str:
@@ -211,4 +225,5 @@ class EndpointTemplater:
             return False
         self._positions[prefix] = None
         self._cache.clear()
+        self._parents.clear()
         return True

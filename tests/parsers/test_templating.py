@@ -316,3 +316,22 @@ def test_cache_never_changes_the_output(cache_size):
     uncached = EndpointTemplater(learn_min_distinct=5, cache_size=0)
     cached = EndpointTemplater(learn_min_distinct=5, cache_size=cache_size)
     assert [cached.template(path) for path in paths] == [uncached.template(path) for path in paths]
+
+
+def test_parent_paths_remembered_give_the_same_endpoints_as_no_memory_at_all() -> None:
+    """Paths that differ only in their last segment reuse their parent's templated segments; learning (which
+    changes templates) must still show, in the same order, as in a templater that remembers nothing."""
+    generator = random.Random(7)
+    words = ["users", "orders", "items", "export", "v1", "api", "me", "search", "Users"]
+    paths = []
+    for number in range(3000):
+        depth = generator.randint(1, 4)
+        segments = [generator.choice(words) for _ in range(depth)]
+        if generator.random() < 0.6:
+            segments.append(generator.choice([str(number), f"sku-{number % 37}", f"name{number % 23}", "", "x.json"]))
+        lead = "" if generator.random() < 0.05 else "/"
+        paths.append(lead + "/".join(segments) + ("?q=1" if generator.random() < 0.1 else ""))
+    remembering = EndpointTemplater(learn_min_distinct=5)
+    forgetting = EndpointTemplater(learn_min_distinct=5, cache_size=0)
+    assert [remembering.template(path) for path in paths] == [forgetting.template(path) for path in paths]
+    assert any("{param}" in remembering.template(path) for path in paths)  # learning happened on the way
