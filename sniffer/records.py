@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from detectors.memo import IdentityMemo
 from detectors.openapi import ApiSpec
 from parsers.bodies import decode_body
 from parsers.correlate import Exchange
@@ -34,6 +35,12 @@ def _text(value: bytes) -> str:
     return value.decode("latin-1")
 
 
+# What a request's header fields say, apart from the address it came from: (content type, user agent,
+# X-Forwarded-For, Forwarded, API key digest).
+RequestFacts = tuple[str, str, str, str, str | None]
+MAX_REMEMBERED_HEAD_BYTES = 4096
+
+
 class TransactionBuilder:
     """Holds the stages that enrich a transaction; `build` is called once per finished exchange."""
 
@@ -50,6 +57,9 @@ class TransactionBuilder:
         self.identity = identity
         self.api_key_headers = api_key_headers
         self.max_decoded_body_bytes = max_decoded_body_bytes
+        # The parser hands out one header list for all requests with the same header lines: their facts are
+        # read once per list (at most 4,096 lists of at most MAX_REMEMBERED_HEAD_BYTES).
+        self.request_facts: IdentityMemo[RequestFacts] = IdentityMemo(4096, MAX_REMEMBERED_HEAD_BYTES)
 
     def build(self, flow: Flow, exchange: Exchange) -> Transaction:
         client, server = flow.client(), flow.server()
@@ -108,27 +118,38 @@ class TransactionBuilder:
         return self.templater.template(path)
 
     def _add_request(self, transaction: Transaction, request: MessageHead, exchange: Exchange, flags: list) -> None:
-        transaction.req_headers = request.headers
-        transaction.req_content_type = _text(request.header(b"content-type"))
-        transaction.user_agent = _text(request.header(b"user-agent"))
-        transaction.forwarded_for = _text(request.header(b"x-forwarded-for"))
-        transaction.forwarded = _text(request.header(b"forwarded"))
+        headers = request.headers
+        transaction.req_headers = headers
+        facts = self.request_facts.get(headers)
+        if facts is None:
+            facts = self._request_facts(request)
+            self.request_facts.put(headers, facts, sum(len(name) + len(value) for name, value in headers))
+        (transaction.req_content_type, transaction.user_agent, transaction.forwarded_for, transaction.forwarded,
+         transaction.api_key_hash) = facts  # fmt: skip
         transaction.client_id = self.identity.client_id(
             transaction.src_ip, transaction.forwarded_for, transaction.forwarded
         )
-        credential = request.header(b"authorization")
-        if not credential:
-            for name in self.api_key_headers:
-                credential = request.header(name)
-                if credential:
-                    break
-        transaction.api_key_hash = self.identity.api_key_hash(credential) if credential else None
         flags.extend(request.flags)
         end = exchange.request_end
         if end is not None:
             transaction.req_body_bytes = end.body_bytes
             flags.extend(end.flags)
             transaction.req_body = self._decoded(end.body, request, end.flags, flags)
+
+    def _request_facts(self, request: MessageHead) -> RequestFacts:
+        credential = request.header(b"authorization")
+        if not credential:
+            for name in self.api_key_headers:
+                credential = request.header(name)
+                if credential:
+                    break
+        return (
+            _text(request.header(b"content-type")),
+            _text(request.header(b"user-agent")),
+            _text(request.header(b"x-forwarded-for")),
+            _text(request.header(b"forwarded")),
+            self.identity.api_key_hash(credential) if credential else None,
+        )
 
     def _add_response_body(self, transaction: Transaction, response: MessageHead, exchange: Exchange, flags: list):
         flags.extend(response.flags)

@@ -222,3 +222,32 @@ def test_workers_option_is_bounded_and_counted_in_the_summary() -> None:
     result = apispy("replay", "--workers", "2", str(PCAPS / "api_python_curl.pcap"))
     assert result.returncode == 0
     assert "workers=2" in result.stderr and "transactions=94" in result.stderr
+
+
+def test_requests_with_the_same_header_lines_keep_their_own_client_and_credential(tmp_path: Path) -> None:
+    """Requests whose header lines are identical share one parsed header list and what it says (user agent, API
+    key digest); the client address stays each connection's own, and other header lines give other facts."""
+    sys.path.insert(0, str(PCAPS))
+    from scapy.utils import wrpcap
+    from tcpconv import Conversation, Endpoint
+
+    lines = b"Host: api\r\nUser-Agent: poller/2\r\nAuthorization: Bearer t0ken-one\r\n\r\n"
+    other = b"Host: api\r\nUser-Agent: poller/3\r\nAuthorization: Bearer t0ken-two\r\n\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    packets = []
+    for number, (client, head) in enumerate([("10.0.0.1", lines), ("10.0.0.2", lines), ("10.0.0.3", other)]):
+        conversation = Conversation(Endpoint(client, 40000), Endpoint("10.0.0.9", 80), client_isn=1, server_isn=9)
+        packets += conversation.handshake()
+        for item in range(2):
+            packets += conversation.exchange(b"GET /items/%d HTTP/1.1\r\n" % (10 * number + item) + head, answer)
+    capture = tmp_path / "same_heads.pcap"
+    wrpcap(str(capture), packets)
+    records = [json.loads(line) for line in apispy("replay", "--transactions", "-", str(capture)).stdout.splitlines()]
+    seen = [(r["client_id"], r["user_agent"], r["api_key_hash"], r["uri"]) for r in records]
+    digest_one, digest_two = records[0]["api_key_hash"], records[-1]["api_key_hash"]
+    assert digest_one != digest_two and None not in (digest_one, digest_two)
+    assert seen == [
+        ("10.0.0.1", "poller/2", digest_one, "/items/0"), ("10.0.0.1", "poller/2", digest_one, "/items/1"),
+        ("10.0.0.2", "poller/2", digest_one, "/items/10"), ("10.0.0.2", "poller/2", digest_one, "/items/11"),
+        ("10.0.0.3", "poller/3", digest_two, "/items/20"), ("10.0.0.3", "poller/3", digest_two, "/items/21"),
+    ]  # fmt: skip
