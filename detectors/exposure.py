@@ -24,8 +24,8 @@ import numpy as np
 from detectors.alert import Alert
 from detectors.evidence import mask_middle
 from detectors.kernels import luhn_valid
-from detectors.memo import IdentityMemo
 from detectors.signatures import RESPONSE, Rule, SignatureSet, printable
+from parsers.memo import IdentityMemo
 from parsers.transaction import Transaction
 
 LOCATION_HEADERS = "response headers"

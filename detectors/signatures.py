@@ -35,7 +35,7 @@ import hyperscan
 
 from detectors.alert import Alert
 from detectors.evidence import MAX_EVIDENCE_CHARS, mask_middle
-from detectors.memo import IdentityMemo
+from parsers.memo import IdentityMemo
 from parsers.redact import SECRET_NAME
 from parsers.transaction import Transaction
 

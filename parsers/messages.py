@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from parsers.memo import IdentityMemo
+
 ROLE_UNKNOWN = 0
 ROLE_REQUESTS = 1  # this direction carries requests (client to server)
 ROLE_RESPONSES = 2
+
+
+# The fast head reader hands out one header list for every message with the same head: its index is built once.
+_indexes: IdentityMemo[dict[bytes, bytes]] = IdentityMemo(4096, 2048)
 
 
 @dataclass(slots=True)
@@ -33,11 +39,15 @@ class MessageHead:
         """The field's value (repeated fields joined with ", "), b"" when absent; indexed on first use."""
         index = self._index
         if index is None:
-            index = dict(self.headers)  # in C; only a repeated name needs the loop that joins its values
-            if len(index) != len(self.headers):
-                index = {}
-                for key, value in self.headers:
-                    index[key] = index[key] + b", " + value if key in index else value
+            headers = self.headers
+            index = _indexes.get(headers)
+            if index is None:
+                index = dict(headers)  # in C; only a repeated name needs the loop that joins its values
+                if len(index) != len(headers):
+                    index = {}
+                    for key, value in headers:
+                        index[key] = index[key] + b", " + value if key in index else value
+                _indexes.put(headers, index, sum(map(len, index.values())))
             self._index = index
         return index.get(name, b"")
 

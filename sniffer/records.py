@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from detectors.memo import IdentityMemo
 from detectors.openapi import ApiSpec
 from parsers.bodies import decode_body
 from parsers.correlate import Exchange
+from parsers.memo import IdentityMemo
 from parsers.messages import MessageHead
 from parsers.redact import redact_query, redact_target
 from parsers.templating import EndpointTemplater

@@ -1,10 +1,10 @@
 """Values derived from an object, remembered for as long as that very object comes back.
 
 The HTTP parser hands out one shared header list for every message with the same head (parsers.headparse
-remembers heads), so the detectors' per-message work on headers (joining them for a scan, decoding them) can be
-done once per distinct head. The memo is keyed by identity and keeps the object alive beside its value, so an
-id is never mistaken for a later object's. Bounded: at most `entries` objects, each with a value of at most
-`max_bytes`, all forgotten at once when full.
+remembers heads), so the work later stages do on headers (indexing them, reading a request's facts, joining or
+decoding them for the detectors' scans) can be done once per distinct head. The memo is keyed by identity and
+keeps the object alive beside its value, so an id is never mistaken for a later object's. Bounded: at most
+`entries` objects, each with a value of at most `max_bytes`, all forgotten at once when full.
 """
 
 from __future__ import annotations

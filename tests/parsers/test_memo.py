@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from detectors.memo import IdentityMemo
+from parsers.memo import IdentityMemo
 
 
 def test_a_value_comes_back_for_the_same_object_only() -> None:
@@ -30,3 +30,14 @@ def test_bounded_by_entries_and_by_value_size() -> None:
         memo.put(owner, value, 1)
         assert len(memo.store) <= 3
     assert memo.get(owners[-1]) == 9
+
+
+def test_message_heads_with_one_shared_header_list_share_its_index() -> None:
+    from parsers.messages import MessageHead
+
+    shared = [(b"content-length", b"2"), (b"vary", b"a"), (b"vary", b"b")]
+    first, second = MessageHead(1, "1.1", shared, status=200), MessageHead(2, "1.1", shared, status=200)
+    alone = MessageHead(3, "1.1", [(b"content-length", b"3")], status=200)
+    assert (first.header(b"vary"), second.header(b"content-length"), alone.header(b"content-length")) == (
+        b"a, b", b"2", b"3")  # fmt: skip
+    assert first._index is second._index and alone._index is not first._index
