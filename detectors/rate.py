@@ -106,25 +106,29 @@ class _Windows:
         return (self.values[:used] * live).sum(axis=1)
 
 
-# Where an endpoint's templated segments are, per endpoint (a few thousand at most; forgotten all at once).
+# Where an endpoint's templated segments are, per endpoint (a few thousand at most; forgotten all at once):
+# (positions, number of segments, whether the only templated segment is the last).
 _ID_POSITIONS_ENTRIES = 4096
-_id_positions: dict[str, tuple[int, ...]] = {}
+_id_positions: dict[str, tuple[tuple[int, ...], int, bool]] = {}
 
 
 def id_values(path: str, endpoint: str) -> str | None:
     """The concrete values at the templated positions of `endpoint` in `path` ("42" for /users/{id})."""
     if "{" not in endpoint:
         return None
-    positions = _id_positions.get(endpoint)
-    if positions is None:
+    shape = _id_positions.get(endpoint)
+    if shape is None:
         if len(_id_positions) >= _ID_POSITIONS_ENTRIES:
             _id_positions.clear()
-        positions = _id_positions[endpoint] = tuple(
-            position for position, template in enumerate(endpoint.split("/")) if "{" in template
-        )
+        templates = endpoint.split("/")
+        positions = tuple(position for position, template in enumerate(templates) if "{" in template)
+        shape = _id_positions[endpoint] = (positions, len(templates), positions == (len(templates) - 1,))
+    positions, count, last_only = shape
+    if last_only and path.count("/") == count - 1:
+        return path[path.rfind("/") + 1 :]  # the usual /users/{id}: the last segment
     segments = path.split("/")
-    count = len(segments)
-    values = [segments[position] for position in positions if position < count]
+    present = len(segments)
+    values = [segments[position] for position in positions if position < present]
     return "/".join(values) if values else None
 
 
