@@ -25,7 +25,7 @@ from detectors.alert import Alert
 from detectors.evidence import mask_middle
 from detectors.kernels import luhn_valid
 from detectors.signatures import RESPONSE, Rule, SignatureSet, printable
-from parsers.memo import IdentityMemo
+from parsers.memo import HeaderMemo
 from parsers.transaction import Transaction
 
 LOCATION_HEADERS = "response headers"
@@ -126,7 +126,7 @@ class ExposureScanner:
         self.max_scan_bytes = max_scan_bytes
         self.email_bulk_threshold = email_bulk_threshold
         self.jwt_expected_words = frozenset(word.lower() for word in jwt_expected_words)
-        self.header_texts: IdentityMemo[bytes] = IdentityMemo()  # per shared header list: its text
+        self.header_texts: HeaderMemo[bytes] = HeaderMemo()  # per shared header list: its text
 
     def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
         """Append each transaction's findings to alerts[i].
@@ -142,7 +142,7 @@ class ExposureScanner:
             text = header_texts.get(headers)
             if text is None:
                 text = b"\n".join(map(b": ".join, headers))[:limit]  # C-level joins, no generator
-                header_texts.put(headers, text, len(text))
+                header_texts.put(headers, text)
             parts.append(text)
             parts.append(transaction.resp_body[:limit])
         bounds = range(0, len(parts) + 1, 2)

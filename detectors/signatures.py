@@ -35,7 +35,7 @@ import hyperscan
 
 from detectors.alert import Alert
 from detectors.evidence import MAX_EVIDENCE_CHARS, mask_middle
-from parsers.memo import IdentityMemo
+from parsers.memo import HeaderMemo
 from parsers.redact import SECRET_NAME
 from parsers.transaction import Transaction
 
@@ -533,7 +533,7 @@ def _target_and_body_fields(
 HEADER_MEMO_ENTRIES = 2048
 HEADER_MEMO_MAX_BYTES = 4096
 _header_memo: dict[tuple[tuple[tuple[bytes, bytes], ...], int, int], tuple[list[Field], bytes]] = {}
-_header_lists: IdentityMemo[tuple[int, int, tuple[list[Field], bytes]]] = IdentityMemo(HEADER_MEMO_ENTRIES)
+_header_lists: HeaderMemo[tuple[int, int, tuple[list[Field], bytes]]] = HeaderMemo(HEADER_MEMO_ENTRIES)
 
 
 def header_fields(headers: Sequence[tuple[bytes, bytes]], max_scan_bytes: int, rounds: int) -> list[Field]:
@@ -569,7 +569,7 @@ def _header_entry(
         if len(_header_memo) >= HEADER_MEMO_ENTRIES:
             _header_memo.clear()
         _header_memo[key] = entry
-        _header_lists.put(headers, (max_scan_bytes, rounds, entry), size)
+        _header_lists.put(headers, (max_scan_bytes, rounds, entry))
     return entry
 
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from parsers.memo import SharedHeaders
+
 INCOMPLETE, ACCEPTED, DEFER = 0, 1, 2
 
 MAX_FIELDS = 128  # header lines per head; more is rare enough to leave to h11
@@ -350,7 +352,7 @@ _HEAD_END = b"\r\n\r\n"
 _LINE_END = b"\r\n"
 _REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")  # h11's
 _response_heads: dict[bytes, FastHead] = {}
-_request_fields: dict[bytes, tuple[bytes, list[tuple[bytes, bytes]]]] = {}  # -> (version, headers)
+_request_fields: dict[bytes, tuple[bytes, SharedHeaders]] = {}  # -> (version, headers)
 
 
 def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead | None]:
@@ -398,8 +400,9 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
     # Remembered only when the head the kernel read is the one looked up and, for a request, the line it read ends
     # with the version just before the first CRLF: the key then holds exactly the version and the header lines.
     if key is not None and head_length == end + 4 and (not is_request or version_start + VERSION_LENGTH == line_end):
+        fast.headers = SharedHeaders(headers)
         memo = _request_fields if is_request else _response_heads
         if len(memo) >= HEAD_MEMO_ENTRIES:
             memo.clear()
-        memo[key] = (http_version, headers) if is_request else fast
+        memo[key] = (http_version, fast.headers) if is_request else fast
     return ACCEPTED, fast

@@ -1,10 +1,12 @@
-"""Values derived from an object, remembered for as long as that very object comes back.
+"""Header lists that recur, and what later stages derive from them, remembered by identity.
 
-The HTTP parser hands out one shared header list for every message with the same head (parsers.headparse
-remembers heads), so the work later stages do on headers (indexing them, reading a request's facts, joining or
-decoding them for the detectors' scans) can be done once per distinct head. The memo is keyed by identity and
-keeps the object alive beside its value, so an id is never mistaken for a later object's. Bounded: at most
-`entries` objects, each with a value of at most `max_bytes`, all forgotten at once when full.
+The fast head reader (parsers.headparse) remembers the heads it read; every message with a remembered head holds
+the very same header list, a `SharedHeaders`. So the work later stages do on headers (indexing them, reading a
+request's facts, joining or decoding them for the detectors' scans) can be done once per distinct head: a
+`HeaderMemo` keeps it by the list's identity, and keeps the list alive beside it so that an id is never taken for
+a later list's. Any other list (a head h11 read, or one too long to be remembered) is seen once and passes by
+the memo untouched, at the cost of one type check. Bounded: at most `entries` lists (each of a head of at most
+2 KB), all forgotten at once when full.
 """
 
 from __future__ import annotations
@@ -14,22 +16,28 @@ from typing import Generic, TypeVar
 Value = TypeVar("Value")
 
 
-class IdentityMemo(Generic[Value]):
-    __slots__ = ("entries", "max_bytes", "store")
+class SharedHeaders(list):
+    """A header list held by every message with one remembered head. Never changed."""
 
-    def __init__(self, entries: int = 1024, max_bytes: int = 4096) -> None:
+    __slots__ = ()
+
+
+class HeaderMemo(Generic[Value]):
+    __slots__ = ("entries", "store")
+
+    def __init__(self, entries: int = 4096) -> None:
         self.entries = entries
-        self.max_bytes = max_bytes
-        self.store: dict[int, tuple[object, Value]] = {}
+        self.store: dict[int, tuple[SharedHeaders, Value]] = {}
 
-    def get(self, owner: object) -> Value | None:
-        entry = self.store.get(id(owner))
-        return entry[1] if entry is not None and entry[0] is owner else None
+    def get(self, headers: list) -> Value | None:
+        if type(headers) is not SharedHeaders:
+            return None
+        entry = self.store.get(id(headers))
+        return entry[1] if entry is not None and entry[0] is headers else None
 
-    def put(self, owner: object, value: Value, size: int) -> None:
-        """Remembers `value` for `owner` unless `size` (what the value weighs, in bytes) is over the bound."""
-        if size > self.max_bytes:
+    def put(self, headers: list, value: Value) -> None:
+        if type(headers) is not SharedHeaders:
             return
         if len(self.store) >= self.entries:
             self.store.clear()
-        self.store[id(owner)] = (owner, value)
+        self.store[id(headers)] = (headers, value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from parsers.memo import IdentityMemo
+from parsers.memo import HeaderMemo
 
 ROLE_UNKNOWN = 0
 ROLE_REQUESTS = 1  # this direction carries requests (client to server)
@@ -16,7 +16,7 @@ ROLE_RESPONSES = 2
 
 
 # The fast head reader hands out one header list for every message with the same head: its index is built once.
-_indexes: IdentityMemo[dict[bytes, bytes]] = IdentityMemo(4096, 2048)
+_indexes: HeaderMemo[dict[bytes, bytes]] = HeaderMemo()
 
 
 @dataclass(slots=True)
@@ -47,7 +47,7 @@ class MessageHead:
                     index = {}
                     for key, value in headers:
                         index[key] = index[key] + b", " + value if key in index else value
-                _indexes.put(headers, index, sum(map(len, index.values())))
+                _indexes.put(headers, index)
             self._index = index
         return index.get(name, b"")
 

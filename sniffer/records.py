@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from detectors.openapi import ApiSpec
 from parsers.bodies import decode_body
 from parsers.correlate import Exchange
-from parsers.memo import IdentityMemo
+from parsers.memo import HeaderMemo
 from parsers.messages import MessageHead
 from parsers.redact import redact_query, redact_target
 from parsers.templating import EndpointTemplater
@@ -38,7 +38,6 @@ def _text(value: bytes) -> str:
 # What a request's header fields say, apart from the address it came from: (content type, user agent,
 # X-Forwarded-For, Forwarded, API key digest).
 RequestFacts = tuple[str, str, str, str, str | None]
-MAX_REMEMBERED_HEAD_BYTES = 4096
 
 
 class TransactionBuilder:
@@ -58,8 +57,8 @@ class TransactionBuilder:
         self.api_key_headers = api_key_headers
         self.max_decoded_body_bytes = max_decoded_body_bytes
         # The parser hands out one header list for all requests with the same header lines: their facts are
-        # read once per list (at most 4,096 lists of at most MAX_REMEMBERED_HEAD_BYTES).
-        self.request_facts: IdentityMemo[RequestFacts] = IdentityMemo(4096, MAX_REMEMBERED_HEAD_BYTES)
+        # read once per list (parsers.memo).
+        self.request_facts: HeaderMemo[RequestFacts] = HeaderMemo()
 
     def build(self, flow: Flow, exchange: Exchange) -> Transaction:
         client, server = flow.client(), flow.server()
@@ -123,7 +122,7 @@ class TransactionBuilder:
         facts = self.request_facts.get(headers)
         if facts is None:
             facts = self._request_facts(request)
-            self.request_facts.put(headers, facts, sum(len(name) + len(value) for name, value in headers))
+            self.request_facts.put(headers, facts)
         (transaction.req_content_type, transaction.user_agent, transaction.forwarded_for, transaction.forwarded,
          transaction.api_key_hash) = facts  # fmt: skip
         transaction.client_id = self.identity.client_id(

@@ -1,33 +1,37 @@
-"""IdentityMemo: values remembered per object identity, never handed to a different object, bounded."""
+"""HeaderMemo: values remembered per shared header list, never handed to another list, bounded."""
 
 from __future__ import annotations
 
-from parsers.memo import IdentityMemo
+from parsers.memo import HeaderMemo, SharedHeaders
 
 
-def test_a_value_comes_back_for_the_same_object_only() -> None:
-    memo: IdentityMemo[str] = IdentityMemo(entries=4)
-    first, equal = [(b"host", b"a")], [(b"host", b"a")]
-    memo.put(first, "text", 10)
+def test_a_value_comes_back_for_the_same_shared_list_only() -> None:
+    memo: HeaderMemo[str] = HeaderMemo(entries=4)
+    first, equal = SharedHeaders([(b"host", b"a")]), SharedHeaders([(b"host", b"a")])
+    memo.put(first, "text")
     assert memo.get(first) == "text"
-    assert memo.get(equal) is None  # equal content, another object: not this memo's business
+    assert memo.get(equal) is None  # equal content, another list: not this memo's business
 
 
-def test_a_freed_object_id_is_never_mistaken_for_a_new_one() -> None:
-    memo: IdentityMemo[int] = IdentityMemo(entries=1000)
+def test_lists_that_are_not_shared_pass_by() -> None:
+    memo: HeaderMemo[str] = HeaderMemo()
+    plain = [(b"host", b"a")]
+    memo.put(plain, "text")
+    assert memo.get(plain) is None and not memo.store
+
+
+def test_a_freed_list_id_is_never_mistaken_for_a_new_one() -> None:
+    memo: HeaderMemo[int] = HeaderMemo(entries=1000)
     for number in range(500):
-        memo.put([number], number, 1)  # each list is kept alive by the memo, so no id is reused meanwhile
+        memo.put(SharedHeaders([(b"n", b"%d" % number)]), number)  # kept alive by the memo: no id is reused
     assert all(memo.get(owner) == value for owner, value in memo.store.values())
 
 
-def test_bounded_by_entries_and_by_value_size() -> None:
-    memo: IdentityMemo[int] = IdentityMemo(entries=3, max_bytes=100)
-    big = []
-    memo.put(big, 1, 101)
-    assert memo.get(big) is None
-    owners = [[n] for n in range(10)]
+def test_bounded_by_entries() -> None:
+    memo: HeaderMemo[int] = HeaderMemo(entries=3)
+    owners = [SharedHeaders([(b"n", b"%d" % n)]) for n in range(10)]
     for value, owner in enumerate(owners):
-        memo.put(owner, value, 1)
+        memo.put(owner, value)
         assert len(memo.store) <= 3
     assert memo.get(owners[-1]) == 9
 
@@ -35,9 +39,17 @@ def test_bounded_by_entries_and_by_value_size() -> None:
 def test_message_heads_with_one_shared_header_list_share_its_index() -> None:
     from parsers.messages import MessageHead
 
-    shared = [(b"content-length", b"2"), (b"vary", b"a"), (b"vary", b"b")]
+    shared = SharedHeaders([(b"content-length", b"2"), (b"vary", b"a"), (b"vary", b"b")])
     first, second = MessageHead(1, "1.1", shared, status=200), MessageHead(2, "1.1", shared, status=200)
     alone = MessageHead(3, "1.1", [(b"content-length", b"3")], status=200)
     assert (first.header(b"vary"), second.header(b"content-length"), alone.header(b"content-length")) == (
         b"a, b", b"2", b"3")  # fmt: skip
     assert first._index is second._index and alone._index is not first._index
+
+
+def test_the_head_reader_hands_out_shared_lists_only_for_heads_it_remembers() -> None:
+    from parsers.headparse import HEAD_MEMO_MAX_BYTES, read_head
+
+    short = read_head(bytearray(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), False)[1]
+    long = read_head(bytearray(b"HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * HEAD_MEMO_MAX_BYTES + b"\r\n\r\n"), False)[1]
+    assert type(short.headers) is SharedHeaders and type(long.headers) is list
