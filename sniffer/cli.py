@@ -21,7 +21,7 @@ from sniffer.outputs import MetricOutputs, default_source
 from sniffer.replay import ReplayResult, Run, open_all, replay
 from sniffer.sharded import ShardedRun, WorkerError
 from sniffer.sinks.jsonl import JsonLinesSink
-from sniffer.sinks.pcapwriter import RotatingPcapWriter
+from sniffer.sinks.pcapwriter import PcapTarget
 from sniffer.summary import render_summary
 
 EXIT_USAGE = 2
@@ -307,8 +307,6 @@ def live_command(
     from sniffer.capture.live import LiveCaptureError, LiveSettings, LiveSource, drop_privileges
     from sniffer.warmup import warm_up
 
-    if workers > 1 and pcap_path:
-        fail("--write-pcap needs --workers 1: each worker sees only its share of the traffic")
     settings = LiveSettings(snaplen=snaplen, promiscuous=not no_promisc, bpf=bpf,
                             socket_buffer_bytes=buffer_mb << 20, ring=not no_ring)  # fmt: skip
 
@@ -326,7 +324,8 @@ def live_command(
             return sources[0]
         from sniffer.live_sharded import LiveShardedRun
 
-        run = LiveShardedRun(sources, config, spec)
+        pcap = PcapTarget(pcap_path, rotate_mb, keep, snaplen) if pcap_path else None
+        run = LiveShardedRun(sources, config, spec, pcap)
         run.start()  # forks the workers now, before any output thread exists
         return run
 
@@ -336,7 +335,7 @@ def live_command(
         return
     signals = Signals()
     signals.install()
-    writer = RotatingPcapWriter(pcap_path, rotate_mb, keep, snaplen) if pcap_path else None
+    writer = PcapTarget(pcap_path, rotate_mb, keep, snaplen).writer() if pcap_path else None
     deadline = time.monotonic() + duration if duration else None
 
     def should_stop() -> bool:
@@ -397,6 +396,7 @@ def _live_sharded(run: Any, outputs: Outputs, interfaces: tuple[str, ...], setti
         if signals.reopen_requested:
             signals.reopen_requested = False
             outputs.reopen()
+            run.reopen_pcaps()
         if run.dropped > reported_drops:
             click.echo(f"apispy: warning: {run.dropped - reported_drops} packets were dropped "
                        "(capture could not keep up)", err=True)

@@ -35,6 +35,7 @@ from sniffer.outputs import MetricOutputs
 from sniffer.pipeline import Shard
 from sniffer.replay import ReplayResult, build_pipeline, counters
 from sniffer.sharded import FINISHED, Block, ShardCollector, ShardedRun, WorkerTask
+from sniffer.sinks.pcapwriter import PcapTarget
 
 PENDING_CHECK_S = 0.5
 
@@ -93,14 +94,25 @@ class _LiveShard:
         return self.pending_bound
 
 
-def live_worker_main(task: WorkerTask, source: LiveSource, connection: Connection, stop: Any) -> None:
-    """A forked worker: its socket's share of the traffic until the parent sets `stop`, then its flows."""
+def live_worker_main(task: WorkerTask, source: LiveSource, connection: Connection, stop: Any,
+                     pcap: PcapTarget | None = None, reopens: Any = None) -> None:  # fmt: skip
+    """A forked worker: its socket's share of the traffic until the parent sets `stop`, then its flows. With
+    `pcap`, it also writes the frames it captured to its own files, reopened when the parent counts a SIGHUP in
+    `reopens`."""
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, signal.SIG_IGN)
     gc.set_threshold(50_000, 20, 100)
+    writer = pcap.writer(task.shard.index) if pcap is not None else None
+    reopened = 0
     try:
         shard = _LiveShard(task, source)
         for batch in source.batches(stop.is_set):
+            if writer is not None:
+                if reopens.value != reopened:
+                    reopened = reopens.value
+                    writer.reopen()
+                if batch is not None:
+                    writer.write(batch)
             connection.send(("block", shard.step(batch)))
         connection.send(("block", shard.finish()))
         connection.send(("done", counters(shard.pipeline) | {"kernel_received": source.kernel_received,
@@ -109,19 +121,25 @@ def live_worker_main(task: WorkerTask, source: LiveSource, connection: Connectio
         connection.send(("error", f"worker {task.shard.index}: {type(error).__name__}: {error}"))
     finally:
         source.close()
+        if writer is not None:
+            writer.close()
         connection.close()
 
 
 class LiveShardedRun(ShardedRun):
     """The parent of a live capture on several processes."""
 
-    def __init__(self, sources: list[LiveSource], config: Config, spec: ApiSpec | None) -> None:
+    def __init__(self, sources: list[LiveSource], config: Config, spec: ApiSpec | None,
+                 pcap: PcapTarget | None = None) -> None:  # fmt: skip
         super().__init__(len(sources), [], config, lambda transaction: None, spec=spec)
         self.sources = sources
+        self.pcap = pcap
+        self.writer = None  # the parent's own pcap writer, while `run` captures
         self.clocks = [0] * self.workers
         self.drops = [0] * self.workers
         self.context = multiprocessing.get_context("fork")
         self.stop = self.context.Event()
+        self.reopens = self.context.Value("i", 0)  # SIGHUPs so far: each worker reopens its pcap files on a change
         self.active: dict[Connection, int] = {}
         self.processes = []
 
@@ -132,8 +150,9 @@ class LiveShardedRun(ShardedRun):
         for index, source in enumerate(self.sources[1:], start=1):
             receiver, sender = context.Pipe(duplex=False)
             task = WorkerTask(Shard(index, self.workers), [], config, spec)
-            process = context.Process(target=live_worker_main, args=(task, source, sender, self.stop),
-                                      name=f"apispy-worker-{index}")
+            process = context.Process(target=live_worker_main,
+                                      args=(task, source, sender, self.stop, self.pcap, self.reopens),
+                                      name=f"apispy-worker-{index}")  # fmt: skip
             process.start()
             sender.close()
             source.close()  # the worker has its own copy
@@ -159,6 +178,15 @@ class LiveShardedRun(ShardedRun):
     def dropped(self) -> int:
         return sum(self.drops)
 
+    def reopen_pcaps(self) -> None:
+        """SIGHUP: every process continues its pcap files in new files at their paths (after logrotate)."""
+        if self.pcap is None:
+            return
+        with self.reopens.get_lock():
+            self.reopens.value += 1
+        if self.writer is not None:
+            self.writer.reopen()
+
     def _merged_health(self) -> CaptureCounters:
         merged = CaptureCounters(dropped=self.dropped)
         for health in self.health:
@@ -178,8 +206,11 @@ class LiveShardedRun(ShardedRun):
         self.task = WorkerTask(Shard(0, self.workers), [], self.config, self.spec, self.metrics is not None)
         own = self.sources[0]
         shard = _LiveShard(self.task, own)
+        self.writer = self.pcap.writer(0) if self.pcap is not None else None
         try:
             for batch in own.batches(lambda: should_stop() or bool(self.errors)):
+                if self.writer is not None and batch is not None:
+                    self.writer.write(batch)
                 self._receive(0, shard.step(batch), None)
                 self._poll(self.active, None, wait_s=0.0)
                 on_batch()
@@ -192,6 +223,8 @@ class LiveShardedRun(ShardedRun):
         finally:
             self.stop.set()
             own.close()
+            if self.writer is not None:
+                self.writer.close()
             for process in self.processes:
                 process.join(timeout=10)
                 if process.is_alive():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
@@ -18,6 +19,23 @@ from sniffer.batch import PacketBatch
 PCAP_NSEC_HEADER = struct.Struct("<IHHiIII")
 RECORD_HEADER = struct.Struct("<IIII")
 PCAP_MAGIC_NSEC = 0xA1B23C4D
+
+
+@dataclass(frozen=True, slots=True)
+class PcapTarget:
+    """Where `live --write-pcap` writes. With several processes (`--workers N`), each writes the frames it
+    captured to its own files, PATH.workerK (K = 0 for the parent), rotated as PATH.workerK.1 and so on:
+    together they hold the capture, as Suricata's multi-threaded pcap-log does."""
+
+    path: str
+    rotate_mb: float = 100.0
+    keep: int = 10
+    snaplen: int = 262_144
+
+    def writer(self, worker: int | None = None) -> RotatingPcapWriter:
+        """The writer of one process; `worker` None when there is only one."""
+        path = self.path if worker is None else f"{self.path}.worker{worker}"
+        return RotatingPcapWriter(path, self.rotate_mb, self.keep, self.snaplen)
 
 
 class RotatingPcapWriter:

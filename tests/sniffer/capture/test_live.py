@@ -281,13 +281,49 @@ def test_workers_share_connections_through_fanout_and_match_replay(veth, tmp_pat
     assert counted == sum(expected.values())
 
 
-def test_workers_refuse_write_pcap_with_one_line() -> None:
-    result = subprocess.run([APISPY, "live", "-i", "lo", "--workers", "2", "--write-pcap", "/tmp/x.pcap"],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "apispy: error: --write-pcap needs --workers 1: each worker sees only its share of the traffic"
-    )
+def test_workers_write_a_pcap_set_each_that_together_hold_the_capture(veth, tmp_path: Path) -> None:
+    """--workers 2 --write-pcap: each process writes the frames it captured to PATH.workerK; replayed together,
+    those files give the transactions of the original capture, and they hold every packet apispy counted."""
+    import dpkt
+
+    namespace, inside, outside = veth
+    base = tmp_path / "live.pcap"
+    process = start_live(namespace, inside, "--workers", "2", "--write-pcap", str(base))
+    sh("tcpreplay", "-q", "-i", outside, "--pps", "5000", str(PCAPS / "api_python_curl.pcap"))
+    time.sleep(0.5)
+    _, stderr = stop(process)
+    files = sorted(tmp_path.glob("live.pcap.worker*"))
+    assert [path.name for path in files] == ["live.pcap.worker0", "live.pcap.worker1"]
+    frames = [sum(1 for _ in dpkt.pcap.Reader(path.open("rb"))) for path in files]
+    assert all(frames), frames  # the kernel gave each process some connections
+    packets = int(re.search(r"\bpackets=(\d+)", stderr).group(1))
+    assert sum(frames) == packets
+    written = keys(json.loads(line) for line in sh(APISPY, "replay", "--quiet", "--transactions", "-",
+                                                   *map(str, files)).stdout.splitlines())  # fmt: skip
+    expected = keys(replay_records(PCAPS / "api_python_curl.pcap"))
+    assert sum((written & expected).values()) >= 0.995 * sum(expected.values())
+
+
+def test_sighup_reopens_every_workers_pcap_files(veth, tmp_path: Path) -> None:
+    """After logrotate moved the files away, SIGHUP makes the parent and each worker continue in new files."""
+    import dpkt
+
+    namespace, inside, outside = veth
+    base = tmp_path / "live.pcap"
+    process = start_live(namespace, inside, "--workers", "2", "--write-pcap", str(base))
+    sh("tcpreplay", "-q", "-i", outside, "--pps", "5000", str(PCAPS / "api_python_curl.pcap"))
+    time.sleep(0.5)
+    for worker in (0, 1):
+        (tmp_path / f"live.pcap.worker{worker}").rename(tmp_path / f"old.worker{worker}")
+    process.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    sh("tcpreplay", "-q", "-i", outside, "--pps", "5000", str(PCAPS / "api_python_curl.pcap"))
+    time.sleep(0.5)
+    _, stderr = stop(process)
+    old = [sum(1 for _ in dpkt.pcap.Reader((tmp_path / f"old.worker{k}").open("rb"))) for k in (0, 1)]
+    new = [sum(1 for _ in dpkt.pcap.Reader((tmp_path / f"live.pcap.worker{k}").open("rb"))) for k in (0, 1)]
+    assert all(old) and all(new), (old, new)
+    assert sum(old) + sum(new) == int(re.search(r"\bpackets=(\d+)", stderr).group(1))
 
 
 def test_each_capture_gets_its_own_fanout_group_and_workers_join_it() -> None:
