@@ -49,6 +49,19 @@ def _byte_classes() -> np.ndarray:
 BYTE_CLASSES = _byte_classes()
 
 
+@njit(cache=True, inline="always")
+def _take_count(counts: np.ndarray, class_counts: np.ndarray, value: int, length: int) -> float:
+    """p * log2(p) of byte `value` in a body of `length` bytes, its count added to its class and then zeroed (so
+    a value is taken once, and `counts` is all zero again after the body); 0.0 for a value already taken."""
+    count = counts[value]
+    if count == 0:
+        return 0.0
+    probability = count / length
+    class_counts[BYTE_CLASSES[value]] += count
+    counts[value] = 0
+    return probability * math.log2(probability)
+
+
 @njit(cache=True)
 def body_features(buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, out: np.ndarray) -> None:
     """Shape features of the bodies buffer[offsets[i]:offsets[i] + lengths[i]] into out[i, :N_BODY_FEATURES].
@@ -65,24 +78,13 @@ def body_features(buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, 
             counts[buffer[position]] += 1
         entropy = 0.0
         if length < BYTE_VALUES:
-            # A short body (most API bodies): visit its distinct bytes in order of first appearance, zeroing each
-            # count once used, instead of all 256 values.
+            # A short body (most API bodies): visit its distinct bytes in order of first appearance, instead of
+            # all 256 values.
             for position in range(start, start + length):
-                value = buffer[position]
-                count = counts[value]
-                if count > 0:
-                    probability = count / length
-                    entropy -= probability * math.log2(probability)
-                    class_counts[BYTE_CLASSES[value]] += count
-                    counts[value] = 0
+                entropy -= _take_count(counts, class_counts, buffer[position], length)
         else:
             for value in range(BYTE_VALUES):
-                count = counts[value]
-                if count > 0:
-                    probability = count / length
-                    entropy -= probability * math.log2(probability)
-                    class_counts[BYTE_CLASSES[value]] += count
-                    counts[value] = 0
+                entropy -= _take_count(counts, class_counts, value, length)
         out[row, FEATURE_LENGTH] = length
         out[row, FEATURE_ENTROPY] = entropy
         for class_id in range(N_CLASSES):

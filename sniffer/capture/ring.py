@@ -123,10 +123,6 @@ class ReceiveRing:
         self.words = np.frombuffer(self.map, np.uint32)
         self.next_block = 0
 
-    @property
-    def bytes(self) -> int:
-        return self.block_bytes * self.blocks
-
     def ready(self) -> tuple[int, int, int] | None:
         """(byte offset, frames, bytes used) of the next block the kernel handed over, or None."""
         block = self.next_block * self.block_bytes
