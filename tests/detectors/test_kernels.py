@@ -8,6 +8,7 @@ import math
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.kernels import python_body
 
 from detectors.kernels import (
     FEATURE_ENTROPY,
@@ -44,7 +45,7 @@ def _features_both_ways(bodies: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     compiled = np.full((len(bodies), N_BODY_FEATURES), -1.0)
     reference = np.full((len(bodies), N_BODY_FEATURES), -1.0)
     body_features(buffer, offsets, lengths, compiled)
-    body_features.py_func(buffer, offsets, lengths, reference)
+    python_body(body_features)(buffer, offsets, lengths, reference)
     return compiled, reference
 
 
@@ -83,7 +84,7 @@ def test_window_stats_compiled_equals_python(seed, fill, min_samples, nan_fracti
     windows = _random_windows(seed, 3, 64, 5, nan_fraction)
     floors = np.full(5, 0.5)
     outputs = []
-    for kernel in (window_stats, window_stats.py_func):
+    for kernel in (window_stats, python_body(window_stats)):
         medians = np.full((3, 5), -1.0)
         scales = np.full((3, 5), -1.0)
         kernel(windows, 1, min_samples, floors, fill, medians, scales)
@@ -136,7 +137,7 @@ def test_score_and_learn_compiled_equals_python(seed, rows, n_slots, min_samples
     values = rng.normal(50.0, 5.0, size=(rows, 3))
     values[rng.random(values.shape) < 0.1] = np.nan
     compiled = _run_score_and_learn(score_and_learn, windows, slots, values, min_samples, divisor)
-    reference = _run_score_and_learn(score_and_learn.py_func, windows, slots, values, min_samples, divisor)
+    reference = _run_score_and_learn(python_body(score_and_learn), windows, slots, values, min_samples, divisor)
     for name in compiled[0]:
         np.testing.assert_array_equal(compiled[0][name], reference[0][name], err_msg=name)
     np.testing.assert_array_equal(compiled[1], reference[1])
@@ -149,7 +150,7 @@ def test_score_and_learn_compiled_equals_python_on_real_feature_rows():
     slots = np.zeros(len(values), dtype=np.int64)
     windows = np.full((1, 256, 3), np.nan, dtype=np.float32)
     compiled = _run_score_and_learn(score_and_learn, windows, slots, values, 30, 16)
-    reference = _run_score_and_learn(score_and_learn.py_func, windows, slots, values, 30, 16)
+    reference = _run_score_and_learn(python_body(score_and_learn), windows, slots, values, 30, 16)
     np.testing.assert_array_equal(compiled[1], reference[1])
     z_scores = compiled[1]
     assert np.isnan(z_scores[:30]).all()
@@ -174,7 +175,7 @@ def _luhn_both_ways(numbers: list[str]) -> tuple[np.ndarray, np.ndarray]:
     compiled = np.zeros(len(numbers), dtype=np.bool_)
     reference = np.zeros(len(numbers), dtype=np.bool_)
     luhn_valid(digits, offsets, lengths, compiled)
-    luhn_valid.py_func(digits, offsets, lengths, reference)
+    python_body(luhn_valid)(digits, offsets, lengths, reference)
     return compiled, reference
 
 

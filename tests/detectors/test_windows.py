@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.kernels import python_body
 
 from detectors.windows import BITMAP_WORDS, robust_threshold, window_counts, window_distinct
 
@@ -33,7 +34,7 @@ def run_counts(kernel, rows, buckets=5):
 @given(events)
 def test_window_counts_matches_its_python_body_and_a_brute_force_count(rows) -> None:
     compiled, ordered = run_counts(window_counts, rows)
-    reference, _ = run_counts(window_counts.py_func, rows)
+    reference, _ = run_counts(python_body(window_counts), rows)
     np.testing.assert_array_equal(compiled, reference)
     for i, (slot, sub, _) in enumerate(ordered):
         expected = sum(inc for s, b, inc in ordered[: i + 1] if s == slot and sub - 5 < b <= sub)
@@ -56,7 +57,7 @@ def run_distinct(kernel, rows):
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 30), st.integers(0, 2**32)), min_size=1, max_size=150))
 def test_window_distinct_matches_its_python_body(rows) -> None:
     compiled, _ = run_distinct(window_distinct, rows)
-    reference, _ = run_distinct(window_distinct.py_func, rows)
+    reference, _ = run_distinct(python_body(window_distinct), rows)
     np.testing.assert_allclose(compiled, reference)
 
 
@@ -73,5 +74,5 @@ def test_robust_threshold_ignores_one_outlier_and_keeps_its_floor() -> None:
     values = np.array([10, 11, 9, 10, 12, 10, 500], np.float64)
     assert robust_threshold(values, 10.0, 0.0) == pytest.approx(10 + 10 * 1.4826 * 1.0)
     assert robust_threshold(values, 10.0, 60.0) == 60.0
-    assert robust_threshold(values, 10.0, 60.0) == robust_threshold.py_func(values, 10.0, 60.0)
+    assert robust_threshold(values, 10.0, 60.0) == python_body(robust_threshold)(values, 10.0, 60.0)
     assert robust_threshold(np.zeros(0), 3.0, 5.0) == 5.0

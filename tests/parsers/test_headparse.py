@@ -22,6 +22,7 @@ from h11._readers import maybe_read_from_IDLE_client, maybe_read_from_SEND_RESPO
 from h11._receivebuffer import ReceiveBuffer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.kernels import python_body
 from support.samples import PCAPS
 
 from parsers.headparse import (
@@ -310,7 +311,7 @@ def scan_both_ways(data: bytes, is_request: bool) -> None:
     compiled_fields, compiled_meta = _scratch()
     python_fields, python_meta = _scratch()
     verdict = scan_head(buf, is_request, compiled_fields, compiled_meta)
-    assert scan_head.py_func(buf, is_request, python_fields, python_meta) == verdict
+    assert python_body(scan_head)(buf, is_request, python_fields, python_meta) == verdict
     if verdict == ACCEPTED:
         np.testing.assert_array_equal(compiled_meta, python_meta)
         n_fields = compiled_meta[META_N_FIELDS]

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import CookedLinux, Dot1AD, Dot1Q, Ether
+from support.kernels import python_body
 
 from sniffer.batch import KIND_FRAGMENT, KIND_MALFORMED, KIND_OTHER, KIND_TCP, TCP_ACK, TCP_PSH, PacketBatch
 from sniffer.decode import decoder
@@ -93,7 +94,7 @@ def test_payload_cut_by_snap_length_is_reported_missing() -> None:
 def run_both(batch: PacketBatch) -> tuple[list, list]:
     """Outputs of the compiled kernel and of its plain Python body (`py_func`) on the same batch."""
     outputs = []
-    for kernel in (decoder.decode_kernel, decoder.decode_kernel.py_func):
+    for kernel in (decoder.decode_kernel, python_body(decoder.decode_kernel)):
         saved = decoder.decode_kernel
         decoder.decode_kernel = kernel
         try:

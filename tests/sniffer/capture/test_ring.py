@@ -6,6 +6,7 @@ import struct
 
 import numpy as np
 import pytest
+from support.kernels import python_body
 
 from sniffer.capture.ring import PACKET_OUTGOING, TP_STATUS_USER, copy_block
 
@@ -41,7 +42,7 @@ def walk(ring: np.ndarray, offset: int, skip_outgoing: bool, snaplen: int, pytho
     frames = np.zeros(4096, np.uint8)
     columns = (np.zeros(rows, np.int64), np.zeros(rows, np.int32), np.zeros(rows, np.int32), np.zeros(rows, np.int64),
                np.zeros(rows, np.int32))  # fmt: skip
-    kernel = copy_block.py_func if python else copy_block
+    kernel = python_body(copy_block) if python else copy_block
     count, position = kernel(ring, offset, skip_outgoing, snaplen, 1, frames, 0, 0, *columns)
     offsets, captured, wire, ts_ns, links = (column[:count] for column in columns)
     return count, frames[:position].tobytes(), offsets, captured, wire, ts_ns, links
