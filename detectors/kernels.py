@@ -141,6 +141,7 @@ def score_and_learn(
     refresh_divisor: int,
     z_out: np.ndarray,
     median_out: np.ndarray,
+    max_abs_z_out: np.ndarray,
 ) -> None:
     """Row by row, in order: the robust z-scores of values[row] against the baseline of slots[row], then the row
     joins that baseline's window.
@@ -149,7 +150,8 @@ def score_and_learn(
     `cursors`); `medians`/`scales` cache window_stats, recomputed before a row is scored once `pending` (rows
     appended since the last computation) reaches max(1, fill // refresh_divisor): at every row while a baseline
     is young, every 16th row of a full 256-row window with refresh_divisor 16. z = (value - median) / scale, NaN
-    where the value or the baseline feature is NaN; median_out holds the median each row was compared with.
+    where the value or the baseline feature is NaN; median_out holds the median each row was compared with, and
+    max_abs_z_out the largest |z| of each row (0.0 when every z is NaN), which decides whether it is looked at.
     """
     window = windows.shape[1]
     for row in range(values.shape[0]):
@@ -159,6 +161,7 @@ def score_and_learn(
             window_stats(windows, slot, min_samples, scale_floors, fill, medians, scales)
             pending[slot] = 0
         cursor = cursors[slot]
+        largest = 0.0
         for feature in range(values.shape[1]):
             value = values[row, feature]
             median = medians[slot, feature]
@@ -166,8 +169,11 @@ def score_and_learn(
             if np.isnan(median) or np.isnan(value):
                 z_out[row, feature] = np.nan
             else:
-                z_out[row, feature] = (value - median) / scales[slot, feature]
+                z = (value - median) / scales[slot, feature]
+                z_out[row, feature] = z
+                largest = max(largest, abs(z))
             windows[slot, cursor, feature] = value
+        max_abs_z_out[row] = largest
         cursors[slot] = (cursor + 1) % window
         if fill < window:
             fills[slot] = fill + 1

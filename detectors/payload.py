@@ -30,6 +30,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from itertools import chain
 
 import numpy as np
 
@@ -297,11 +298,12 @@ class EndpointBaselines:
             kept = np.arange(count)
         z_scores = np.empty_like(values)
         medians = np.empty_like(values)
+        largest = np.empty(len(values), dtype=np.float64)
         score_and_learn(
             self.windows, self.fills, self.cursors, self.medians, self.scales, self.pending, slots, values,
-            settings.min_samples, self.floors, settings.baseline_refresh_divisor, z_scores, medians,
+            settings.min_samples, self.floors, settings.baseline_refresh_divisor, z_scores, medians, largest,
         )  # fmt: skip
-        flagged = np.flatnonzero(np.nanmax(np.abs(z_scores), axis=1, initial=0.0) > settings.z_threshold)
+        flagged = np.flatnonzero(largest > settings.z_threshold)
         for row in flagged:
             alerts[kept[row]].extend(self._anomaly_alerts(transactions[row], z_scores[row], medians[row], values[row]))
         common = settings.json_keyset_min_count
@@ -339,12 +341,18 @@ class EndpointBaselines:
         body_features(buffer, offsets, lengths, shapes)
         shapes[lengths < self.settings.min_shape_bytes, FEATURE_ENTROPY:] = np.nan
         values = np.hstack((shapes[:count], shapes[count:]))
-        wire = np.array([(t.req_body_bytes, t.resp_body_bytes, t.status or 0) for t in transactions], np.int64)
-        wire = wire.reshape(count, 3)
-        kept = np.array([(len(t.req_body), len(t.resp_body)) for t in transactions], np.int64).reshape(count, 2)
-        values[:, FEATURE_LENGTH] = np.log2(1.0 + np.maximum(wire[:, 0], kept[:, 0]))
-        values[:, RESPONSE_OFFSET + FEATURE_LENGTH] = np.log2(1.0 + np.maximum(wire[:, 1], kept[:, 1]))
-        ok = (wire[:, 2] >= HTTP_OK_MIN) & (wire[:, 2] <= HTTP_OK_MAX)
+        # Per transaction: body bytes on the wire (request, response), bytes kept (decoded), status.
+        numbers = np.fromiter(
+            chain.from_iterable(
+                (t.req_body_bytes, t.resp_body_bytes, len(t.req_body), len(t.resp_body), t.status or 0)
+                for t in transactions
+            ),
+            dtype=np.int64,
+            count=5 * count,
+        ).reshape(count, 5)
+        values[:, FEATURE_LENGTH] = np.log2(1.0 + np.maximum(numbers[:, 0], numbers[:, 2]))
+        values[:, RESPONSE_OFFSET + FEATURE_LENGTH] = np.log2(1.0 + np.maximum(numbers[:, 1], numbers[:, 3]))
+        ok = (numbers[:, 4] >= HTTP_OK_MIN) & (numbers[:, 4] <= HTTP_OK_MAX)
         values[~ok, RESPONSE_OFFSET:] = np.nan
         return values
 

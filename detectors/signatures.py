@@ -511,11 +511,22 @@ def request_fields(
 def _target_and_body_fields(
     target: str, body: bytes, content_type: str, max_scan_bytes: int, rounds: int
 ) -> list[Field]:
+    fields = _target_fields(target, max_scan_bytes, rounds)
+    _add_body_fields(fields, body, content_type, max_scan_bytes, rounds)
+    return fields
+
+
+def _target_fields(target: str, max_scan_bytes: int, rounds: int) -> list[Field]:
+    """The decoded fields of a request-target: its path, then its query's names and values."""
     raw_target, _, _ = target.encode("latin-1", "replace").partition(b"#")
     path, _, query = raw_target.partition(b"?")
     fields: list[Field] = [(KIND_PATH, b"", decode_field(path[:max_scan_bytes], rounds))]
     if query:
         _pairs(fields, query, b"&", KIND_QUERY, KIND_QUERY_NAME, rounds, max_scan_bytes)
+    return fields
+
+
+def _add_body_fields(fields: list[Field], body: bytes, content_type: str, max_scan_bytes: int, rounds: int) -> None:
     if body:
         media = content_type.lower()
         if "x-www-form-urlencoded" in media:
@@ -523,7 +534,32 @@ def _target_and_body_fields(
         else:
             is_json = "json" in media or body[:1] in (b"{", b"[")
             fields.append((KIND_BODY, b"", decode_field(body[:max_scan_bytes], rounds, json_escapes=is_json)))
-    return fields
+
+
+# API clients call the same targets again and again (list pages, polling, health checks), so the decoded texts
+# of a target's fields are remembered for the batch scan: at most TARGET_MEMO_ENTRIES targets (forgotten all at
+# once when full) of at most TARGET_MEMO_MAX_CHARS characters, per (max_scan_bytes, rounds).
+TARGET_MEMO_ENTRIES = 4096
+TARGET_MEMO_MAX_CHARS = 512
+_target_memo: dict[tuple[int, int], dict[str, list[bytes]]] = {}
+
+
+_SPLITS_OR_DECODES = re.compile(rb"[%&+$\\?#]").search
+
+
+def _target_texts(memo: dict[str, list[bytes]], target: str, max_scan_bytes: int, rounds: int) -> list[bytes]:
+    """The texts of `_target_fields(target)`, remembered in `memo`. The list is shared: do not change it."""
+    texts = memo.get(target)
+    if texts is None:
+        raw = target.encode("latin-1", "replace")
+        if _SPLITS_OR_DECODES(raw) is None:
+            return [raw[:max_scan_bytes]]  # a bare path with nothing to decode (/users/42): its own only field
+        texts = [text for _, _, text in _target_fields(target, max_scan_bytes, rounds)]
+        if len(target) <= TARGET_MEMO_MAX_CHARS:
+            if len(memo) >= TARGET_MEMO_ENTRIES:
+                memo.clear()
+            memo[target] = texts
+    return texts
 
 
 # Clients send the same headers request after request (User-Agent, Accept, Host, a session's cookie or token), so
@@ -605,12 +641,14 @@ def injection_alerts_batch(
     """
     parts: list[bytes] = []
     bounds = [0]
+    memo = _target_memo.setdefault((max_scan_bytes, rounds), {})
     for transaction in transactions:
-        fields = _target_and_body_fields(
-            transaction.raw_target or transaction.uri, transaction.req_body, transaction.req_content_type,
-            max_scan_bytes, rounds,
-        )  # fmt: skip
-        parts += [text for _, _, text in fields]
+        parts += _target_texts(memo, transaction.raw_target or transaction.uri, max_scan_bytes, rounds)
+        body = transaction.req_body
+        if body:
+            body_fields: list[Field] = []
+            _add_body_fields(body_fields, body, transaction.req_content_type, max_scan_bytes, rounds)
+            parts += [text for _, _, text in body_fields]
         header_list = transaction.req_headers
         if header_list:
             parts.append(_header_entry(header_list, max_scan_bytes, rounds)[1])

@@ -36,17 +36,20 @@ class SlotTable:
 
     def slots_of(self, keys: Iterable[Hashable]) -> list[int]:
         """`slot(key)` for each key in turn (the same result and order of use), without a method call per key that
-        is already in the table."""
+        is already in the table, nor a move for a key that is already the most recent (the same as the one before:
+        a busy client's requests come in runs)."""
         table = self.slots
         get = table.get
         move_to_end = table.move_to_end
         found = []
+        last = None
         for key in keys:
             slot = get(key)
             if slot is None:
                 slot = self.slot(key)
-            else:
+            elif key != last:
                 move_to_end(key)
+            last = key
             found.append(slot)
         return found
 

@@ -121,10 +121,12 @@ def _run_score_and_learn(kernel, windows, slots, values, min_samples=5, divisor=
     }
     z_scores = np.full(values.shape, -1.0)
     medians = np.full(values.shape, -1.0)
+    largest = np.full(len(values), -1.0)
     kernel(
         state["windows"], state["fills"], state["cursors"], state["medians"], state["scales"], state["pending"],
-        slots, values, min_samples, np.full(n_features, 0.01), divisor, z_scores, medians,
+        slots, values, min_samples, np.full(n_features, 0.01), divisor, z_scores, medians, largest,
     )  # fmt: skip
+    np.testing.assert_array_equal(largest, np.nanmax(np.abs(z_scores), axis=1, initial=0.0))
     return state, z_scores, medians
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.signatures import (
     REQUEST,
@@ -551,3 +553,30 @@ def test_header_fields_are_remembered_but_never_shared_across_different_headers(
     assert header_fields([(b"user-agent", b"curl/8"), (b"x-q", b"%27")], 65536, 3) is first
     assert header_fields([(b"user-agent", b"curl/8"), (b"x-q", b"%28")], 65536, 3)[1][2] == b"("
     assert header_fields([(b"user-agent", b"curl/8"), (b"x-q", b"%27")], 65536, 1) is not first
+
+
+TARGET_ALPHABET = st.sampled_from(list("/az09%27+&=?#$\\{}.é\x00 '<>"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(TARGET_ALPHABET, max_size=24), min_size=1, max_size=6))
+def test_target_texts_are_the_target_fields_texts_remembered_or_not(targets: list[str]) -> None:
+    from detectors.signatures import _target_fields, _target_texts
+
+    memo: dict[str, list[bytes]] = {}
+    for target in targets * 2:  # the second time from the memo, when remembered
+        expected = [text for _, _, text in _target_fields(target, 65536, 3)]
+        assert _target_texts(memo, target, 65536, 3) == expected
+        assert _target_texts({}, target, 4, 3) == [text for _, _, text in _target_fields(target, 4, 3)]
+
+
+def test_target_memo_is_bounded(monkeypatch) -> None:
+    from detectors import signatures as module
+
+    monkeypatch.setattr(module, "TARGET_MEMO_ENTRIES", 8)
+    memo: dict[str, list[bytes]] = {}
+    for n in range(100):
+        module._target_texts(memo, f"/search?q={n}", 65536, 3)
+    assert 0 < len(memo) <= 8
+    module._target_texts(memo, "/" + "a%41" * 200, 65536, 3)  # longer than TARGET_MEMO_MAX_CHARS: not kept
+    assert all(len(target) <= module.TARGET_MEMO_MAX_CHARS for target in memo)
