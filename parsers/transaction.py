@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 # Held for later stages in the process, never written out: header values, bodies, the unredacted target.
@@ -66,8 +67,12 @@ class Transaction:
     payload_features: Any = None
 
     def to_record(self) -> dict:
-        """The JSON-line form: public fields only, never header secrets or bodies."""
-        record = asdict(self)
-        for private in PRIVATE_FIELDS:
-            del record[private]
+        """The JSON-line form: public fields only, never header secrets or bodies. Read field by field (not
+        `dataclasses.asdict`, which deep-copies the headers and bodies it would then throw away)."""
+        record = dict(zip(PUBLIC_FIELDS, public_values(self), strict=True))
+        record["flags"] = list(self.flags)
         return record
+
+
+PUBLIC_FIELDS = tuple(field.name for field in fields(Transaction) if field.name not in PRIVATE_FIELDS)
+public_values = attrgetter(*PUBLIC_FIELDS)  # a transaction's public fields, in PUBLIC_FIELDS order

@@ -26,15 +26,14 @@ import multiprocessing
 import signal
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from operator import attrgetter
 from typing import Any
 
 from detectors.alert import Alert
 from detectors.engine import worker_payload_detectors
 from detectors.openapi import ApiSpec
-from parsers.transaction import PRIVATE_FIELDS, Transaction
+from parsers.transaction import Transaction, public_values
 from sniffer.alerting import AlertOutputs
 from sniffer.config import Config
 from sniffer.metrics import NS_PER_S, CaptureCounters, packet_counts
@@ -43,8 +42,6 @@ from sniffer.pipeline import Pipeline, Shard
 from sniffer.replay import ReplayResult, build_pipeline, counters, open_all
 from sniffer.summary import EndpointSummary
 
-PUBLIC_FIELDS = tuple(field.name for field in fields(Transaction) if field.name not in PRIVATE_FIELDS)
-public_row = attrgetter(*PUBLIC_FIELDS)
 # Counters of the whole capture, which every worker counts alike: taken from worker 0, not summed.
 # How far a worker may run ahead of the slowest before it is made to wait: transactions held, and steps.
 MAX_HELD_ROWS = 200_000
@@ -133,7 +130,7 @@ class ShardCollector:
                 if self.tagger is not None:
                     self.tagger.inspect(chunk)
         return [
-            (*public_row(t), t.payload_features, len(t.req_body) + len(t.resp_body), raised, position)
+            (*public_values(t), t.payload_features, len(t.req_body) + len(t.resp_body), raised, position)
             for t, raised, position in zip(transactions, alerts, positions, strict=True)
         ]
 

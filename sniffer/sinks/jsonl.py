@@ -8,6 +8,9 @@ from typing import TextIO
 
 from parsers.transaction import Transaction
 
+# One encoder for every line: json.dumps with any non-default option builds a new encoder at each call.
+encode_line = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 
 class JsonLinesSink:
     def __init__(self, path: str) -> None:
@@ -15,8 +18,7 @@ class JsonLinesSink:
         self._handle: TextIO = sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
 
     def write(self, transaction: Transaction) -> None:
-        self._handle.write(json.dumps(transaction.to_record(), ensure_ascii=False, separators=(",", ":")))
-        self._handle.write("\n")
+        self._handle.write(encode_line(transaction.to_record()) + "\n")
 
     def reopen(self) -> None:
         """SIGHUP: after logrotate moved the file, continue in a new one at the same path."""

@@ -6,11 +6,11 @@ parent is fed blocks directly, as its workers would send them, so the ordering r
 
 from __future__ import annotations
 
-from parsers.transaction import Transaction
+from parsers.transaction import PUBLIC_FIELDS, Transaction, public_values
 from sniffer.config import load_config
 from sniffer.live_sharded import LiveShardedRun
 from sniffer.metrics import CaptureCounters
-from sniffer.sharded import FINISHED, PUBLIC_FIELDS, Block, public_row
+from sniffer.sharded import FINISHED, Block
 
 SECOND = 1_000_000_000
 
@@ -21,8 +21,8 @@ def row(uri: str, clock_ns: int) -> tuple:
     transaction = Transaction(ts=clock_ns / SECOND, src_ip="10.0.0.1", src_port=1, dst_ip="10.0.0.2", dst_port=80,
                               method="GET", uri=uri, host="api", path=uri, query="", http_version="1.1",
                               status=200)  # fmt: skip
-    assert len(public_row(transaction)) == len(PUBLIC_FIELDS)
-    return (*public_row(transaction), None, 0, [], clock_ns)
+    assert len(public_values(transaction)) == len(PUBLIC_FIELDS)
+    return (*public_values(transaction), None, 0, [], clock_ns)
 
 
 def block(rows: list[tuple], clock_ns: int, final: bool = False, dropped: int = 0) -> Block:
