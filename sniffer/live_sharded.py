@@ -34,7 +34,7 @@ from sniffer.metrics import CaptureCounters
 from sniffer.outputs import MetricOutputs
 from sniffer.pipeline import Shard
 from sniffer.replay import ReplayResult, build_pipeline, counters
-from sniffer.sharded import FINISHED, Block, ShardCollector, ShardedRun, WorkerTask
+from sniffer.sharded import FINISHED, Block, ShardCollector, ShardedRun, WorkerTask, widen_pipe
 from sniffer.sinks.pcapwriter import PcapTarget
 
 PENDING_CHECK_S = 0.5
@@ -149,6 +149,7 @@ class LiveShardedRun(ShardedRun):
         config, spec, context = self.config, self.spec, self.context
         for index, source in enumerate(self.sources[1:], start=1):
             receiver, sender = context.Pipe(duplex=False)
+            widen_pipe(sender)
             task = WorkerTask(Shard(index, self.workers), [], config, spec)
             process = context.Process(target=live_worker_main,
                                       args=(task, source, sender, self.stop, self.pcap, self.reopens),

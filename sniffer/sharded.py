@@ -20,6 +20,7 @@ capture with few connections splits unevenly (sharding is by connection).
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import heapq
 import multiprocessing
@@ -46,10 +47,22 @@ from sniffer.summary import EndpointSummary
 # How far a worker may run ahead of the slowest before it is made to wait: transactions held, and steps.
 MAX_HELD_ROWS = 200_000
 MAX_STEPS_AHEAD = 64
+F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+ names it; Linux only)
+PIPE_BYTES = 1 << 20
 FINISHED = 1 << 62  # a finished worker's `done_before`: nothing more will come from it
 CAPTURE_WIDE_COUNTERS = frozenset(
     {"packets", "bytes", "tcp_packets", "malformed_packets", "fragments_reassembled"}
 )
+
+
+def widen_pipe(connection: Connection) -> None:
+    """Lets the pipe hold up to PIPE_BYTES (Linux's default limit for a user; 64 KB otherwise). A block of a
+    thousand transactions weighs a few hundred KB: through a 64 KB pipe, the worker would wait for the parent to
+    read each one, and the two processes would take turns instead of working side by side."""
+    try:
+        fcntl.fcntl(connection.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass  # a lower limit (fs.pipe-max-size): the default pipe still works, only with more waiting
 
 
 class WorkerError(Exception):
@@ -238,6 +251,7 @@ class ShardedRun:
         processes = []
         for index in range(1, self.workers):
             receiver, sender = context.Pipe(duplex=False)
+            widen_pipe(sender)
             process = context.Process(target=worker_main, args=(self._task(index), sender, stop),
                                       name=f"apispy-worker-{index}")
             process.start()

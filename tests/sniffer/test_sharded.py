@@ -6,6 +6,7 @@ order, so transaction lines, time-series points and alerts (deduplication includ
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import os
 import signal
@@ -26,6 +27,8 @@ from sniffer.config import load_config
 from sniffer.decode.decoder import decode_batch
 from sniffer.pipeline import Shard
 from sniffer.sharded import ShardedRun, WorkerTask
+
+F_GETPIPE_SZ = 1032  # fcntl.F_GETPIPE_SZ, Linux
 
 APISPY = str(Path(sys.executable).with_name("apispy"))
 
@@ -166,3 +169,15 @@ def test_workers_with_a_spec_give_the_same_shadow_alerts_and_inventory(tmp_path:
     one = outputs_of(tmp_path, 1, capture, extra=spec)
     assert b"shadow_endpoint" in one["alerts.jsonl"] and b"x-apispy-shadow" in one["inventory.yaml"]
     assert outputs_of(tmp_path, 2, capture, extra=spec) == one
+
+
+def test_worker_pipes_are_widened_so_a_worker_can_run_a_block_ahead() -> None:
+    receiver, sender = multiprocessing.get_context("spawn").Pipe(duplex=False)
+    try:
+        sharded.widen_pipe(sender)
+        size = fcntl.fcntl(sender.fileno(), F_GETPIPE_SZ)
+        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+        assert size == sharded.PIPE_BYTES or (limit < sharded.PIPE_BYTES and size == 65536)
+    finally:
+        receiver.close()
+        sender.close()
