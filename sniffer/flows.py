@@ -190,12 +190,12 @@ class Flow:
             return ROLE_UNKNOWN
         return ROLE_REQUESTS if direction == self.client_direction else ROLE_RESPONSES
 
-    def _parser(self, direction: int, first_item: StreamItem) -> Http1DirectionParser | None:
+    def _parser(self, direction: int, starts_with_gap: bool) -> Http1DirectionParser | None:
         """The direction's parser, made at its first delivery: it starts at a message boundary only when the
         handshake was seen and the stream's first bytes were captured."""
         parser = self.parsers[direction]
         if parser is None and self.is_http is not False:
-            at_start = bool(self.syn_seen >> direction & 1) and type(first_item) is not Gap
+            at_start = bool(self.syn_seen >> direction & 1) and not starts_with_gap
             parser = Http1DirectionParser(
                 self._role_of(direction), _DirectionSink(self, direction), self.limits.parser, at_start
             )
@@ -215,20 +215,31 @@ class Flow:
         self, direction: int, ts_ns: int, seq: int, ack: int | None, data: bytes, fin: bool, missing: int
     ) -> None:
         self.last_ts_ns = ts_ns
-        items: list[StreamItem] = []
-        self.reassemblers[direction].on_segment(ts_ns, seq, data, fin, items, missing)
-        if items:
-            self._deliver(direction, items)
+        reassembler = self.reassemblers[direction]
+        if reassembler.take_next(seq, data, fin, missing):
+            # The next bytes of the stream, straight to the parser.
+            parser = self.parsers[direction] or self._parser(direction, False)
+            if parser is not None:
+                parser.feed(ts_ns, data)
+        else:
+            items: list[StreamItem] = []
+            reassembler.on_segment(ts_ns, seq, data, fin, items, missing)
+            if items:
+                self._deliver(direction, items)
         if ack is not None:
-            peer_items: list[StreamItem] = []
-            self.reassemblers[1 - direction].on_peer_ack(ack, peer_items)
-            if peer_items:
-                self._deliver(1 - direction, peer_items)
+            peer = self.reassemblers[1 - direction]
+            if peer.pending:
+                peer_items: list[StreamItem] = []
+                peer.on_peer_ack(ack, peer_items)
+                if peer_items:
+                    self._deliver(1 - direction, peer_items)
+            else:  # nothing buffered, so nothing the ACK can turn into a gap
+                peer.forget_acked(ack)
         if fin or self.reassemblers[direction].finished:
             self._maybe_fin(direction)
 
     def _deliver(self, direction: int, items: list[StreamItem]) -> None:
-        parser = self._parser(direction, items[0])
+        parser = self._parser(direction, type(items[0]) is Gap)
         if parser is None:
             return
         for item in items:

@@ -119,9 +119,8 @@ class StreamReassembler:
         `missing` counts payload bytes the snap length cut off the end of this segment: they are lost for sure,
         so when the segment is in order they become a gap at once instead of a hole that waits for an ACK.
         """
-        if seq == self.next_seq and data and not (fin or missing or self.pending or self.fin_offset is not None):
-            # The common case, in one step: the next bytes, nothing buffered, no FIN.
-            self._deliver(ts_ns, data, out)
+        if self.take_next(seq, data, fin, missing):
+            out.append((ts_ns, data))
             return
         if self.next_seq is None:
             # Mid-stream pickup: the first segment seen starts the stream.
@@ -136,22 +135,37 @@ class StreamReassembler:
             self._drain(out)
         self._check_finished()
 
+    def take_next(self, seq: int, data: bytes, fin: bool, missing: int) -> bool:
+        """The common case, in one step: when the segment is the next bytes, nothing is buffered and it carries no
+        FIN, takes it as delivered and returns True; the caller hands `data` on itself (no list in between)."""
+        if seq == self.next_seq and data and not (fin or missing or self.pending or self.fin_offset is not None):
+            self._take(data)
+            return True
+        return False
+
     def on_peer_ack(self, ack: int, out: list[StreamItem]) -> None:
         """The peer acknowledged up to `ack`: a hole below it that still has data after it is lost for good, and
         delivered bytes below it need no more keeping (the receiver has them; a later copy changes nothing)."""
-        if self.next_seq is None:
-            return
-        acked_offset = self.next_offset + seq_delta(ack, self.next_seq)
-        recent = self.recent
-        if recent and recent[0][0] + len(recent[0][1]) <= acked_offset:
-            self._forget_recent(acked_offset)
-        if not self.pending:
+        acked_offset = self.forget_acked(ack)
+        if acked_offset is None or not self.pending:
             return
         first_pending = min(self.pending)
         if acked_offset >= first_pending > self.next_offset:
             self._skip_to(first_pending, out)
             self._drain(out)
             self._check_finished()
+
+    def forget_acked(self, ack: int) -> int | None:
+        """The part of on_peer_ack that needs no output: forgets kept bytes below `ack`; returns its stream
+        offset (None before the stream started)."""
+        next_seq = self.next_seq
+        if next_seq is None:
+            return None
+        acked_offset = self.next_offset + ((ack - next_seq + SEQ_HALF) % SEQ_MOD) - SEQ_HALF  # seq_delta, inline
+        recent = self.recent
+        if recent and recent[0][0] + len(recent[0][1]) <= acked_offset:
+            self._forget_recent(acked_offset)
+        return acked_offset
 
     def flush(self, out: list[StreamItem]) -> None:
         """Delivers everything buffered, holes as gaps: nothing more will come for this stream."""
@@ -228,19 +242,27 @@ class StreamReassembler:
 
     def _deliver(self, ts_ns: int, data: bytes, out: list[StreamItem]) -> None:
         out.append((ts_ns, data))
-        self.recent.append((self.next_offset, data))
-        self.recent_bytes += len(data)
+        self._take(data)
+
+    def _take(self, data: bytes) -> None:
+        """Moves the stream past `data`, now delivered, and keeps a reference to it for overlap checks."""
+        size = len(data)
+        offset = self.next_offset
+        recent = self.recent
+        recent.append((offset, data))
+        recent_bytes = self.recent_bytes + size
         budget = self.budget
-        budget.recent_used += len(data)
-        while self.recent_bytes - len(self.recent[0][1]) >= RECENT_BYTES:
-            dropped = len(self.recent.pop(0)[1])
-            self.recent_bytes -= dropped
+        budget.recent_used += size
+        while recent_bytes - len(recent[0][1]) >= RECENT_BYTES:
+            dropped = len(recent.pop(0)[1])
+            recent_bytes -= dropped
             budget.recent_used -= dropped
+        self.recent_bytes = recent_bytes
         if budget.recent_used > budget.recent_limit:
-            self._forget_recent(self.next_offset + len(data))
-        self.next_offset += len(data)
-        self.next_seq = (self.next_seq + len(data)) % SEQ_MOD
-        self.delivered_bytes += len(data)
+            self._forget_recent(offset + size)
+        self.next_offset = offset + size
+        self.next_seq = (self.next_seq + size) % SEQ_MOD
+        self.delivered_bytes += size
 
     def _forget_recent(self, before_offset: int) -> None:
         """Drops the kept delivered pieces that end at or before `before_offset`."""
