@@ -17,6 +17,7 @@ deterministic reservoir beyond that).
 
 from __future__ import annotations
 
+import math
 import random
 import zlib
 from collections.abc import Callable
@@ -33,6 +34,9 @@ ALERTS_MEASUREMENT = "api_alerts"
 OTHER_ENDPOINT = "other"
 NO_STATUS = "none"
 NS_PER_S = 1_000_000_000
+_STATUS_TEXTS = {status: str(status) for status in range(100, 600)}
+MAX_SKIP_WEIGHT = 1.0 - 1e-12  # Algorithm L's W stays inside (0, 1): 1 - random() may be exactly 1
+MIN_SKIP_WEIGHT = 1e-300
 
 
 @dataclass
@@ -55,6 +59,8 @@ class SeriesAggregate:
     latencies: list[float] = field(default_factory=list)
     latencies_seen: int = 0
     sampler: random.Random | None = None  # made when the reservoir fills up
+    next_sampled: int = 0  # the number (1-based) of the next latency that enters the full reservoir
+    skip_weight: float = 0.0  # Algorithm L's W
 
 
 @dataclass(slots=True)
@@ -120,30 +126,40 @@ class IntervalMetrics:
 
     def add(self, transaction: Transaction) -> None:
         ts_ns = int(round(transaction.ts * NS_PER_S))
-        start = self.interval_of(ts_ns)
+        start = ts_ns - ts_ns % self.interval_ns
         if start < self.closed_before_ns:
             self.late_transactions += 1
             return
+        endpoint = transaction.endpoint or "-"
+        if endpoint not in self.endpoints:
+            endpoint = self._endpoint_tag(endpoint)
+        status = transaction.status
         key = (
-            self._endpoint_tag(transaction.endpoint),
+            endpoint,
             transaction.method or "-",
-            NO_STATUS if transaction.status is None else str(transaction.status),
+            NO_STATUS if status is None else _STATUS_TEXTS.get(status) or str(status),
             transaction.host or "-",
         )
-        series = self.open.setdefault(start, {})
+        series = self.open.get(start)
+        if series is None:
+            series = self.open[start] = {}
         aggregate = series.get(key)
         if aggregate is None:
             aggregate = series[key] = SeriesAggregate()
         aggregate.count += 1
-        if transaction.status is None or transaction.status >= 500:
+        if status is None or status >= 500:
             aggregate.errors += 1
         aggregate.req_bytes += transaction.req_body_bytes
         aggregate.resp_bytes += transaction.resp_body_bytes
-        if transaction.latency_ms is not None:
-            self._sample(aggregate, key, start, transaction.latency_ms)
+        latency_ms = transaction.latency_ms
+        if latency_ms is not None:
+            seen = aggregate.latencies_seen = aggregate.latencies_seen + 1
+            if seen <= self.settings.max_latency_samples:
+                aggregate.latencies.append(latency_ms)
+            elif seen == aggregate.next_sampled or aggregate.sampler is None:
+                self._sample(aggregate, key, start, latency_ms)
 
     def _endpoint_tag(self, endpoint: str) -> str:
-        endpoint = endpoint or "-"
         if endpoint in self.endpoints:
             return endpoint
         if len(self.endpoints) < self.settings.max_endpoint_series:
@@ -153,17 +169,20 @@ class IntervalMetrics:
         return OTHER_ENDPOINT
 
     def _sample(self, aggregate: SeriesAggregate, key: tuple, start: int, latency_ms: float) -> None:
-        aggregate.latencies_seen += 1
-        if len(aggregate.latencies) < self.settings.max_latency_samples:
-            aggregate.latencies.append(latency_ms)
-            return
-        # Reservoir sampling with a generator seeded by the series and interval: the same capture keeps the
-        # same sample, so replays stay deterministic.
-        if aggregate.sampler is None:
-            aggregate.sampler = random.Random(zlib.crc32(repr((key, start)).encode()))
-        slot = aggregate.sampler.randrange(aggregate.latencies_seen)
-        if slot < self.settings.max_latency_samples:
-            aggregate.latencies[slot] = latency_ms
+        """A latency past a full reservoir: a uniform sample of all the series' latencies is kept, by Li's
+        Algorithm L, which draws how many latencies to pass over instead of a random number per latency. The
+        generator is seeded by the series and interval: the same capture keeps the same sample, so replays stay
+        deterministic."""
+        size = self.settings.max_latency_samples
+        sampler = aggregate.sampler
+        if sampler is None:
+            sampler = aggregate.sampler = random.Random(zlib.crc32(repr((key, start)).encode()))
+            aggregate.skip_weight = math.exp(math.log(1.0 - sampler.random()) / size)
+            aggregate.next_sampled = size + _skip(sampler, aggregate.skip_weight) + 1
+        if aggregate.latencies_seen == aggregate.next_sampled:
+            aggregate.latencies[sampler.randrange(size)] = latency_ms
+            aggregate.skip_weight *= math.exp(math.log(1.0 - sampler.random()) / size)
+            aggregate.next_sampled += _skip(sampler, aggregate.skip_weight) + 1
 
     def advance(self, now_ns: int) -> None:
         """Packet time reached `now_ns`: closes every interval that ended more than the lateness bound ago,
@@ -229,3 +248,9 @@ class IntervalMetrics:
         }
         fields.update(self.health_fields())
         return Point(CAPTURE_MEASUREMENT, {"source": self.source}, fields, start)
+
+
+def _skip(sampler: random.Random, weight: float) -> int:
+    """Algorithm L's number of latencies to pass over, for its weight W (kept inside (0, 1))."""
+    weight = min(max(weight, MIN_SKIP_WEIGHT), MAX_SKIP_WEIGHT)
+    return math.floor(math.log(1.0 - sampler.random()) / math.log1p(-weight))

@@ -126,3 +126,20 @@ def test_an_interval_with_a_request_still_waiting_stays_open_past_the_lateness_b
     metrics.advance(200 * S)
     assert [(p.ts_ns, p.fields["count"]) for p in requests(points)] == [(100 * S, 2), (120 * S, 1)]
     assert metrics.late_transactions == 0
+
+
+def test_latency_reservoir_is_a_uniform_sample_of_the_whole_interval() -> None:
+    """Algorithm L keeps every latency with the same probability, early or late in the interval: over many
+    series (each its own seeded generator), each tenth of the stream holds a tenth of the samples."""
+    size, stream = 50, 10_000
+    metrics, _ = collect(MetricsSettings(max_latency_samples=size))
+    endpoints = [f"/e{n}" for n in range(100)]
+    for index in range(stream):
+        for endpoint in endpoints:
+            metrics.add(transaction(100.0, endpoint=endpoint, latency=float(index)))
+    series = next(iter(metrics.open.values())).values()
+    samples = np.concatenate([np.asarray(aggregate.latencies) for aggregate in series])
+    assert len(samples) == size * len(endpoints)
+    tenths = np.bincount((samples * 10 // stream).astype(np.int64), minlength=10) / len(samples)
+    assert np.abs(tenths - 0.1).max() < 0.02
+    assert abs(samples.mean() / (stream - 1) - 0.5) < 0.02
