@@ -4,9 +4,10 @@ Unless `--capture FILE` is given, the capture is recorded first: nginx and wrk r
 their own (loopback only, MTU 1500, offloads off so that segments look like a mirror port's) while tcpdump writes
 every packet. The namespace, and every process started in it, is removed on exit, also on error or Ctrl-C.
 
-Both tools then read the same file: `apispy replay --quiet FILE` and `tshark -Y http.request` printing method and
-URI of each request. Each is timed with `time.perf_counter` around `subprocess.run`; apispy is warmed up first on
-the capture's first packets so that numba's on-disk compile cache is filled, and that warm-up is reported apart.
+Both tools then read the same file: `apispy replay --quiet --line-protocol POINTS FILE` (every stage, the time
+series included; the transaction log off) and `tshark -Y http.request` printing method and URI of each request.
+Each is timed with `time.perf_counter` around `subprocess.run`; apispy is warmed up first on the capture's first
+packets so that numba's on-disk compile cache is filled, and that warm-up is reported apart.
 
     python bench/replay_vs_tshark.py [--capture FILE] [--packets N] [--keep PATH] [--apispy PATH] [--workers N]
 
@@ -324,9 +325,14 @@ def cut_warmup_capture(capture: Path, workdir: Path) -> Path:
     return warmup
 
 
-def time_apispy(apispy: str, capture: Path, config: Path | None = None, extra: tuple[str, ...] = ()) -> float:
-    """Seconds for `apispy replay --quiet` with the transaction log off; a crash is reported with its stderr."""
+def time_apispy(
+    apispy: str, capture: Path, config: Path | None = None, extra: tuple[str, ...] = (), points: Path | None = None
+) -> float:
+    """Seconds for `apispy replay --quiet` with the transaction log off, writing its time series as line protocol
+    to `points` when given (the metrics are part of the work); a crash is reported with its stderr."""
     command = [apispy, "replay", "--quiet", *extra, str(capture)]
+    if points is not None:
+        command[2:2] = ["--line-protocol", str(points)]
     if config is not None:
         command[2:2] = ["--config", str(config)]
     start = time.perf_counter()
@@ -446,15 +452,18 @@ def main(argv: list[str] | None = None) -> int:
             time_apispy(apispy, cut_warmup_capture(capture, workdir))
             warmup_s = time.perf_counter() - start
 
-            apispy_s = time_apispy(apispy, capture)
+            points = workdir / "points.lp"
+            apispy_s = time_apispy(apispy, capture, points=points)
             transactions = count_apispy_transactions(apispy, capture, workdir)
             apispy_run = TimedRun(seconds=apispy_s, transactions=transactions)
             no_detectors = workdir / "no-detectors.toml"
             no_detectors.write_text("[detectors]\nenabled = false\n")
-            bare_run = TimedRun(seconds=time_apispy(apispy, capture, no_detectors), transactions=transactions)
-            strict_run = TimedRun(seconds=time_apispy(apispy, capture, extra=("--strict",)), transactions=transactions)
+            bare_run = TimedRun(seconds=time_apispy(apispy, capture, no_detectors, points=points),
+                                transactions=transactions)
+            strict_run = TimedRun(seconds=time_apispy(apispy, capture, extra=("--strict",), points=points),
+                                  transactions=transactions)
             worker_runs = {
-                count: TimedRun(seconds=time_apispy(apispy, capture, extra=("--workers", str(count))),
+                count: TimedRun(seconds=time_apispy(apispy, capture, extra=("--workers", str(count)), points=points),
                                 transactions=transactions)
                 for count in range(2, args.workers + 1)
             }
