@@ -34,7 +34,7 @@ from sniffer.metrics import CaptureCounters
 from sniffer.outputs import MetricOutputs
 from sniffer.pipeline import Shard
 from sniffer.replay import ReplayResult, build_pipeline, counters
-from sniffer.sharded import FINISHED, Block, ShardCollector, ShardedRun, WorkerTask, widen_pipe
+from sniffer.sharded import FINISHED, Block, ShardCollector, ShardedRun, WorkerTask, held_entries, widen_pipe
 from sniffer.sinks.pcapwriter import PcapTarget
 
 PENDING_CHECK_S = 0.5
@@ -43,14 +43,15 @@ PENDING_CHECK_S = 0.5
 class _LiveShard:
     """One process's share: its source, its pipeline and its clock (packet time, or wall time when idle)."""
 
-    def __init__(self, task: WorkerTask, source: LiveSource) -> None:
+    def __init__(self, task: WorkerTask, source: LiveSource, local: bool = False) -> None:
+        """`local`: the parent's own shard (see ShardCollector)."""
         self.source = source
         self.clock_ns = 0
         self.needs_pending = task.needs_pending
         self.pending_bound: int | None = None
         self.pending_checked = 0.0
         # The collector must not walk the flow table at every batch: see _pending.
-        self.collector = ShardCollector(replace(task, needs_pending=False), position=lambda: self.clock_ns)
+        self.collector = ShardCollector(replace(task, needs_pending=False), lambda: self.clock_ns, local)
         self.pipeline = self.collector.pipeline = build_pipeline(
             task.config, self.collector.on_transaction, task.spec
         )
@@ -206,7 +207,7 @@ class LiveShardedRun(ShardedRun):
         self.errors: list[str] = []
         self.task = WorkerTask(Shard(0, self.workers), [], self.config, self.spec, self.metrics is not None)
         own = self.sources[0]
-        shard = _LiveShard(self.task, own)
+        shard = _LiveShard(self.task, own, local=True)
         self.writer = self.pcap.writer(0) if self.pcap is not None else None
         try:
             for batch in own.batches(lambda: should_stop() or bool(self.errors)):
@@ -238,7 +239,7 @@ class LiveShardedRun(ShardedRun):
     def _receive(self, index: int, block: Block, on_progress: Callable[[int], None] | None) -> None:
         """Blocks are taken as they come: transactions are released in clock order up to the slowest
         process's clock; a finished process holds nothing back."""
-        self.held[index].extend(block.rows)
+        self.held[index].extend(held_entries(block.rows))
         self.clocks[index] = block.clock_ns
         self.pending[index] = block.oldest_pending_ns
         self.health[index] = block.health

@@ -86,7 +86,8 @@ class Block:
     process would have taken it. Every worker reads the same blocks, so step k is the same input for all.
 
     Each row is a transaction's public fields followed by its anomaly features, the bytes its bodies weighed,
-    the alerts the worker's detectors raised on it, and its input position (`Pipeline.position`).
+    the alerts the worker's detectors raised on it, and its input position (`Pipeline.position`). (The parent's
+    own shard, which crosses no pipe, makes held entries instead: see `held_entries`.)
     """
 
     rows: list[tuple]
@@ -111,14 +112,30 @@ class _Step:
     bytes_read: int = 0
 
 
+def held_entries(rows: list[tuple]) -> list[tuple]:
+    """A block's rows as the parent holds them: (transaction, bytes its bodies weighed, alerts raised, input
+    position). A worker's rows (public fields first, see `Block`) become transactions here; the parent's own
+    shard (a `local` collector) makes entries directly."""
+    if not rows or type(rows[0][0]) is Transaction:
+        return rows
+    entries = []
+    for row in rows:
+        transaction = Transaction(*row[:-4])
+        transaction.payload_features = row[-4]
+        entries.append((transaction, row[-3], row[-2], row[-1]))
+    return entries
+
+
 class ShardCollector:
     """Collects one shard's transactions between blocks and runs the body detectors on them; `block()` hands
     them on with the shard's state (a worker sends it to the parent; the parent takes its own shard's)."""
 
-    def __init__(self, task: WorkerTask, position: Callable[[], int] | None = None) -> None:
-        """`position()`: where in the input a transaction is emitted (default: the pipeline's `position`)."""
+    def __init__(self, task: WorkerTask, position: Callable[[], int] | None = None, local: bool = False) -> None:
+        """`position()`: where in the input a transaction is emitted (default: the pipeline's `position`).
+        `local`: the parent's own shard, whose rows are held entries already (see `held_entries`)."""
         self.task = task
         self.position = position
+        self.local = local
         self.pipeline: Pipeline | None = None
         self.transactions: list[Transaction] = []
         self.positions: list[int] = []
@@ -142,6 +159,17 @@ class ShardCollector:
                 alerts[start : start + size] = self.payload.inspect_grouped(chunk)
                 if self.tagger is not None:
                     self.tagger.inspect(chunk)
+        if self.local:
+            # The parent keeps its own transactions (no copy through a tuple), stripped of what a worker's
+            # transaction never brings along, so that every shard's transactions look alike to the merge.
+            entries = []
+            for t, raised, position in zip(transactions, alerts, positions, strict=True):
+                entries.append((t, len(t.req_body) + len(t.resp_body), raised, position))
+                t.forwarded_for = t.forwarded = t.raw_target = ""
+                t.req_body = t.resp_body = b""
+                t.req_headers = []
+                t.resp_headers = []
+            return entries
         return [
             (*public_values(t), t.payload_features, len(t.req_body) + len(t.resp_body), raised, position)
             for t, raised, position in zip(transactions, alerts, positions, strict=True)
@@ -262,7 +290,7 @@ class ShardedRun:
         self.errors: list[str] = []
         warnings: list[str] = []
         try:
-            collector = ShardCollector(self._task(0))
+            collector = ShardCollector(self._task(0), local=True)
             pipeline = collector.pipeline = build_pipeline(
                 self.config, collector.on_transaction, self.spec, collector.task.shard
             )
@@ -345,7 +373,7 @@ class ShardedRun:
         step.clock_ns = max(step.clock_ns, block.clock_ns)
         step.packet_counts.extend(block.packet_counts)
         step.bytes_read += block.bytes_read
-        self.held[index].extend(block.rows)
+        self.held[index].extend(held_entries(block.rows))
         self.reported_pending[index].append(block.oldest_pending_ns)
         self.reported_health[index].append(block.health)
         if block.final:
@@ -390,14 +418,12 @@ class ShardedRun:
                 ready.append(part)
         rows = ready[0] if len(ready) == 1 else heapq.merge(*ready)
         metrics, alerting, endpoints, on_transaction = self.metrics, self.alerting, self.endpoints, self.on_transaction
-        for _, _, row in rows:
-            transaction = Transaction(*row[:-4])
-            transaction.payload_features = row[-4]
+        for _, _, (transaction, body_bytes, raised, _) in rows:
             endpoints.add(transaction)
             if metrics is not None:
                 metrics.add(transaction)
             if alerting is not None:
-                alerting.observe(transaction, row[-3], row[-2])
+                alerting.observe(transaction, body_bytes, raised)
             on_transaction(transaction)
 
     def _done(self, index: int) -> None:
