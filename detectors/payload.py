@@ -445,11 +445,15 @@ class AnomalyFeatureTagger:
         self.baselines = EndpointBaselines(settings)
 
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
-        if transactions:
-            features = self.baselines.features(transactions)
-            for index, transaction in enumerate(transactions):
-                transaction.payload_features = (features.values[index], features.keysets[index])
+        self.tag(transactions)
         return []
+
+    def tag(self, transactions: Sequence[Transaction]) -> np.ndarray:
+        """Tags each transaction; returns their feature values, one row each (to ship in one array)."""
+        features = self.baselines.features(transactions)
+        for index, transaction in enumerate(transactions):
+            transaction.payload_features = (features.values[index], features.keysets[index])
+        return features.values
 
 
 class AnomalyJudge:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+import numpy as np
+
 from detectors.alert import Alert
 from detectors.engine import worker_payload_detectors
 from detectors.openapi import ApiSpec
@@ -85,9 +87,10 @@ class Block:
     """What a worker sends after each capture block (a step): enough for the parent to take the step as one
     process would have taken it. Every worker reads the same blocks, so step k is the same input for all.
 
-    Each row is a transaction's public fields followed by its anomaly features, the bytes its bodies weighed,
-    the alerts the worker's detectors raised on it, and its input position (`Pipeline.position`). (The parent's
-    own shard, which crosses no pipe, makes held entries instead: see `held_entries`.)
+    Each row is a transaction's public fields followed by its JSON key sets for the anomaly baselines (their
+    feature values are row i of `features`), the bytes its bodies weighed, the alerts the worker's detectors
+    raised on it, and its input position (`Pipeline.position`). (The parent's own shard, which crosses no pipe,
+    makes held entries instead: see `held_entries`.)
     """
 
     rows: list[tuple]
@@ -99,6 +102,9 @@ class Block:
     packet_counts: list[tuple[int, int, int]]  # worker 0 only: (interval start, packets, bytes) of the block
     bytes_read: int
     dropped: int = 0  # live capture: packets this shard's sockets lost so far
+    # The rows' anomaly feature values, one row each, in one array: pickling a small array per transaction
+    # costs some 8 us each way, more than the rest of the row. Each row then carries only its JSON key sets.
+    features: np.ndarray | None = None
 
 
 @dataclass
@@ -112,16 +118,19 @@ class _Step:
     bytes_read: int = 0
 
 
-def held_entries(rows: list[tuple]) -> list[tuple]:
+def held_entries(block: Block) -> list[tuple]:
     """A block's rows as the parent holds them: (transaction, bytes its bodies weighed, alerts raised, input
     position). A worker's rows (public fields first, see `Block`) become transactions here; the parent's own
     shard (a `local` collector) makes entries directly."""
+    rows = block.rows
     if not rows or type(rows[0][0]) is Transaction:
         return rows
+    features = block.features
     entries = []
-    for row in rows:
+    for index, row in enumerate(rows):
         transaction = Transaction(*row[:-4])
-        transaction.payload_features = row[-4]
+        if features is not None:
+            transaction.payload_features = (features[index], row[-4])
         entries.append((transaction, row[-3], row[-2], row[-1]))
     return entries
 
@@ -148,17 +157,20 @@ class ShardCollector:
         self.transactions.append(transaction)
         self.positions.append(self.pipeline.position if self.position is None else self.position())
 
-    def _rows(self) -> list[tuple]:
+    def _rows(self) -> tuple[list[tuple], np.ndarray | None]:
+        """The rows of the transactions collected since the last block, and their anomaly feature values (see
+        `Block`); the body detectors run here, where the bodies are."""
         transactions, positions = self.transactions, self.positions
         self.transactions, self.positions = [], []
         alerts: list[list[Alert]] = [[] for _ in transactions]
+        values = []
         if self.payload is not None:
             size = self.task.config.detectors.batch_size
             for start in range(0, len(transactions), size):
                 chunk = transactions[start : start + size]
                 alerts[start : start + size] = self.payload.inspect_grouped(chunk)
                 if self.tagger is not None:
-                    self.tagger.inspect(chunk)
+                    values.append(self.tagger.tag(chunk))
         if self.local:
             # The parent keeps its own transactions (no copy through a tuple), stripped of what a worker's
             # transaction never brings along, so that every shard's transactions look alike to the merge.
@@ -169,11 +181,14 @@ class ShardCollector:
                 t.req_body = t.resp_body = b""
                 t.req_headers = []
                 t.resp_headers = []
-            return entries
-        return [
-            (*public_values(t), t.payload_features, len(t.req_body) + len(t.resp_body), raised, position)
+            return entries, None
+        features = np.concatenate(values) if values else None
+        rows = [
+            (*public_values(t), None if features is None else t.payload_features[1],
+             len(t.req_body) + len(t.resp_body), raised, position)
             for t, raised, position in zip(transactions, alerts, positions, strict=True)
-        ]
+        ]  # fmt: skip
+        return rows, features
 
     def block(self, packets: Any, bytes_read: int, final: bool = False) -> Block:
         pipeline = self.pipeline
@@ -185,9 +200,11 @@ class ShardCollector:
         counts = []
         if packets is not None and len(packets):
             counts = packet_counts(packets.ts_ns, packets.wire_lengths, self.interval_ns)
+        rows, features = self._rows()
         return Block(
-            self._rows(), FINISHED if final else pipeline.batch_end_position, final, stats.last_ts_ns,
+            rows, FINISHED if final else pipeline.batch_end_position, final, stats.last_ts_ns,
             flows.oldest_pending_ts() if self.task.needs_pending else None, health, counts, bytes_read,
+            features=features,
         )
 
 
@@ -373,7 +390,7 @@ class ShardedRun:
         step.clock_ns = max(step.clock_ns, block.clock_ns)
         step.packet_counts.extend(block.packet_counts)
         step.bytes_read += block.bytes_read
-        self.held[index].extend(held_entries(block.rows))
+        self.held[index].extend(held_entries(block))
         self.reported_pending[index].append(block.oldest_pending_ns)
         self.reported_health[index].append(block.health)
         if block.final:

@@ -72,6 +72,7 @@ def test_two_and_three_workers_write_exactly_what_one_process_writes(tmp_path: P
     one = outputs_of(tmp_path, 1, *captures)
     assert one["transactions.jsonl"].count(b"\n") > 3000
     assert one["alerts.jsonl"] and one["points.lp"]
+    assert b'"detector":"payload_anomaly"' in one["alerts.jsonl"]  # features computed in workers, judged here
     for workers in (2, 3):
         assert outputs_of(tmp_path, workers, *captures) == one
 
