@@ -111,14 +111,24 @@ def window_stats(
     samples = np.empty(fill, dtype=np.float64)
     for feature in range(windows.shape[2]):
         n_samples = 0
+        low = np.inf
+        high = -np.inf
         for index in range(fill):
             sample = np.float64(windows[slot, index, feature])
             if not np.isnan(sample):
                 samples[n_samples] = sample
                 n_samples += 1
+                low = min(low, sample)
+                high = max(high, sample)
         if n_samples == 0 or n_samples < min_samples:
             medians[slot, feature] = np.nan
             scales[slot, feature] = np.nan
+            continue
+        if low == high:
+            # Every sample alike (an endpoint that always answers the same size, say): the median is that value
+            # and the MAD 0, without selecting.
+            medians[slot, feature] = low
+            scales[slot, feature] = max(0.0, scale_floors[feature])
             continue
         median = np.median(samples[:n_samples])
         mad = np.median(np.abs(samples[:n_samples] - median))

@@ -93,6 +93,29 @@ def test_window_stats_compiled_equals_python(seed, fill, min_samples, nan_fracti
     np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 64), st.integers(1, 3), st.floats(0.0, 0.5))
+def test_window_stats_equal_numpys_median_and_mad_with_few_distinct_values(seed, fill, distinct, nan_fraction):
+    """Few distinct values, often only one (a constant feature takes the kernel's short path): the same median
+    and scale as numpy's median and MAD."""
+    rng = np.random.default_rng(seed)
+    windows = rng.choice(np.array([3.0, 4.5, 1000.0])[:distinct], size=(1, 64, 4)).astype(np.float32)
+    windows[rng.random(windows.shape) < nan_fraction] = np.nan
+    floors = np.array([0.0, 0.5, 2.0, 0.01])
+    medians = np.full((1, 4), -1.0)
+    scales = np.full((1, 4), -1.0)
+    window_stats(windows, 0, 1, floors, fill, medians, scales)
+    for feature in range(4):
+        samples = windows[0, :fill, feature].astype(np.float64)
+        samples = samples[~np.isnan(samples)]
+        if samples.size == 0:
+            assert np.isnan(medians[0, feature]) and np.isnan(scales[0, feature])
+            continue
+        median = np.median(samples)
+        assert medians[0, feature] == median
+        assert scales[0, feature] == max(MAD_TO_SIGMA * np.median(np.abs(samples - median)), floors[feature])
+
+
 def test_window_stats_median_mad_floor_and_nan_samples():
     windows = np.full((1, 8, 2), np.nan, dtype=np.float32)
     windows[0, :6, 0] = [1, 2, 3, 4, 100, np.nan]
