@@ -135,15 +135,21 @@ class ExposureScanner:
         (SignatureSet.units_with_hits); only responses where some expression occurs are looked at further.
         """
         limit = self.max_scan_bytes
-        parts: list[bytes] = []
-        header_texts = self.header_texts
+        # First, whether anything occurs at all: each distinct header list of the batch scanned once.
+        texts: list[bytes] = []
+        seen_headers: set[int] = set()  # ids: every list is alive in the batch
         for transaction in transactions:
             headers = transaction.resp_headers
-            text = header_texts.get(headers)
-            if text is None:
-                text = b"\n".join(map(b": ".join, headers))[:limit]  # C-level joins, no generator
-                header_texts.put(headers, text)
-            parts.append(text)
+            if id(headers) not in seen_headers:
+                seen_headers.add(id(headers))
+                texts.append(self._header_text(headers))
+            texts.append(transaction.resp_body[:limit])
+        if not transactions or not self.signatures.scan(b"\x00".join(texts), RESPONSE):
+            return
+        # Then which responses: each one's headers and body as a unit.
+        parts: list[bytes] = []
+        for transaction in transactions:
+            parts.append(self._header_text(transaction.resp_headers))
             parts.append(transaction.resp_body[:limit])
         bounds = range(0, len(parts) + 1, 2)
         cards: list[_Card] = []
@@ -163,6 +169,13 @@ class ExposureScanner:
                     _alert(transaction, rule, f"{rule.title} ({card.brand})", card.location,
                            mask_middle(card.digits))
                 )  # fmt: skip
+
+    def _header_text(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        text = self.header_texts.get(headers)
+        if text is None:
+            text = b"\n".join(map(b": ".join, headers))[: self.max_scan_bytes]  # C-level joins, no generator
+            self.header_texts.put(headers, text)
+        return text
 
     def _inspect_one(
         self, index: int, transaction: Transaction, header_text: bytes, body: bytes, alerts: list[Alert],

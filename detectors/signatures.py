@@ -639,21 +639,36 @@ def injection_alerts_batch(
     only requests where some injection expression occurs have their fields scanned one by one, to say which
     field it was. The score is a confidence in 0..1; a signature match counts as certain (1.0).
     """
+    alerts: list[list[Alert]] = [[] for _ in transactions]
+    memo = _target_memo.setdefault((max_scan_bytes, rounds), {})
+    # First, whether anything occurs at all: each distinct target and header list of the batch scanned once.
+    texts: list[bytes] = []
+    seen_targets: set[str] = set()
+    seen_headers: set[int] = set()  # ids: every list is alive in the batch
+    for transaction in transactions:
+        target = transaction.raw_target or transaction.uri
+        if target not in seen_targets:
+            seen_targets.add(target)
+            texts += _target_texts(memo, target, max_scan_bytes, rounds)
+        if transaction.req_body:
+            texts += _body_texts(transaction, max_scan_bytes, rounds)
+        header_list = transaction.req_headers
+        if header_list and id(header_list) not in seen_headers:
+            seen_headers.add(id(header_list))
+            texts.append(_header_entry(header_list, max_scan_bytes, rounds)[1])
+    if not signatures.scan(b"\x00".join(texts), REQUEST):
+        return alerts
+    # Then which requests: each one's texts as a unit.
     parts: list[bytes] = []
     bounds = [0]
-    memo = _target_memo.setdefault((max_scan_bytes, rounds), {})
     for transaction in transactions:
         parts += _target_texts(memo, transaction.raw_target or transaction.uri, max_scan_bytes, rounds)
-        body = transaction.req_body
-        if body:
-            body_fields: list[Field] = []
-            _add_body_fields(body_fields, body, transaction.req_content_type, max_scan_bytes, rounds)
-            parts += [text for _, _, text in body_fields]
+        if transaction.req_body:
+            parts += _body_texts(transaction, max_scan_bytes, rounds)
         header_list = transaction.req_headers
         if header_list:
             parts.append(_header_entry(header_list, max_scan_bytes, rounds)[1])
         bounds.append(len(parts))
-    alerts: list[list[Alert]] = [[] for _ in transactions]
     for index in signatures.units_with_hits(parts, bounds, REQUEST):
         transaction = transactions[index]
         fields = request_fields(
@@ -662,6 +677,12 @@ def injection_alerts_batch(
         )  # fmt: skip
         alerts[index] = _injection_alerts(transaction, scan_fields(signatures, fields))
     return alerts
+
+
+def _body_texts(transaction: Transaction, max_scan_bytes: int, rounds: int) -> list[bytes]:
+    fields: list[Field] = []
+    _add_body_fields(fields, transaction.req_body, transaction.req_content_type, max_scan_bytes, rounds)
+    return [text for _, _, text in fields]
 
 
 def injection_alerts(

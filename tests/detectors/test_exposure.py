@@ -262,3 +262,17 @@ def test_a_batch_finds_what_each_response_finds_alone(detector) -> None:
     alone = [alert for transaction in batch for alert in detector.inspect([transaction])]
     assert detector.inspect(batch) == alone
     assert len(alone) == 25
+
+
+def test_responses_sharing_a_header_list_are_judged_per_response(detector) -> None:
+    """The first pass scans each distinct header list once; a shared list (a remembered head) must still give
+    every response its own findings."""
+    from parsers.memo import SharedHeaders
+
+    plain = SharedHeaders([(b"content-type", b"application/json"), (b"server", b"nginx")])
+    leaking = SharedHeaders([(b"content-type", b"application/json"), (b"x-debug-token", JWT.encode())])
+    batch = [response('{"ok": true}' if n % 4 else '{"ssn": "123-45-6789"}', headers=leaking if n % 5 == 2 else plain)
+             for n in range(30)]  # fmt: skip
+    alone = [alert for transaction in batch for alert in detector.inspect([transaction])]
+    assert detector.inspect(batch) == alone
+    assert {alert.rule for alert in alone} == {"ssn", "jwt"}

@@ -580,3 +580,21 @@ def test_target_memo_is_bounded(monkeypatch) -> None:
     assert 0 < len(memo) <= 8
     module._target_texts(memo, "/" + "a%41" * 200, 65536, 3)  # longer than TARGET_MEMO_MAX_CHARS: not kept
     assert all(len(target) <= module.TARGET_MEMO_MAX_CHARS for target in memo)
+
+
+def test_shared_header_lists_and_repeated_targets_are_judged_per_request(signatures) -> None:
+    """The batch's first pass scans each distinct target and header list once: requests that share them (as the
+    head reader's remembered heads do) must still each get their own alerts, and only theirs."""
+    from detectors.signatures import injection_alerts_batch
+    from parsers.memo import SharedHeaders
+
+    benign = SharedHeaders([(b"user-agent", b"curl/8"), (b"accept", b"*/*")])
+    hostile = SharedHeaders([(b"user-agent", b"${jndi:ldap://x/a}")])
+    targets = ["/api/v1/catalog", "/api/v1/users/7?q=" + quote("' OR '1'='1"), "/api/v1/catalog"]
+    batch = [request(targets[n % 3], headers=hostile if n % 7 == 3 else benign) for n in range(30)]
+    alone = [injection_alerts(signatures, transaction) for transaction in batch]
+    assert injection_alerts_batch(signatures, batch) == alone
+    assert [n for n, found in enumerate(alone) if any(alert.rule == "jndi" for alert in found)] == [3, 10, 17, 24]
+    assert sum(1 for found in alone if any(alert.rule == "sqli" for alert in found)) == 10
+    quiet = [request("/api/v1/catalog", headers=benign) for _ in range(20)]
+    assert injection_alerts_batch(signatures, quiet) == [[] for _ in quiet]
