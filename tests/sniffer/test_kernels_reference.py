@@ -58,3 +58,29 @@ def test_kernels_match_their_plain_python_reference(tmp_path: Path) -> None:
     assert sorted(compiled) == sorted(reference)
     for name, column in compiled.items():
         np.testing.assert_array_equal(column, reference[name], err_msg=name)
+
+
+# Every test module that compares a kernel with its Python body (support.kernels.python_body).
+KERNEL_TEST_MODULES = (
+    "tests/detectors/test_kernels.py",
+    "tests/detectors/test_windows.py",
+    "tests/parsers/test_headparse.py",
+    "tests/sniffer/capture/test_ring.py",
+    "tests/sniffer/test_decoder.py",
+)
+
+
+def test_kernel_tests_pass_with_numba_disabled() -> None:
+    """With NUMBA_DISABLE_JIT=1 every kernel is its plain Python body: the kernels' tests must still pass (they
+    then check the Python bodies against their expected results)."""
+    root = Path(__file__).resolve().parents[2]
+    users = {str(path.relative_to(root)) for path in (root / "tests").rglob("test_*.py")
+             if "python_body(" in path.read_text(encoding="utf-8")}  # fmt: skip
+    assert users == set(KERNEL_TEST_MODULES), "a module comparing kernels with their Python bodies is not listed"
+    environment = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:warnings", *KERNEL_TEST_MODULES],
+        cwd=root, env=environment, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout
