@@ -155,6 +155,7 @@ class KeysetWindow:
 # are remembered, at most KEYSET_CACHE_ENTRIES of them, bodies up to KEYSET_CACHE_MAX_BYTES.
 KEYSET_CACHE_ENTRIES = 4096
 KEYSET_CACHE_MAX_BYTES = 4096
+RECENT_KEYSET_ENTRIES = 4096
 _keyset_cache: dict[tuple[bytes, int], frozenset[str] | None] = {}
 
 
@@ -204,9 +205,27 @@ class EndpointBaselines:
         self.batch_of_slot = [-1] * capacity  # the last batch that used each slot
         self.batch_number = 0
         self.used = 0
+        # Per (endpoint, direction): the last body's key set, with that body and its content type. An endpoint
+        # often sends the very same body again (a health check, a fixed answer, an error); comparing it with the
+        # last one is cheaper than hashing it for json_keyset's memo. At most RECENT_KEYSET_ENTRIES entries of
+        # bodies up to KEYSET_CACHE_MAX_BYTES.
+        self.recent_keysets: dict[tuple[str, int], tuple[bytes, str, frozenset[str] | None]] = {}
 
     def __len__(self) -> int:
         return len(self.slot_of)
+
+    def _keyset(self, endpoint: str, direction: int, body: bytes, content_type: str) -> frozenset[str] | None:
+        """json_keyset of the body, taken from the endpoint's last one when it is the same body."""
+        key = (endpoint, direction)
+        recent = self.recent_keysets.get(key)
+        if recent is not None and recent[0] == body and recent[1] == content_type:
+            return recent[2]
+        keyset = json_keyset(body, content_type, self.settings.json_max_keys)
+        if len(body) <= KEYSET_CACHE_MAX_BYTES:
+            if recent is None and len(self.recent_keysets) >= RECENT_KEYSET_ENTRIES:
+                self.recent_keysets.clear()
+            self.recent_keysets[key] = (body, content_type, keyset)
+        return keyset
 
     def _grow(self) -> None:
         capacity = self.windows.shape[0]
@@ -268,17 +287,17 @@ class EndpointBaselines:
 
     def features(self, transactions: Sequence[Transaction]) -> AnomalyFeatures:
         """What the baselines compare, computed from the bodies: the part that can run where the bodies are."""
-        settings = self.settings
-        limit, max_keys = settings.max_scan_bytes, settings.json_max_keys
+        limit = self.settings.max_scan_bytes
+        keyset = self._keyset
         keysets = []
         for transaction in transactions:
             request = response = None
             body = transaction.req_body
             if body and len(body) <= limit:
-                request = json_keyset(body, transaction.req_content_type, max_keys)
+                request = keyset(transaction.endpoint, 0, body, transaction.req_content_type)
             body = transaction.resp_body
             if body and len(body) <= limit and _ok(transaction.status):
-                response = json_keyset(body, transaction.resp_content_type, max_keys)
+                response = keyset(transaction.endpoint, 1, body, transaction.resp_content_type)
             keysets.append((request, response))
         return AnomalyFeatures(self._features(transactions), keysets)
 

@@ -243,3 +243,35 @@ def test_labelled_payload_capture_anomalies_come_from_the_attacker_only(signatur
             rules = {alert.rule for alert in alerts}
             assert {"size_zscore", "entropy_zscore", "json_keys"} <= rules
             assert sum(alert.rule == "json_keys" for alert in alerts) == 2
+
+
+def test_an_endpoints_repeated_body_gets_the_key_set_json_keyset_gives(monkeypatch) -> None:
+    """The last body per endpoint and direction is remembered: the same body again takes its key set without
+    json_keyset; a different body, or the same bytes under another content type, does not."""
+    from detectors import payload as module
+    from detectors.payload import EndpointBaselines, json_keyset
+
+    baselines = EndpointBaselines(PayloadSettings())
+    bodies = [(b'{"a": 1, "b": 2}', "application/json"), (b'{"a": 1, "b": 2}', "application/json"),
+              (b' {"c": 3}', "application/json"), (b' {"c": 3}', "text/plain"), (b'{"a": 1, "b": 2}', ""),
+              (b"[1, 2]", "application/json"), (b"[1, 2]", "application/json")]  # fmt: skip
+    calls = []
+    monkeypatch.setattr(module, "json_keyset", lambda *args: calls.append(args) or json_keyset(*args))
+    for body, content_type in bodies:
+        assert baselines._keyset("/e", 1, body, content_type) == json_keyset(body, content_type, 64)
+    assert len(calls) == 5  # the second of each identical pair came from the endpoint's last body
+    assert baselines._keyset("/other", 1, b'{"a": 1, "b": 2}', "application/json") == frozenset({"a", "b"})
+    assert len(calls) == 6  # another endpoint has its own
+
+
+def test_remembered_bodies_are_bounded(monkeypatch) -> None:
+    from detectors import payload as module
+    from detectors.payload import EndpointBaselines
+
+    monkeypatch.setattr(module, "RECENT_KEYSET_ENTRIES", 8)
+    baselines = EndpointBaselines(PayloadSettings())
+    for n in range(100):
+        baselines._keyset(f"/e{n}", 1, b'{"a": 1}', "application/json")
+    baselines._keyset("/big", 1, b'{"a": "' + b"x" * 10_000 + b'"}', "application/json")
+    assert 0 < len(baselines.recent_keysets) <= 8
+    assert all(len(body) <= module.KEYSET_CACHE_MAX_BYTES for body, _, _ in baselines.recent_keysets.values())
