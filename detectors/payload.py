@@ -31,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from itertools import chain
+from operator import attrgetter
 
 import numpy as np
 
@@ -350,9 +351,13 @@ class EndpointBaselines:
         """One row of N_ROW_FEATURES per transaction; NaN where a feature is not defined (see module docstring)."""
         limit = self.settings.max_scan_bytes
         count = len(transactions)
-        bodies = [transaction.req_body[:limit] for transaction in transactions]
-        bodies += [transaction.resp_body[:limit] for transaction in transactions]
-        lengths = np.fromiter(map(len, bodies), dtype=np.int64, count=2 * count)
+        bodies = list(map(_req_body, transactions))
+        bodies += map(_resp_body, transactions)
+        kept = np.fromiter(map(len, bodies), dtype=np.int64, count=2 * count)  # decoded, as kept
+        lengths = kept
+        if count and kept.max() > limit:
+            bodies = [body[:limit] for body in bodies]
+            lengths = np.minimum(kept, limit)
         offsets = np.zeros(2 * count, dtype=np.int64)
         np.cumsum(lengths[:-1], out=offsets[1:])
         buffer = np.frombuffer(b"".join(bodies), dtype=np.uint8)
@@ -360,18 +365,13 @@ class EndpointBaselines:
         body_features(buffer, offsets, lengths, shapes)
         shapes[lengths < self.settings.min_shape_bytes, FEATURE_ENTROPY:] = np.nan
         values = np.hstack((shapes[:count], shapes[count:]))
-        # Per transaction: body bytes on the wire (request, response), bytes kept (decoded), status.
-        numbers = np.fromiter(
-            chain.from_iterable(
-                (t.req_body_bytes, t.resp_body_bytes, len(t.req_body), len(t.resp_body), t.status or 0)
-                for t in transactions
-            ),
-            dtype=np.int64,
-            count=5 * count,
-        ).reshape(count, 5)
-        values[:, FEATURE_LENGTH] = np.log2(1.0 + np.maximum(numbers[:, 0], numbers[:, 2]))
-        values[:, RESPONSE_OFFSET + FEATURE_LENGTH] = np.log2(1.0 + np.maximum(numbers[:, 1], numbers[:, 3]))
-        ok = (numbers[:, 4] >= HTTP_OK_MIN) & (numbers[:, 4] <= HTTP_OK_MAX)
+        # Body sizes: as on the wire, or as kept when decoding made them larger.
+        wire = np.fromiter(chain(map(_req_wire, transactions), map(_resp_wire, transactions)), np.int64, 2 * count)
+        sizes = np.log2(1.0 + np.maximum(wire, kept))
+        values[:, FEATURE_LENGTH] = sizes[:count]
+        values[:, RESPONSE_OFFSET + FEATURE_LENGTH] = sizes[count:]
+        statuses = np.fromiter([t.status or 0 for t in transactions], dtype=np.int64, count=count)
+        ok = (statuses >= HTTP_OK_MIN) & (statuses <= HTTP_OK_MAX)
         values[~ok, RESPONSE_OFFSET:] = np.nan
         return values
 
@@ -442,6 +442,10 @@ class EndpointBaselines:
         endpoint = transaction.endpoint or transaction.path
         message = f"{what} on {transaction.method} {endpoint} from {transaction.src_ip}"
         return Alert.about(transaction, "payload_anomaly", rule, severity, message, evidence, score)
+
+
+_req_body, _resp_body = attrgetter("req_body"), attrgetter("resp_body")
+_req_wire, _resp_wire = attrgetter("req_body_bytes"), attrgetter("resp_body_bytes")
 
 
 def _ok(status: int | None) -> bool:
