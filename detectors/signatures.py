@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import hyperscan
+import numpy as np
 
 from detectors.alert import Alert
 from detectors.evidence import MAX_EVIDENCE_CHARS, mask_middle
@@ -544,6 +545,7 @@ TARGET_MEMO_MAX_CHARS = 512
 _target_memo: dict[tuple[int, int], dict[str, list[bytes]]] = {}
 
 
+_SPLITTING_OR_DECODING = re.compile(rb"[%&+$\\?#]").finditer
 _SPLITS_OR_DECODES = re.compile(rb"[%&+$\\?#]").search
 
 
@@ -641,15 +643,19 @@ def injection_alerts_batch(
     """
     alerts: list[list[Alert]] = [[] for _ in transactions]
     memo = _target_memo.setdefault((max_scan_bytes, rounds), {})
-    # First, whether anything occurs at all: each distinct target and header list of the batch scanned once.
-    texts: list[bytes] = []
-    seen_targets: set[str] = set()
+    # First, whether anything occurs at all. The targets go in as they are on the wire, all in one text: a target
+    # with nothing to split or decode is its own only field; those with something (found in that one text)
+    # also go in as their decoded fields. Then each distinct header list of the batch, once.
+    targets = [transaction.raw_target or transaction.uri for transaction in transactions]
+    joined = "\x00".join(targets).encode("latin-1", "replace")
+    texts = [joined]
+    if _SPLITS_OR_DECODES(joined) is not None:
+        ends = np.cumsum(np.fromiter(map(len, targets), dtype=np.int64, count=len(targets)) + 1)
+        marks = np.fromiter((match.start() for match in _SPLITTING_OR_DECODING(joined)), dtype=np.int64)
+        for index in np.unique(np.searchsorted(ends, marks, side="right")).tolist():
+            texts += _target_texts(memo, targets[index], max_scan_bytes, rounds)
     seen_headers: set[int] = set()  # ids: every list is alive in the batch
     for transaction in transactions:
-        target = transaction.raw_target or transaction.uri
-        if target not in seen_targets:
-            seen_targets.add(target)
-            texts += _target_texts(memo, target, max_scan_bytes, rounds)
         if transaction.req_body:
             texts += _body_texts(transaction, max_scan_bytes, rounds)
         header_list = transaction.req_headers

@@ -598,3 +598,17 @@ def test_shared_header_lists_and_repeated_targets_are_judged_per_request(signatu
     assert sum(1 for found in alone if any(alert.rule == "sqli" for alert in found)) == 10
     quiet = [request("/api/v1/catalog", headers=benign) for _ in range(20)]
     assert injection_alerts_batch(signatures, quiet) == [[] for _ in quiet]
+
+
+@pytest.mark.parametrize("position", [0, 1, 7, 15])
+def test_an_attack_seen_only_once_decoded_is_found_wherever_its_target_sits(signatures, position) -> None:
+    """The first pass scans the batch's targets as on the wire, plus the decoded fields of those that need
+    decoding: an attack that only shows once decoded must be found at any position of the batch."""
+    from detectors.signatures import injection_alerts_batch
+
+    hidden = "/api/v1/users?q=" + quote(quote("<script>alert(1)</script>", safe=""), safe="")  # twice encoded
+    batch = [request(f"/api/v1/users/{n}") for n in range(16)]
+    batch[position] = request(hidden)
+    found = injection_alerts_batch(signatures, batch)
+    assert [n for n, alerts in enumerate(found) if alerts] == [position]
+    assert {alert.rule for alert in found[position]} == {"xss"}
