@@ -131,8 +131,8 @@ class ExposureScanner:
     def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
         """Append each transaction's findings to alerts[i].
 
-        Each response's headers and body are one unit of one Hyperscan pass over the batch
-        (SignatureSet.units_with_hits); only responses where some expression occurs are looked at further.
+        The batch is scanned once as a whole; only when an expression occurs somewhere are the responses (headers
+        and body each) scanned as units (SignatureSet.units_with_hits), and only those that hit looked at further.
         """
         limit = self.max_scan_bytes
         # First, whether anything occurs at all: each distinct header list of the batch scanned once.

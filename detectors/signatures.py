@@ -284,15 +284,14 @@ class SignatureSet:
         parts[bounds[i]:bounds[i + 1]] (a request's fields, a response's headers and body); its parts are scanned
         joined by NUL bytes.
 
-        A Hyperscan call costs about 0.8 us before the first byte, more than scanning a small request, and most
-        units of ordinary traffic match nothing. So the whole batch is scanned as one text first (nothing matches
-        across a NUL byte, and SINGLEMATCH reports every expression that occurs anywhere), then, only when that
-        hits, groups of UNIT_GROUP units, then the single units of the groups that hit.
+        A Hyperscan call costs about 0.8 us before the first byte, more than scanning a small request. So groups
+        of UNIT_GROUP units are scanned as one text (nothing matches across a NUL byte, and SINGLEMATCH reports
+        every expression that occurs anywhere), then the single units of the groups that hit. Callers first scan
+        their whole batch once, more cheaply than as units (each distinct header list once), and call this only
+        when that scan hits.
         """
         units = len(bounds) - 1
-        if units <= 0 or not self.scan(b"\x00".join(parts), direction):
-            return []
-        found = []
+        found: list[int] = []
         for first in range(0, units, UNIT_GROUP):
             last = min(units, first + UNIT_GROUP)
             if units > UNIT_GROUP and not self.scan(b"\x00".join(parts[bounds[first] : bounds[last]]), direction):
@@ -545,8 +544,8 @@ TARGET_MEMO_MAX_CHARS = 512
 _target_memo: dict[tuple[int, int], dict[str, list[bytes]]] = {}
 
 
-_SPLITTING_OR_DECODING = re.compile(rb"[%&+$\\?#]").finditer
-_SPLITS_OR_DECODES = re.compile(rb"[%&+$\\?#]").search
+# What a target needs split (query, fragment) or decoded before it is scanned.
+_SPLIT_OR_DECODE = re.compile(rb"[%&+$\\?#]")
 
 
 def _target_texts(memo: dict[str, list[bytes]], target: str, max_scan_bytes: int, rounds: int) -> list[bytes]:
@@ -554,7 +553,7 @@ def _target_texts(memo: dict[str, list[bytes]], target: str, max_scan_bytes: int
     texts = memo.get(target)
     if texts is None:
         raw = target.encode("latin-1", "replace")
-        if _SPLITS_OR_DECODES(raw) is None:
+        if _SPLIT_OR_DECODE.search(raw) is None:
             return [raw[:max_scan_bytes]]  # a bare path with nothing to decode (/users/42): its own only field
         texts = [text for _, _, text in _target_fields(target, max_scan_bytes, rounds)]
         if len(target) <= TARGET_MEMO_MAX_CHARS:
@@ -637,9 +636,10 @@ def injection_alerts_batch(
 ) -> list[list[Alert]]:
     """The injection alerts of each request of a batch, at most one per rule per request.
 
-    Every request's decoded fields are scanned in one Hyperscan pass over the batch (SignatureSet.units_with_hits);
-    only requests where some injection expression occurs have their fields scanned one by one, to say which
-    field it was. The score is a confidence in 0..1; a signature match counts as certain (1.0).
+    The batch is scanned once as a whole; only when an injection expression occurs somewhere are the requests
+    scanned as units (SignatureSet.units_with_hits), and only those where one occurs have their fields scanned
+    one by one, to say which field it was. The score is a confidence in 0..1; a signature match counts as
+    certain (1.0).
     """
     alerts: list[list[Alert]] = [[] for _ in transactions]
     memo = _target_memo.setdefault((max_scan_bytes, rounds), {})
@@ -649,9 +649,9 @@ def injection_alerts_batch(
     targets = [transaction.raw_target or transaction.uri for transaction in transactions]
     joined = "\x00".join(targets).encode("latin-1", "replace")
     texts = [joined]
-    if _SPLITS_OR_DECODES(joined) is not None:
+    if _SPLIT_OR_DECODE.search(joined) is not None:
         ends = np.cumsum(np.fromiter(map(len, targets), dtype=np.int64, count=len(targets)) + 1)
-        marks = np.fromiter((match.start() for match in _SPLITTING_OR_DECODING(joined)), dtype=np.int64)
+        marks = np.fromiter((match.start() for match in _SPLIT_OR_DECODE.finditer(joined)), dtype=np.int64)
         for index in np.unique(np.searchsorted(ends, marks, side="right")).tolist():
             texts += _target_texts(memo, targets[index], max_scan_bytes, rounds)
     seen_headers: set[int] = set()  # ids: every list is alive in the batch

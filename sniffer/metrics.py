@@ -126,7 +126,7 @@ class IntervalMetrics:
 
     def add(self, transaction: Transaction) -> None:
         ts_ns = int(round(transaction.ts * NS_PER_S))
-        start = ts_ns - ts_ns % self.interval_ns
+        start = self.interval_of(ts_ns)
         if start < self.closed_before_ns:
             self.late_transactions += 1
             return
@@ -177,11 +177,11 @@ class IntervalMetrics:
         sampler = aggregate.sampler
         if sampler is None:
             sampler = aggregate.sampler = random.Random(zlib.crc32(repr((key, start)).encode()))
-            aggregate.skip_weight = math.exp(math.log(1.0 - sampler.random()) / size)
+            aggregate.skip_weight = _weight_factor(sampler, size)
             aggregate.next_sampled = size + _skip(sampler, aggregate.skip_weight) + 1
         if aggregate.latencies_seen == aggregate.next_sampled:
             aggregate.latencies[sampler.randrange(size)] = latency_ms
-            aggregate.skip_weight *= math.exp(math.log(1.0 - sampler.random()) / size)
+            aggregate.skip_weight *= _weight_factor(sampler, size)
             aggregate.next_sampled += _skip(sampler, aggregate.skip_weight) + 1
 
     def advance(self, now_ns: int) -> None:
@@ -254,3 +254,8 @@ def _skip(sampler: random.Random, weight: float) -> int:
     """Algorithm L's number of latencies to pass over, for its weight W (kept inside (0, 1))."""
     weight = min(max(weight, MIN_SKIP_WEIGHT), MAX_SKIP_WEIGHT)
     return math.floor(math.log(1.0 - sampler.random()) / math.log1p(-weight))
+
+
+def _weight_factor(sampler: random.Random, size: int) -> float:
+    """Algorithm L's draw for W: u ** (1 / size), u uniform in (0, 1]."""
+    return math.exp(math.log(1.0 - sampler.random()) / size)

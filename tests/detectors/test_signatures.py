@@ -511,7 +511,7 @@ def test_compiled_database_cached_on_disk_scans_like_a_fresh_one(tmp_path, monke
 
 @pytest.mark.parametrize("hit_units", [(), (0,), (5,), (0, 16, 17, 39), tuple(range(40))])
 def test_units_with_hits_finds_exactly_the_units_that_match(signatures, hit_units) -> None:
-    """The joint scan, the groups and the single units agree with scanning every unit alone, wherever the hits
+    """The groups and the single units agree with scanning every unit alone, wherever the hits
     are (first unit, group edges, last unit, all)."""
     parts, bounds = [], [0]
     for unit in range(40):
