@@ -15,13 +15,15 @@ Windows and counts live in numba kernels (detectors.windows) over slot arrays of
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
 from detectors.alert import Alert
+from detectors.batchkeys import Groups, codes_of, group
+from detectors.ids import batch_id_hashes
 from detectors.slots import SlotTable
 from detectors.windows import BITMAP_WORDS, robust_threshold, window_counts, window_distinct
 from parsers.transaction import Transaction
@@ -50,6 +52,7 @@ class RateSettings:
 
 
 INITIAL_ROWS = 1024
+_endpoint = attrgetter("endpoint")
 
 
 class _Windows:
@@ -72,10 +75,15 @@ class _Windows:
             self.tags[slot] = -1
             self.values[slot] = 0
 
-    def _slots(self, keys: list) -> np.ndarray:
-        slots = np.array(self.table.slots_of(keys), np.int64)
+    def _slots(self, keys: list, groups: Groups) -> np.ndarray:
+        """Each row's slot, from the batch's distinct `keys` (one per group): the table is asked once per key, in
+        the order of their last rows, so its recency order is the same as if every row had been looked up."""
+        key_slots = np.empty(len(keys), np.int64)
+        slot = self.table.slot
+        for code in groups.recency_order().tolist():
+            key_slots[code] = slot(keys[code])
         rows = len(self.tags)
-        needed = int(slots.max(initial=-1)) + 1
+        needed = int(key_slots.max(initial=-1)) + 1
         if needed > rows:
             grown = min(self.table.capacity, max(needed, 2 * rows))
             tags = np.full((grown, *self.tags.shape[1:]), -1, np.int64)
@@ -83,17 +91,17 @@ class _Windows:
             values = np.zeros((grown, *self.values.shape[1:]), self.values.dtype)
             values[:rows] = self.values
             self.tags, self.values = tags, values
-        return slots
+        return key_slots[groups.codes]
 
-    def count(self, keys: list, ts_ns: np.ndarray, increments: np.ndarray) -> np.ndarray:
-        slots = self._slots(keys)
-        totals = np.zeros(len(keys), np.int64)
+    def count(self, keys: list, groups: Groups, ts_ns: np.ndarray, increments: np.ndarray) -> np.ndarray:
+        slots = self._slots(keys, groups)
+        totals = np.zeros(len(slots), np.int64)
         window_counts(slots, ts_ns // self.sub_window_ns, increments, self.values, self.tags, totals)
         return totals
 
-    def distinct(self, keys: list, ts_ns: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-        slots = self._slots(keys)
-        estimates = np.zeros(len(keys), np.float64)
+    def distinct(self, keys: list, groups: Groups, ts_ns: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+        slots = self._slots(keys, groups)
+        estimates = np.zeros(len(slots), np.float64)
         window_distinct(slots, ts_ns // self.sub_window_ns, hashes, self.values, self.tags, estimates)
         return estimates
 
@@ -104,45 +112,6 @@ class _Windows:
         tags = self.tags[:used]
         live = (tags > now - tags.shape[1]) & (tags <= now)
         return (self.values[:used] * live).sum(axis=1)
-
-
-# Where an endpoint's templated segments are, per endpoint (a few thousand at most; forgotten all at once):
-# (positions, number of segments, whether the only templated segment is the last).
-_ID_POSITIONS_ENTRIES = 4096
-_id_positions: dict[str, tuple[tuple[int, ...], int, bool]] = {}
-
-
-def id_values(path: str, endpoint: str) -> str | None:
-    """The concrete values at the templated positions of `endpoint` in `path` ("42" for /users/{id})."""
-    if "{" not in endpoint:
-        return None
-    shape = _id_positions.get(endpoint)
-    if shape is None:
-        if len(_id_positions) >= _ID_POSITIONS_ENTRIES:
-            _id_positions.clear()
-        templates = endpoint.split("/")
-        positions = tuple(position for position, template in enumerate(templates) if "{" in template)
-        shape = _id_positions[endpoint] = (positions, len(templates), positions == (len(templates) - 1,))
-    positions, count, last_only = shape
-    if last_only and path.count("/") == count - 1:
-        return path[path.rfind("/") + 1 :]  # the usual /users/{id}: the last segment
-    segments = path.split("/")
-    present = len(segments)
-    values = [segments[position] for position in positions if position < present]
-    return "/".join(values) if values else None
-
-
-def first_per_key(rows: np.ndarray, keys: list) -> list[tuple[int, int]]:
-    """(first row, number of rows) per key among `rows`: one alert per key and batch carries the rest as its
-    count, instead of one alert object per transaction over a limit."""
-    firsts: dict = {}
-    for row in rows.tolist():
-        key = keys[row]
-        if key in firsts:
-            firsts[key][1] += 1
-        else:
-            firsts[key] = [row, 1]
-    return [(row, count) for row, count in firsts.values()]
 
 
 class RateDetector:
@@ -167,18 +136,21 @@ class RateDetector:
         else:
             ordered = list(transactions)
         ones = np.ones(len(ordered), np.int64)
-        clients = [t.client_id or t.src_ip for t in ordered]
+        clients, client_codes = codes_of([t.client_id or t.src_ip for t in ordered])
+        endpoints, endpoint_codes = codes_of(list(map(_endpoint, ordered)))
         alerts: list[Alert] = []
         settings = self.settings
 
-        totals = self.clients.count(clients, ts_ns, ones)
-        for i, count in first_per_key(np.flatnonzero(totals >= settings.client_limit), clients):
+        by_client = group((len(clients), client_codes))
+        totals = self.clients.count(clients, by_client, ts_ns, ones)
+        for i, count in by_client.first_per_group(np.flatnonzero(totals >= settings.client_limit)):
             alerts.append(
                 self._rate_alert(ordered[i], "client_rate", int(totals[i]), settings.client_limit, "requests", count)
             )
-        pairs = [(client, t.endpoint) for client, t in zip(clients, ordered, strict=True)]
-        pair_totals = self.client_endpoints.count(pairs, ts_ns, ones)
-        for i, count in first_per_key(np.flatnonzero(pair_totals >= settings.client_endpoint_limit), pairs):
+        by_pair = group((len(clients), client_codes), (len(endpoints), endpoint_codes))
+        pairs = [(clients[client_codes[row]], endpoints[endpoint_codes[row]]) for row in by_pair.firsts.tolist()]
+        pair_totals = self.client_endpoints.count(pairs, by_pair, ts_ns, ones)
+        for i, count in by_pair.first_per_group(np.flatnonzero(pair_totals >= settings.client_endpoint_limit)):
             alerts.append(
                 self._rate_alert(
                     ordered[i],
@@ -189,14 +161,14 @@ class RateDetector:
                     count,
                 )
             )
-        alerts.extend(self._population(ordered, clients, totals, ts_ns))
+        alerts.extend(self._population(ordered, by_client, totals, ts_ns))
 
         statuses = np.array([t.status or 0 for t in ordered], np.int64)
         failures = ((statuses == 401) | (statuses == 403)).astype(np.int64)
         if failures.any():
-            failure_totals = self.auth.count(clients, ts_ns, failures)
+            failure_totals = self.auth.count(clients, by_client, ts_ns, failures)
             over = np.flatnonzero((failures > 0) & (failure_totals >= settings.auth_failure_limit))
-            for i, count in first_per_key(over, clients):
+            for i, count in by_client.first_per_group(over):
                 alerts.append(
                     self._bruteforce_alert(
                         ordered[i], "auth_failures", int(failure_totals[i]), settings.auth_failure_limit, count
@@ -207,18 +179,18 @@ class RateDetector:
             if ordered[i].method == "POST" and LOGIN_ENDPOINT.search(ordered[i].endpoint):
                 failed_logins[i] = 1
         if failed_logins.any():
-            login_totals = self.logins.count(clients, ts_ns, failed_logins)
+            login_totals = self.logins.count(clients, by_client, ts_ns, failed_logins)
             over = np.flatnonzero((failed_logins > 0) & (login_totals >= settings.failed_login_limit))
-            for i, count in first_per_key(over, pairs):
+            for i, count in by_pair.first_per_group(over):
                 alerts.append(
                     self._bruteforce_alert(
                         ordered[i], "failed_logins", int(login_totals[i]), settings.failed_login_limit, count
                     )
                 )
-        alerts.extend(self._enumeration(ordered, clients, ts_ns))
+        alerts.extend(self._enumeration(ordered, clients, client_codes, endpoints, endpoint_codes, ts_ns))
         return alerts
 
-    def _population(self, ordered, clients, totals, ts_ns) -> list[Alert]:
+    def _population(self, ordered, by_client: Groups, totals, ts_ns) -> list[Alert]:
         settings = self.settings
         population = self.clients.current_totals(int(ts_ns[-1]))
         active = population[population > 0]
@@ -234,25 +206,33 @@ class RateDetector:
                 "requests, far above the other clients'",
                 count,
             )
-            for i, count in first_per_key(np.flatnonzero(totals > threshold), clients)
+            for i, count in by_client.first_per_group(np.flatnonzero(totals > threshold))
         ]
 
-    def _enumeration(self, ordered, clients, ts_ns) -> list[Alert]:
-        rows, keys, hashes = [], [], []
-        for i, transaction in enumerate(ordered):
-            if "{" not in transaction.endpoint:
-                continue
-            values = id_values(transaction.path, transaction.endpoint)
-            if values is not None:
-                rows.append(i)
-                keys.append((clients[i], transaction.method, transaction.endpoint))
-                hashes.append(zlib.crc32(values.encode("utf-8", "surrogateescape")))
-        if not rows:
+    def _enumeration(self, ordered, clients, client_codes, endpoints, endpoint_codes, ts_ns) -> list[Alert]:
+        """Distinct ids per (client, method, endpoint): only the rows whose endpoint has a placeholder."""
+        templated = np.array(["{" in endpoint for endpoint in endpoints], bool)
+        candidates = np.flatnonzero(templated[endpoint_codes])
+        if not len(candidates):
             return []
-        estimates = self.enumeration.distinct(keys, ts_ns[rows], np.array(hashes, np.uint64))
+        named, hashes = batch_id_hashes(
+            [ordered[i].path for i in candidates.tolist()], [endpoints[code] for code in endpoint_codes[candidates]]
+        )
+        rows = candidates[named]
+        if not len(rows):
+            return []
+        hashes = hashes[named]
+        methods, method_codes = codes_of([ordered[i].method for i in rows.tolist()])
+        client_codes, endpoint_codes = client_codes[rows], endpoint_codes[rows]
+        by_key = group((len(clients), client_codes), (len(methods), method_codes), (len(endpoints), endpoint_codes))
+        keys = [
+            (clients[client_codes[row]], methods[method_codes[row]], endpoints[endpoint_codes[row]])
+            for row in by_key.firsts.tolist()
+        ]
+        estimates = self.enumeration.distinct(keys, by_key, ts_ns[rows], hashes)
         limit = self.settings.enumeration_distinct_limit
         alerts = []
-        for position, count in first_per_key(np.flatnonzero(estimates >= limit), keys):
+        for position, count in by_key.first_per_group(np.flatnonzero(estimates >= limit)):
             transaction = ordered[rows[position]]
             distinct = int(round(estimates[position]))
             window = self.settings.enumeration_window_s
