@@ -244,6 +244,15 @@ class Http1DirectionParser:
             self._feed_message(ts_ns, data)
 
     def _feed_message(self, ts_ns: int, data: bytes) -> None:
+        if (
+            self.message_ts is None
+            and self.head is None
+            and not self.verdict_pending
+            and not self.limits.strict
+            and (self.buffer is None or not self.buffer._data)
+            and self._feed_start(ts_ns, data)
+        ):
+            return
         if self.message_ts is None:
             self.message_ts = ts_ns
         if self.verdict_pending:
@@ -324,6 +333,54 @@ class Http1DirectionParser:
                 self._on_error(error, ts_ns)
                 return
 
+    def _feed_start(self, ts_ns: int, data: bytes) -> bool:
+        """The first bytes of a message, with nothing buffered before them: the usual segment, which starts a
+        message and often holds all of it. The head is read from `data` itself and a Content-Length body taken
+        from it, without h11's receive buffer (its copies, and the head copy kept for a lenient reading, which an
+        accepted head never needs); from there on, everything goes as `_drain` would have it. False, with nothing
+        changed that the slow path would not change the same way, when the head is not one `read_head` accepts
+        whole from these bytes (or a response's version is not upper case)."""
+        is_request = self.role == ROLE_REQUESTS
+        if not is_request:
+            if data[:5] != b"HTTP/":
+                return False
+            if not self.response_context_known:
+                self.response_method, self.proposed_switch = self.sink.response_context()
+                self.response_context_known = True
+        outcome, fast = read_head(data, is_request)
+        if outcome != ACCEPTED:
+            return False
+        self.message_ts = ts_ns
+        if self.buffer is None:
+            self.buffer = ReceiveBuffer()
+        rest = data[fast.head_length :]
+        head = self._new_head(fast.headers, fast.http_version, fast.method, fast.target, fast.status, fast.reason)
+        status = head.status
+        # Interim and switching responses read what follows the head from the buffer (see _take_head).
+        framing = None
+        if is_request or (status >= 200 and not (self.response_method == b"CONNECT" and status < 300)):
+            framing = self._framing(head)
+            if framing == FRAMING_LENGTH and self.body_remaining > 0:
+                self._take_head(head, ts_ns, framing)
+                remaining = self.body_remaining
+                if len(rest) < remaining:  # the body goes on in later segments
+                    if rest:
+                        self._on_body(rest)
+                    return True
+                self._on_body(rest[:remaining] if len(rest) > remaining else rest)
+                rest = rest[remaining:]
+                if rest:
+                    self.buffer += rest
+                self._finish_message(ts_ns)
+                if rest:
+                    self._drain(ts_ns)
+                return True
+        if rest:
+            self.buffer += rest
+        self._take_head(head, ts_ns, framing)
+        self._drain(ts_ns)
+        return True
+
     def _on_head(
         self,
         headers: list[tuple[bytes, bytes]],
@@ -335,21 +392,29 @@ class Http1DirectionParser:
         ts_ns: int,
     ) -> None:
         """A head as h11 reads it (from h11's event or the fast reader): lower-case names, raw values."""
+        self._take_head(self._new_head(headers, http_version, method, target, status, reason), ts_ns)
+
+    def _new_head(
+        self, headers: list[tuple[bytes, bytes]], http_version: bytes, method: bytes, target: bytes, status: int,
+        reason: bytes,
+    ) -> MessageHead:  # fmt: skip
         version = _text(http_version)
-        self.http_confirmed = True
         if self.role == ROLE_REQUESTS:
             if self.host_injected:
                 # The empty Host put in for h11 goes again (a new list: a remembered head's list is shared).
                 headers = [header for header in headers if header != (b"host", b"")]
-            head = MessageHead(self.message_ts, version, headers, method=_text(method), target=_text(target))
-        else:
-            head = MessageHead(self.message_ts, version, headers, status=status, reason=_text(reason))
-            if status < 200 and status != 101:
-                self.sink.on_interim(head)
-                # The final response starts after the interim one: in the bytes still buffered, or the next fed.
-                self.message_ts = ts_ns if self.buffer else None
-                self.head_bytes = bytes(self.buffer)
-                return
+            return MessageHead(self.message_ts, version, headers, method=_text(method), target=_text(target))
+        return MessageHead(self.message_ts, version, headers, status=status, reason=_text(reason))
+
+    def _take_head(self, head: MessageHead, ts_ns: int, framing: int | None = None) -> None:
+        """The message's head is read; `framing`, when given, is what `_framing(head)` gave (and set)."""
+        self.http_confirmed = True
+        if self.role == ROLE_RESPONSES and head.status < 200 and head.status != 101:
+            self.sink.on_interim(head)
+            # The final response starts after the interim one: in the bytes still buffered, or the next fed.
+            self.message_ts = ts_ns if self.buffer else None
+            self.head_bytes = bytes(self.buffer)
+            return
         # The head and the end share one flags list: what the head came with (midstream, resync) and what
         # happens to the message later (gap, truncated) are both the message's.
         head.flags = self.flags
@@ -366,7 +431,7 @@ class Http1DirectionParser:
             return
         if self.role == ROLE_REQUESTS:
             self.proposed_switch = head.method == "CONNECT" or bool(head.header(b"upgrade"))
-        self.framing = self._framing(head)
+        self.framing = self._framing(head) if framing is None else framing
         if self.framing == FRAMING_LENGTH and self.body_remaining > 0:
             if self.limits.strict:  # else _drain counts the body down itself
                 self.reader = ContentLengthReader(self.body_remaining)

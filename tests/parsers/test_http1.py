@@ -2,6 +2,8 @@ import gzip
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parsers.correlate import Exchange, TransactionCorrelator
 from parsers.http1 import Http1DirectionParser, ParserLimits
@@ -529,3 +531,81 @@ def test_requests_without_host_read_again_from_remembered_heads_stay_the_same():
     assert [(head.target, head.headers, head.flags) for head in heads] == [
         ("/internal", [(b"accept", b"*/*")], ["no_host"])] * 3  # fmt: skip
     assert conversation.client.parse_errors == 0
+
+
+# A keep-alive conversation with every way a message can sit in a segment: whole, split, several in one segment
+# (pipelined), a body of known length after a head-only segment, chunked, an interim answer glued to the final
+# one, bodiless answers, and an Upgrade request refused with a body and a request behind it.
+CLIENT_STREAM = (
+    GET + POST + b"GET /b HTTP/1.1\r\nHost: api\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"
+    + b"HEAD /c HTTP/1.1\r\nHost: api\r\n\r\n" + b"POST /d HTTP/1.1\r\nHost: api\r\nContent-Length: 0\r\n\r\n"
+    + b"POST /e HTTP/1.1\r\nHost: api\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nxy" + GET
+)  # fmt: skip
+SERVER_STREAM = (
+    OK + CREATED_CHUNKED + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody"
+    + b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n" + b"HTTP/1.1 204 No Content\r\n\r\n"
+    + b"HTTP/1.1 400 Bad Request\r\nContent-Length: 1\r\n\r\nx" + b"HTTP/1.1 304 Not Modified\r\n\r\n"
+)  # fmt: skip
+
+
+def segmented(stream: bytes, cuts: list[int]) -> list[bytes]:
+    bounds = [0, *sorted({cut % (len(stream) + 1) for cut in cuts}), len(stream)]
+    return [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+def converse(limits: ParserLimits, client_parts: list[bytes], server_parts: list[bytes]) -> list[tuple]:
+    """Feeds the client's segments, then the server's, one ts each; the exchanges as `summary` gives them."""
+    conversation = Conversation(limits)
+    ts = 0
+    for part in client_parts:
+        ts += 1
+        conversation.client.feed(ts, part)
+    for part in server_parts:
+        ts += 1
+        conversation.server.feed(ts, part)
+    return [view(exchange) for exchange in conversation.close()]
+
+
+def view(exchange: Exchange) -> tuple:
+    """Everything of an exchange the transaction records read, None for the parts it lacks."""
+    request, request_end, response, response_end = (
+        exchange.request, exchange.request_end, exchange.response, exchange.response_end,
+    )  # fmt: skip
+    return (
+        None if request is None else (request.ts_ns, request.method, request.target, list(request.headers)),
+        None if request_end is None else (request_end.body_bytes, request_end.body),
+        None if response is None else (response.ts_ns, response.status, list(response.headers)),
+        None if response_end is None else (response_end.body_bytes, response_end.body),
+        all_flags(exchange),
+        exchange.interim_statuses,
+    )
+
+
+def message_bounds(*messages: bytes) -> list[int]:
+    """Where each message starts and ends in their concatenation, and a few bytes either side of its head's end."""
+    bounds, at = [], 0
+    for message in messages:
+        head_end = at + message.find(b"\r\n\r\n") + 4
+        bounds += [at, head_end - 1, head_end, head_end + 1, at + len(message)]
+        at += len(message)
+    return bounds
+
+
+CLIENT_BOUNDS = message_bounds(*(m + b"\r\n\r\n" for m in CLIENT_STREAM.split(b"\r\n\r\n")[:-1]))
+SERVER_BOUNDS = message_bounds(*(m + b"\r\n\r\n" for m in SERVER_STREAM.split(b"\r\n\r\n")[:-1]))
+
+
+def cuts(bounds: list[int]):
+    """Cut positions: mostly at and around message boundaries, where the fast path starts, some anywhere."""
+    return st.lists(st.one_of(st.sampled_from(bounds), st.integers(0, 10_000)), max_size=14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cuts(CLIENT_BOUNDS), cuts(SERVER_BOUNDS))
+def test_segments_read_straight_from_the_wire_give_what_h11_gives(client_cuts, server_cuts):
+    """The fast path (a message start read from the segment itself, parsers.http1._feed_start) against h11's
+    readers throughout (strict), whatever the segmentation."""
+    client_parts, server_parts = segmented(CLIENT_STREAM, client_cuts), segmented(SERVER_STREAM, server_cuts)
+    fast = converse(ParserLimits(), client_parts, server_parts)
+    assert fast == converse(ParserLimits(strict=True), client_parts, server_parts)
+    assert [exchange[0][2] for exchange in fast] == ["/a", "/items?id=7", "/b", "/c", "/d", "/e", "/a"]
