@@ -253,6 +253,16 @@ class Http1DirectionParser:
             and self._feed_start(ts_ns, data)
         ):
             return
+        if (
+            self.head is not None
+            and self.framing == FRAMING_LENGTH
+            and not self.verdict_pending
+            and not self.limits.strict
+            and self.buffer is not None
+            and not self.buffer._data
+        ):
+            self._feed_body(ts_ns, data)
+            return
         if self.message_ts is None:
             self.message_ts = ts_ns
         if self.verdict_pending:
@@ -362,24 +372,29 @@ class Http1DirectionParser:
             framing = self._framing(head)
             if framing == FRAMING_LENGTH and self.body_remaining > 0:
                 self._take_head(head, ts_ns, framing)
-                remaining = self.body_remaining
-                if len(rest) < remaining:  # the body goes on in later segments
-                    if rest:
-                        self._on_body(rest)
-                    return True
-                self._on_body(rest[:remaining] if len(rest) > remaining else rest)
-                rest = rest[remaining:]
                 if rest:
-                    self.buffer += rest
-                self._finish_message(ts_ns)
-                if rest:
-                    self._drain(ts_ns)
+                    self._feed_body(ts_ns, rest)
                 return True
         if rest:
             self.buffer += rest
         self._take_head(head, ts_ns, framing)
         self._drain(ts_ns)
         return True
+
+    def _feed_body(self, ts_ns: int, data: bytes) -> None:
+        """More of a Content-Length body, with nothing buffered before it (a server often writes the head and the
+        body apart): taken straight from the segment, as `_drain` would take it from the buffer."""
+        remaining = self.body_remaining
+        if len(data) < remaining:
+            self._on_body(data)
+            return
+        self._on_body(data[:remaining] if len(data) > remaining else data)
+        rest = data[remaining:]
+        if rest:
+            self.buffer += rest
+        self._finish_message(ts_ns)
+        if rest:
+            self._drain(ts_ns)
 
     def _on_head(
         self,
