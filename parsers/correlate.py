@@ -27,12 +27,6 @@ class Exchange:
     flags: list[str] = field(default_factory=list)
 
     @property
-    def complete(self) -> bool:
-        request_done = self.request is None or self.request_end is not None
-        response_done = self.response is not None and self.response_end is not None
-        return request_done and response_done
-
-    @property
     def proposes_switch(self) -> bool:
         request = self.request
         return request is not None and (request.method == "CONNECT" or bool(request.header(b"upgrade")))
@@ -69,10 +63,17 @@ class TransactionCorrelator:
             if len(self.queue) > self.max_pending:
                 self._close_oldest("no_response")
             return
-        exchange = self._unanswered(head)
-        exchange.response = head
-        self.answering = exchange
-        self._mark_pipelined_after(exchange)
+        queue = self.queue
+        if len(queue) == 1 and queue[0].response is None and queue[0].request is not None:
+            # Keep-alive's usual case: the one request waiting is answered, and none is queued behind it.
+            exchange = queue[0]
+            exchange.response = head
+            self.answering = exchange
+        else:
+            exchange = self._unanswered(head)
+            exchange.response = head
+            self.answering = exchange
+            self._mark_pipelined_after(exchange)
         if exchange.proposes_switch:
             switched = head.status == 101 or (exchange.request.method == "CONNECT" and 200 <= head.status < 300)
             self._on_switch(switched)
@@ -129,14 +130,19 @@ class TransactionCorrelator:
         return orphan
 
     def _emit_ready(self) -> None:
-        while self.queue and self._finished(self.queue[0]):
-            self._emit(self.queue.pop(0))
-
-    @staticmethod
-    def _finished(exchange: Exchange) -> bool:
-        if "no_response" in exchange.flags:
-            return exchange.request_end is not None
-        return exchange.complete
+        queue = self.queue
+        while queue:
+            first = queue[0]
+            if "no_response" in first.flags:
+                if first.request_end is None:
+                    return
+            elif (
+                first.response_end is None
+                or first.response is None
+                or (first.request is not None and first.request_end is None)
+            ):  # not complete
+                return
+            self._emit(queue.pop(0))
 
     def _close_oldest(self, flag: str) -> None:
         exchange = self.queue.pop(0)

@@ -12,7 +12,7 @@ import ipaddress
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from parsers.correlate import Exchange, TransactionCorrelator
 from parsers.http1 import Http1DirectionParser, ParserLimits
@@ -139,13 +139,10 @@ class Flow:
         self.syn_seen = 0  # bit d: direction d's SYN was seen (an int, not a list: 72 bytes less per flow)
         self.last_ts_ns = 0
         self.correlator = TransactionCorrelator(
-            emit=self._emit_exchange,
+            emit=partial(emit, self),  # called once per transaction: no method in between
             on_switch=self._switch_decided,
             max_pending=limits.max_pending_requests,
         )
-
-    def _emit_exchange(self, exchange: Exchange) -> None:
-        self.emit(self, exchange)
 
     # ---- roles ------------------------------------------------------------------------------------------------
 
