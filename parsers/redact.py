@@ -16,6 +16,9 @@ SECRET_NAME = re.compile(
     r"(?i)^(?:.*[_\-.])?(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|apikey|key|access[_\-]?key|"
     r"auth|authorization|session(?:id)?|sid|jwt|signature|sig|credentials?|client[_\-]?secret|private[_\-]?key)$"
 )
+# Every name SECRET_NAME matches holds one of these words: a query without any of them (and without a
+# percent-escape that could spell one) has nothing to redact, and skips the per-parameter work.
+SECRET_WORD = re.compile(r"(?i)pass|pwd|secret|token|key|auth|session|sid|jwt|sig|credential")
 PARAMETER = re.compile(r"([^&=;]*)=([^&;]*)")
 USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*://[^/@?#:]*):[^/@?#]*@")
 
@@ -28,7 +31,7 @@ def _parameter(match: re.Match[str]) -> str:
 
 
 def redact_query(query: str) -> str:
-    if "=" not in query:
+    if "=" not in query or ("%" not in query and SECRET_WORD.search(query) is None):
         return query
     return PARAMETER.sub(_parameter, query)
 

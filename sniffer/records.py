@@ -31,6 +31,17 @@ def split_target(target: str) -> tuple[str, str, str]:
     return "", target, ""
 
 
+def target_parts(target: str) -> tuple[str, str, str, str]:
+    """(host of an absolute-form target or "", path, redacted query, redacted target) of a request-target."""
+    uri_host, path, query = split_target(target)
+    if query:
+        query = redact_query(query)
+    if target.startswith("/") and "@" not in target:
+        # Origin-form: the target is the path and the query, the query just redacted (not redacted twice).
+        return uri_host, path, query, (f"{path}?{query}" if "?" in target else target)
+    return uri_host, path, query, redact_target(target)
+
+
 def _text(value: bytes) -> str:
     return value.decode("latin-1")
 
@@ -66,10 +77,9 @@ class TransactionBuilder:
         flags = list(exchange.flags)
         if request is not None:
             ts_ns = request.ts_ns
-            uri_host, path, query = split_target(request.target)
+            uri_host, path, query, uri = target_parts(request.target)
             host = _text(request.header(b"host")) or uri_host
-            method, uri, version = request.method, redact_target(request.target), request.http_version
-            query = redact_query(query)
+            method, version = request.method, request.http_version
         else:
             ts_ns = response.ts_ns
             host = path = query = method = uri = ""
@@ -104,7 +114,7 @@ class TransactionBuilder:
             flags.append("no_response")
         if exchange.interim_statuses:
             flags.append("interim_" + "_".join(str(status) for status in exchange.interim_statuses))
-        transaction.flags = _unique(flags)
+        transaction.flags = flags if len(flags) < 2 else _unique(flags)
         return transaction
 
     def _endpoint(self, method: str, path: str) -> str:

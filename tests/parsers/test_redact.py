@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from parsers.redact import redact_query, redact_target
+from parsers.redact import PARAMETER, _parameter, redact_query, redact_target
+
+NAMES = ["q", "page", "password", "PASS", "user_pwd", "api-key", "monkey", "p%61ss", "keyboard", "x.sig", "Sid", ""]
 
 
 @pytest.mark.parametrize(
@@ -28,3 +32,17 @@ def test_secret_values_are_redacted(target: str, expected: str) -> None:
 
 def test_query_without_parameters_is_untouched() -> None:
     assert redact_query("just-a-search-term") == "just-a-search-term"
+
+
+def test_a_secret_spelled_with_escapes_or_odd_case_is_still_found() -> None:
+    assert redact_query("PaSsWoRd=x&%70wd=y&q=token") == "PaSsWoRd=REDACTED&%70wd=REDACTED&q=token"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(NAMES), st.text(alphabet="ab%70=Pw", max_size=5)), max_size=6),
+       st.sampled_from(["&", ";"]))  # fmt: skip
+def test_the_quick_check_never_skips_a_secret(parameters, separator) -> None:
+    """A query without a secret word or an escape is returned as is; the result is always what the
+    per-parameter redaction gives."""
+    query = separator.join(f"{name}={value}" for name, value in parameters)
+    assert redact_query(query) == PARAMETER.sub(_parameter, query)

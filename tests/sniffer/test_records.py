@@ -1,0 +1,26 @@
+"""Transaction records: the parts of a request-target, redacted once."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parsers.redact import redact_query, redact_target
+from sniffer.records import split_target, target_parts
+
+NAMES = ["q", "page", "password", "user_pwd", "api-key", "monkey", "p%61ss", "x.sig", ""]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["/a", "/x/y", "*", "http://u:p@h/p", "h.example:443", "odd?password=1", "/u@v", "/"]),
+       st.lists(st.tuples(st.sampled_from(NAMES), st.text(alphabet="ab%=?", max_size=4)), max_size=4),
+       st.booleans())  # fmt: skip
+def test_the_parts_are_the_split_target_redacted(start, parameters, with_query) -> None:
+    target = start + ("?" + "&".join(f"{name}={value}" for name, value in parameters) if with_query else "")
+    host, path, query = split_target(target)
+    assert target_parts(target) == (host, path, redact_query(query), redact_target(target))
+
+
+def test_a_password_in_the_query_is_redacted_in_both_the_query_and_the_uri() -> None:
+    assert target_parts("/login?user=a&password=x") == ("", "/login", "user=a&password=REDACTED",
+                                                        "/login?user=a&password=REDACTED")  # fmt: skip
