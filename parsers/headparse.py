@@ -65,7 +65,8 @@ META_TARGET_END = 5
 META_VERSION_START = 6  # the three bytes "d.d"
 META_STATUS = 7
 META_CHUNKED_ROW = 8  # the Transfer-Encoding row, whose value h11 gives back lower-cased; -1 if none
-N_META = 9
+META_CONTENT_LENGTH = 9  # the Content-Length value; -1 if none
+N_META = 10
 
 VERSION_LENGTH = 3  # "1.1"
 STATUS_LINE_MIN = 12  # "HTTP/1.1 200"
@@ -257,6 +258,7 @@ def _framing_and_host_ok(
     any number). The Transfer-Encoding row goes to meta[META_CHUNKED_ROW].
     """
     meta[META_CHUNKED_ROW] = -1
+    meta[META_CONTENT_LENGTH] = -1
     hosts = 0
     content_lengths = 0
     transfer_encodings = 0
@@ -269,9 +271,12 @@ def _framing_and_host_ok(
             digits = value_end - value_start
             if digits == 0 or digits > MAX_CONTENT_LENGTH_DIGITS:
                 return False
+            length = 0
             for j in range(value_start, value_end):
                 if not _is_digit(buf[j]):
                     return False
+                length = length * 10 + (np.int64(buf[j]) - DIGIT_0)
+            meta[META_CONTENT_LENGTH] = length
         elif _equals_lowered(buf, name_start, name_end, NAME_TRANSFER_ENCODING):
             transfer_encodings += 1
             meta[META_CHUNKED_ROW] = i
@@ -333,6 +338,10 @@ class FastHead:
     target: bytes = b""
     status: int = 0
     reason: bytes = b""
+    # How the body is framed, as the headers say (the kernel accepts one Content-Length or one chunked
+    # Transfer-Encoding at most): what the parser would otherwise look up in the headers per message.
+    content_length: int = -1
+    chunked: bool = False
 
 
 _FIELDS = np.zeros((MAX_FIELDS, 4), dtype=np.int64)
@@ -352,7 +361,7 @@ _HEAD_END = b"\r\n\r\n"
 _LINE_END = b"\r\n"
 _REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")  # h11's
 _response_heads: dict[bytes, FastHead] = {}
-_request_fields: dict[bytes, tuple[bytes, SharedHeaders]] = {}  # -> (version, headers)
+_request_fields: dict[bytes, tuple[bytes, SharedHeaders, int, bool]] = {}  # -> (version, headers, length, chunked)
 
 
 def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead | None]:
@@ -375,7 +384,9 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
                 if remembered is not None:
                     line = _REQUEST_LINE.fullmatch(data, 0, line_end)
                     if line is not None:
-                        return ACCEPTED, FastHead(end + 4, remembered[0], remembered[1], line.group(1), line.group(2))
+                        version, headers, content_length, chunked = remembered
+                        return ACCEPTED, FastHead(end + 4, version, headers, line.group(1), line.group(2),
+                                                  content_length=content_length, chunked=chunked)
         else:
             key = bytes(data[: end + 4])
             remembered_head = _response_heads.get(key)
@@ -384,8 +395,8 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
     verdict = scan_head(np.frombuffer(data, np.uint8), is_request, _FIELDS, _META)
     if verdict != ACCEPTED:
         return verdict, None
-    head_length, n_fields, first_start, first_end, target_start, target_end, version_start, status, chunked_row = (
-        _META.tolist())
+    (head_length, n_fields, first_start, first_end, target_start, target_end, version_start, status, chunked_row,
+     content_length) = _META.tolist()
     head = bytes(data[:head_length])
     lowered = head.lower()  # names are tokens (ASCII), so lowering the whole head lowers them as h11 does
     bounds = iter(_FIELDS_FLAT[:4 * n_fields].tolist())
@@ -393,10 +404,13 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
     if chunked_row >= 0:
         headers[chunked_row] = (b"transfer-encoding", b"chunked")  # h11 stores the value lower-cased
     http_version = head[version_start:version_start + VERSION_LENGTH]
+    chunked = chunked_row >= 0
     if is_request:
-        fast = FastHead(head_length, http_version, headers, head[first_start:first_end], head[target_start:target_end])
+        fast = FastHead(head_length, http_version, headers, head[first_start:first_end], head[target_start:target_end],
+                        content_length=content_length, chunked=chunked)
     else:
-        fast = FastHead(head_length, http_version, headers, status=status, reason=head[first_start:first_end])
+        fast = FastHead(head_length, http_version, headers, status=status, reason=head[first_start:first_end],
+                        content_length=content_length, chunked=chunked)
     # Remembered only when the head the kernel read is the one looked up and, for a request, the line it read ends
     # with the version just before the first CRLF: the key then holds exactly the version and the header lines.
     if key is not None and head_length == end + 4 and (not is_request or version_start + VERSION_LENGTH == line_end):
@@ -404,5 +418,5 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
         memo = _request_fields if is_request else _response_heads
         if len(memo) >= HEAD_MEMO_ENTRIES:
             memo.clear()
-        memo[key] = (http_version, fast.headers) if is_request else fast
+        memo[key] = (http_version, fast.headers, content_length, chunked) if is_request else fast
     return ACCEPTED, fast

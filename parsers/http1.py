@@ -369,7 +369,16 @@ class Http1DirectionParser:
         # Interim and switching responses read what follows the head from the buffer (see _take_head).
         framing = None
         if is_request or (status >= 200 and not (self.response_method == b"CONNECT" and status < 300)):
-            framing = self._framing(head)
+            # What _framing(head) gives, from the facts the head reader found (no header lookups).
+            if not is_request and (self.response_method == b"HEAD" or status == 204 or status == 304):
+                framing = FRAMING_NONE
+            elif fast.chunked:
+                framing = FRAMING_CHUNKED
+            elif fast.content_length >= 0:
+                framing = FRAMING_LENGTH
+                self.body_remaining = fast.content_length
+            else:
+                framing = FRAMING_NONE if is_request else FRAMING_CLOSE
             if framing == FRAMING_LENGTH and self.body_remaining > 0:
                 self._take_head(head, ts_ns, framing)
                 if rest:

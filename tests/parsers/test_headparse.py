@@ -105,6 +105,10 @@ def assert_agrees_with_h11(data: bytes, is_request: bool) -> int:
         else:
             assert (head.method, head.target, head.status, head.reason) == (b"", b"", event.status_code, event.reason)
         assert all(type(part) is bytes for pair in head.headers for part in pair)
+        # The framing facts are what h11's headers say.
+        values = dict(event.headers)
+        assert head.chunked == (values.get(b"transfer-encoding") == b"chunked")
+        assert head.content_length == (int(values[b"content-length"]) if b"content-length" in values else -1)
     else:
         assert verdict == DEFER and head is None
     return verdict
@@ -232,7 +236,7 @@ def test_transfer_encoding_value_is_lower_cased_as_h11_stores_it() -> None:
     verdict, head = read_head(data, False)
     assert verdict == ACCEPTED
     assert head == FastHead(head_length=len(data), http_version=b"1.1", status=200, reason=b"OK",
-                            headers=[(b"transfer-encoding", b"chunked"), (b"x-case", b"KeEp")])
+                            headers=[(b"transfer-encoding", b"chunked"), (b"x-case", b"KeEp")], chunked=True)
 
 
 @pytest.mark.parametrize("data", [
