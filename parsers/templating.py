@@ -77,6 +77,9 @@ _TOKEN_MAX_MEAN_PIECE_LEN = 2.8
 _TOKEN_MIN_LETTER_DIGIT_BOUNDARIES = 4
 
 _MISSING = object()
+# A whole segment of decimal digits (what str.isdecimal and \d accept): always `{id}`, whatever its position.
+_DECIMAL_SEGMENT = re.compile(r"(?<=/)\d+(?=/|\Z)")
+_ID_MASK = "\x00"
 
 
 def _classify(segment: str) -> str | None:
@@ -164,6 +167,9 @@ class EndpointTemplater:
         # their last segment (ids) template that segment alone. Exact: observing a literal again changes nothing,
         # and the table is emptied with the cache when a position learns.
         self._parents: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        # path with its decimal segments masked ("/orders/\x00/items") -> its endpoint: ids anywhere in the path,
+        # not only last. Exact for the same reason, and emptied at the same time.
+        self._shapes: OrderedDict[str, str] = OrderedDict()
 
     def template(self, path: str) -> str:
         """The endpoint for `path` (no query string; any `?...` is dropped so query values never leak in).
@@ -191,6 +197,15 @@ class EndpointTemplater:
             templated = list(known)
             templated.append(self._template_segment(templated, len(known) - 1, last))
             return "/".join(templated) or "/"
+        shape = None
+        if self._cache_size and _ID_MASK not in path:
+            shape = _DECIMAL_SEGMENT.sub(_ID_MASK, path)
+            if shape == path:
+                shape = None  # no id to mask: nothing to share with other paths
+            else:
+                endpoint = self._shapes.get(shape)
+                if endpoint is not None:
+                    return endpoint
         segments = path.split("/")
         if segments[0]:
             segments.insert(0, "")
@@ -201,7 +216,12 @@ class EndpointTemplater:
             if len(self._parents) >= self._cache_size:
                 self._parents.popitem(last=False)
             self._parents[parent] = tuple(templated[:-1])
-        return "/".join(templated) or "/"
+        endpoint = "/".join(templated) or "/"
+        if shape is not None:
+            if len(self._shapes) >= self._cache_size:
+                self._shapes.popitem(last=False)
+            self._shapes[shape] = endpoint
+        return endpoint
 
     def _template_segment(self, templated: list[str], position: int, segment: str) -> str:
         placeholder = _classify(segment)
@@ -226,4 +246,5 @@ class EndpointTemplater:
         self._positions[prefix] = None
         self._cache.clear()
         self._parents.clear()
+        self._shapes.clear()
         return True

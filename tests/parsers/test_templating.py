@@ -335,3 +335,29 @@ def test_parent_paths_remembered_give_the_same_endpoints_as_no_memory_at_all() -
     forgetting = EndpointTemplater(learn_min_distinct=5, cache_size=0)
     assert [remembering.template(path) for path in paths] == [forgetting.template(path) for path in paths]
     assert any("{param}" in remembering.template(path) for path in paths)  # learning happened on the way
+
+
+def test_paths_with_ids_anywhere_remembered_by_shape_give_the_same_endpoints_as_no_memory_at_all() -> None:
+    """Paths that differ only in their all-digit segments share one endpoint, remembered by the path with those
+    segments masked; learning must still show, in the same order, as in a templater that remembers nothing."""
+    generator = random.Random(11)
+    words = ["users", "orders", "items", "v1", "api", "export", "Items", "\x00", "٣٤", "-5", "7.json"]
+    paths = []
+    for number in range(4000):
+        segments = []
+        for _ in range(generator.randint(1, 5)):
+            roll = generator.random()
+            if roll < 0.35:
+                segments.append(str(generator.randint(0, 10**6)))
+            elif roll < 0.45:
+                segments.append(f"w{number % 29}")  # enough distinct literals to learn
+            else:
+                segments.append(generator.choice(words))
+        lead = "" if generator.random() < 0.05 else "/"
+        trail = "/" if generator.random() < 0.1 else ""
+        paths.append(lead + "/".join(segments) + trail)
+    remembering = EndpointTemplater(learn_min_distinct=6)
+    forgetting = EndpointTemplater(learn_min_distinct=6, cache_size=0)
+    assert [remembering.template(path) for path in paths] == [forgetting.template(path) for path in paths]
+    assert any("{param}" in remembering.template(path) for path in paths)
+    assert len(remembering._shapes) > 0  # the shapes were used on the way
