@@ -385,8 +385,9 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
                     line = _REQUEST_LINE.fullmatch(data, 0, line_end)
                     if line is not None:
                         version, headers, content_length, chunked = remembered
-                        return ACCEPTED, FastHead(end + 4, version, headers, line.group(1), line.group(2),
-                                                  content_length=content_length, chunked=chunked)
+                        method, target = line.group(1, 2)
+                        return ACCEPTED, FastHead(end + 4, version, headers, method, target, 0, b"", content_length,
+                                                  chunked)  # positional: one per request, kwargs cost
         else:
             key = bytes(data[: end + 4])
             remembered_head = _response_heads.get(key)

@@ -210,7 +210,9 @@ class Flow:
 
     def on_segment(
         self, direction: int, ts_ns: int, seq: int, ack: int | None, data: bytes, fin: bool, missing: int
-    ) -> None:
+    ) -> bool:
+        """Takes one segment of direction `direction`; returns whether the flow is now finished (both streams
+        ended and delivered)."""
         self.last_ts_ns = ts_ns
         reassembler = self.reassemblers[direction]
         if reassembler.take_next(seq, data, fin, missing):
@@ -232,8 +234,10 @@ class Flow:
                     self._deliver(1 - direction, peer_items)
             else:  # nothing buffered, so nothing the ACK can turn into a gap
                 peer.forget_acked(ack)
-        if fin or self.reassemblers[direction].finished:
+        reassemblers = self.reassemblers
+        if fin or reassemblers[direction].finished:
             self._maybe_fin(direction)
+        return reassemblers[0].finished and reassemblers[1].finished
 
     def _deliver(self, direction: int, items: list[StreamItem]) -> None:
         parser = self._parser(direction, type(items[0]) is Gap)
@@ -256,9 +260,6 @@ class Flow:
 
     def carried_data(self) -> bool:
         return self.reassemblers[0].delivered_bytes + self.reassemblers[1].delivered_bytes > 0
-
-    def finished(self) -> bool:
-        return self.reassemblers[0].finished and self.reassemblers[1].finished
 
     def close(self) -> None:
         """Flushes both directions and emits everything still open; nothing already captured is lost."""
@@ -305,12 +306,6 @@ class FlowTable:
 
     def __len__(self) -> int:
         return len(self.flows)
-
-    def lookup(self, key: int) -> Flow | None:
-        flow = self.flows.get(key)
-        if flow is not None:
-            self.flows.move_to_end(key)
-        return flow
 
     def create(self, key: int, a_key: int, a: Endpoint, b: Endpoint) -> Flow:
         self.tombstones.pop(key, None)

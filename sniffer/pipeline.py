@@ -152,13 +152,18 @@ class Pipeline:
             strict=True,
         )
         base = self.batch_base
+        next_expire_ns = self.next_expire_ns
+        # A flow looked up is moved to the end (most recently active), for eviction; no method call per segment.
+        flows_get, move_to_end = flows.flows.get, flows.flows.move_to_end
         for row, key, endpoint_key, ts_ns, seq, ack, flags, offset, length, missing in columns:
-            if ts_ns >= self.next_expire_ns:
+            if ts_ns >= next_expire_ns:
                 self.position = 3 * (base + row)
                 flows.expire(ts_ns)
-                self.next_expire_ns = ts_ns + self.expire_every_ns
+                self.next_expire_ns = next_expire_ns = ts_ns + self.expire_every_ns
             self.position = 3 * (base + row) + 1
-            flow = flows.lookup(key)
+            flow = flows_get(key)
+            if flow is not None:
+                move_to_end(key)
             if flow is not None and flags & TCP_SYN and not flags & TCP_ACK and flow.carried_data():
                 # A new SYN on a known 4-tuple after data: the port was reused for a new connection.
                 flows.remove(flow)
@@ -176,10 +181,10 @@ class Pipeline:
                 flow.on_syn(direction, seq, bool(flags & TCP_ACK))
                 seq = (seq + 1) & 0xFFFFFFFF
             data = frames[offset : offset + length] if length else b""
-            flow.on_segment(
-                direction, ts_ns, seq, ack if flags & TCP_ACK else None, data, bool(flags & TCP_FIN), missing
+            finished = flow.on_segment(
+                direction, ts_ns, seq, ack if flags & TCP_ACK else None, data, flags & TCP_FIN != 0, missing
             )
-            if flags & TCP_RST or flow.finished():
+            if finished or flags & TCP_RST:
                 flows.remove(flow)
 
     def _reassemble_fragment(self, batch: PacketBatch, decoded: DecodedBatch, row: int) -> None:
