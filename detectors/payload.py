@@ -176,6 +176,11 @@ def json_keyset(body: bytes, content_type: str, max_keys: int) -> frozenset[str]
     return keyset
 
 
+# Key sets are interned: bodies that differ in their values share one key set object, so the windows that count
+# key sets compare and look them up by identity first. Bounded like the memo above.
+_interned_keysets: dict[frozenset[str], frozenset[str]] = {}
+
+
 def _parse_keyset(body: bytes, max_keys: int) -> frozenset[str] | None:
     try:
         document = json.loads(body)
@@ -185,7 +190,13 @@ def _parse_keyset(body: bytes, max_keys: int) -> frozenset[str] | None:
         return None
     if document and max(map(len, document)) > MAX_KEY_CHARS:
         return None
-    return frozenset(document)
+    keyset = frozenset(document)
+    interned = _interned_keysets.get(keyset)
+    if interned is None:
+        if len(_interned_keysets) >= KEYSET_CACHE_ENTRIES:
+            _interned_keysets.clear()
+        interned = _interned_keysets[keyset] = keyset
+    return interned
 
 
 class EndpointBaselines:
@@ -297,7 +308,8 @@ class EndpointBaselines:
             if body and len(body) <= limit:
                 request = keyset(transaction.endpoint, 0, body, transaction.req_content_type)
             body = transaction.resp_body
-            if body and len(body) <= limit and _ok(transaction.status):
+            status = transaction.status
+            if body and status is not None and HTTP_OK_MIN <= status <= HTTP_OK_MAX and len(body) <= limit:
                 response = keyset(transaction.endpoint, 1, body, transaction.resp_content_type)
             keysets.append((request, response))
         return AnomalyFeatures(self._features(transactions), keysets)
@@ -446,10 +458,6 @@ class EndpointBaselines:
 
 _req_body, _resp_body = attrgetter("req_body"), attrgetter("resp_body")
 _req_wire, _resp_wire = attrgetter("req_body_bytes"), attrgetter("resp_body_bytes")
-
-
-def _ok(status: int | None) -> bool:
-    return status is not None and HTTP_OK_MIN <= status <= HTTP_OK_MAX
 
 
 @dataclass(slots=True)

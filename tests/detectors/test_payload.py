@@ -275,3 +275,18 @@ def test_remembered_bodies_are_bounded(monkeypatch) -> None:
     baselines._keyset("/big", 1, b'{"a": "' + b"x" * 10_000 + b'"}', "application/json")
     assert 0 < len(baselines.recent_keysets) <= 8
     assert all(len(body) <= module.KEYSET_CACHE_MAX_BYTES for body, _, _ in baselines.recent_keysets.values())
+
+
+def test_bodies_with_the_same_keys_share_one_interned_key_set(monkeypatch) -> None:
+    """Key sets are compared and counted by identity first: bodies that differ only in their values (too big for
+    the body memo, or different) must give the very same object, and the interning table stays bounded."""
+    import detectors.payload as module
+
+    first = module.json_keyset(b'{"id": 1, "name": "a"}', "application/json", 64)
+    second = module.json_keyset(b'{"name": "b", "id": 2}', "application/json", 64)
+    big = module.json_keyset(b'{"id": 3, "name": "' + b"x" * 5000 + b'"}', "application/json", 64)
+    assert first == frozenset({"id", "name"}) and first is second and first is big
+    monkeypatch.setattr(module, "KEYSET_CACHE_ENTRIES", 4)
+    for n in range(10):
+        module.json_keyset(b'{"k%d": %d}' % (n, n), "application/json", 64)
+    assert len(module._interned_keysets) <= 4
