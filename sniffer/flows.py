@@ -12,7 +12,7 @@ import ipaddress
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 
 from parsers.correlate import Exchange, TransactionCorrelator
 from parsers.http1 import Http1DirectionParser, ParserLimits
@@ -139,10 +139,15 @@ class Flow:
         self.syn_seen = 0  # bit d: direction d's SYN was seen (an int, not a list: 72 bytes less per flow)
         self.last_ts_ns = 0
         self.correlator = TransactionCorrelator(
-            emit=partial(emit, self),  # called once per transaction: no method in between
+            emit=self._emit_exchange,
             on_switch=self._switch_decided,
             max_pending=limits.max_pending_requests,
         )
+
+    def _emit_exchange(self, exchange: Exchange) -> None:
+        # A method, not a functools.partial of `emit`: a partial with its argument tuple and keyword dict weighs
+        # 128 bytes more, some 25 MB with 200,000 flows open.
+        self.emit(self, exchange)
 
     # ---- roles ------------------------------------------------------------------------------------------------
 
