@@ -247,7 +247,6 @@ class Http1DirectionParser:
         if (
             self.message_ts is None
             and self.head is None
-            and not self.verdict_pending
             and not self.limits.strict
             and (self.buffer is None or not self.buffer._data)
             and self._feed_start(ts_ns, data)
@@ -351,6 +350,16 @@ class Http1DirectionParser:
         changed that the slow path would not change the same way, when the head is not one `read_head` accepts
         whole from these bytes (or a response's version is not upper case)."""
         is_request = self.role == ROLE_REQUESTS
+        if self.verdict_pending:
+            # The client's first bytes are judged first, as _feed_message judges them.
+            verdict = detect.looks_like_request_stream(data[:40])
+            if verdict is None:
+                return False
+            self.message_ts = ts_ns
+            self.verdict_pending = False
+            self.sink.on_verdict(verdict)
+            if self.state != MESSAGE:
+                return True
         if not is_request:
             if data[:5] != b"HTTP/":
                 return False
