@@ -8,7 +8,7 @@ slot are reset by the owner through `on_reuse`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 
 
 class SlotTable:
@@ -33,25 +33,6 @@ class SlotTable:
         self.slots[key] = slot
         self.keys[slot] = key
         return slot
-
-    def slots_of(self, keys: Iterable[Hashable]) -> list[int]:
-        """`slot(key)` for each key in turn (the same result and order of use), without a method call per key that
-        is already in the table, nor a move for a key that is already the most recent (the same as the one before:
-        a busy client's requests come in runs)."""
-        table = self.slots
-        get = table.get
-        move_to_end = table.move_to_end
-        found = []
-        last = None
-        for key in keys:
-            slot = get(key)
-            if slot is None:
-                slot = self.slot(key)
-            elif key != last:
-                move_to_end(key)
-            last = key
-            found.append(slot)
-        return found
 
     def __len__(self) -> int:
         return len(self.slots)
