@@ -171,7 +171,10 @@ class TransactionBuilder:
     def _decoded(self, body: bytes, head: MessageHead, end_flags: list, flags: list) -> bytes:
         if not body or "gap" in end_flags:
             return b""
-        decoded, ok = decode_body(body, head.header(b"content-encoding"), self.max_decoded_body_bytes)
+        encoding = head.header(b"content-encoding")
+        if not encoding:  # the usual identity body: what decode_body gives it, without the call
+            return body[: self.max_decoded_body_bytes]
+        decoded, ok = decode_body(body, encoding, self.max_decoded_body_bytes)
         if not ok:
             flags.append("decode_error")
         return decoded
