@@ -378,16 +378,7 @@ class Http1DirectionParser:
         # Interim and switching responses read what follows the head from the buffer (see _take_head).
         framing = None
         if is_request or (status >= 200 and not (self.response_method == b"CONNECT" and status < 300)):
-            # What _framing(head) gives, from the facts the head reader found (no header lookups).
-            if not is_request and (self.response_method == b"HEAD" or status == 204 or status == 304):
-                framing = FRAMING_NONE
-            elif fast.chunked:
-                framing = FRAMING_CHUNKED
-            elif fast.content_length >= 0:
-                framing = FRAMING_LENGTH
-                self.body_remaining = fast.content_length
-            else:
-                framing = FRAMING_NONE if is_request else FRAMING_CLOSE
+            framing = self._framing_from(status, fast.chunked, fast.content_length)  # no header lookups
             if framing == FRAMING_LENGTH and self.body_remaining > 0:
                 self._take_head(head, ts_ns, framing)
                 if rest:
@@ -476,16 +467,20 @@ class Http1DirectionParser:
             self._finish_message(ts_ns)
 
     def _framing(self, head: MessageHead) -> int:
-        """The body framing of RFC 9112 section 6.3, as h11's state machine would choose it."""
-        if self.role == ROLE_RESPONSES and (
-            self.response_method == b"HEAD" or head.status in (204, 304) or head.status < 200
-        ):
-            return FRAMING_NONE
-        if b"chunked" in head.header(b"transfer-encoding").lower():
-            return FRAMING_CHUNKED
+        """`_framing_from` the head's Transfer-Encoding and Content-Length (h11 has validated both)."""
         length = head.header(b"content-length")
-        if length:
-            self.body_remaining = int(length.split(b",")[0])
+        chunked = b"chunked" in head.header(b"transfer-encoding").lower()
+        return self._framing_from(head.status, chunked, int(length.split(b",")[0]) if length else -1)
+
+    def _framing_from(self, status: int, chunked: bool, content_length: int) -> int:
+        """The body framing of RFC 9112 section 6.3, as h11's state machine would choose it, from the facts the
+        head gives (`content_length` -1 when absent); sets `body_remaining` for a Content-Length body."""
+        if self.role == ROLE_RESPONSES and (self.response_method == b"HEAD" or status in (204, 304) or status < 200):
+            return FRAMING_NONE
+        if chunked:
+            return FRAMING_CHUNKED
+        if content_length >= 0:
+            self.body_remaining = content_length
             return FRAMING_LENGTH
         return FRAMING_CLOSE if self.role == ROLE_RESPONSES else FRAMING_NONE
 
