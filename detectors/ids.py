@@ -51,15 +51,14 @@ def id_hash(values: str) -> int:
     return digest
 
 
-def batch_id_hashes(paths: Sequence[str], endpoints: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(whether each row names an id, each row's id hash) for rows of templated endpoints (`endpoints[i]` is
-    row i's endpoint; any text works, surrogates included)."""
+def batch_id_hashes(paths: Sequence[str], endpoints: Sequence[str], endpoint_codes: np.ndarray) -> tuple[
+        np.ndarray, np.ndarray]:  # fmt: skip
+    """(whether each row names an id, each row's id hash) for rows of templated endpoints: row i's path is
+    `paths[i]`, its endpoint `endpoints[endpoint_codes[i]]` (the batch's endpoints, coded once by the caller; any
+    text works, surrogates included)."""
     if not paths:
         return np.zeros(0, np.bool_), np.zeros(0, np.uint64)
-    distinct = list(dict.fromkeys(endpoints))
-    index = {endpoint: code for code, endpoint in enumerate(distinct)}
-    endpoint_codes = np.fromiter(map(index.__getitem__, endpoints), np.int64, len(endpoints))
-    shapes = [placeholder_positions(endpoint) for endpoint in distinct]
+    shapes = [placeholder_positions(endpoint) for endpoint in endpoints]
     position_ends = np.cumsum(np.fromiter(map(len, shapes), np.int64, len(shapes)))
     positions = np.fromiter((p for shape in shapes for p in shape), np.int64, int(position_ends[-1]))
     path_ends = np.cumsum(np.fromiter(map(len, paths), np.int64, len(paths)))

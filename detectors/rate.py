@@ -216,7 +216,7 @@ class RateDetector:
         if not len(candidates):
             return []
         named, hashes = batch_id_hashes(
-            [ordered[i].path for i in candidates.tolist()], [endpoints[code] for code in endpoint_codes[candidates]]
+            [ordered[i].path for i in candidates.tolist()], endpoints, endpoint_codes[candidates]
         )
         rows = candidates[named]
         if not len(rows):

@@ -255,7 +255,8 @@ def _framing_and_host_ok(
 
     Only the plain cases pass: one Content-Length of 1-18 digits, or one Transfer-Encoding that is `chunked` in
     any case, not both; in a request, exactly one Host when required, never more than one (responses may have
-    any number). The Transfer-Encoding row goes to meta[META_CHUNKED_ROW].
+    any number). The Transfer-Encoding row goes to meta[META_CHUNKED_ROW], the Content-Length value to
+    meta[META_CONTENT_LENGTH].
     """
     meta[META_CHUNKED_ROW] = -1
     meta[META_CONTENT_LENGTH] = -1

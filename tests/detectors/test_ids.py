@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.kernels import python_body
 
-from detectors.ids import batch_id_hashes, id_hash, id_hashes, id_values
+from detectors import ids
+from detectors.batchkeys import codes_of
+from detectors.ids import batch_id_hashes, id_hash, id_values
 
 # The Python body wraps 64-bit hashes with numpy scalars, which warn where the kernel is silent.
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
@@ -36,7 +40,7 @@ def test_id_values_take_the_segments_under_the_placeholders(path, endpoint, valu
 def test_the_batch_kernel_hashes_what_id_values_reads() -> None:
     paths = [path for path, _, _ in CASES]
     endpoints = [endpoint for _, endpoint, _ in CASES]
-    present, hashes = batch_id_hashes(paths, endpoints)
+    present, hashes = batch_id_hashes(paths, *codes_of(endpoints))
     assert present.tolist() == [values is not None for _, _, values in CASES]
     for (_, _, values), named, digest in zip(CASES, present.tolist(), hashes.tolist(), strict=True):
         if named:
@@ -52,31 +56,19 @@ segment = st.text(alphabet=st.sampled_from("ab1/é{}x🍕"), max_size=6)
 def test_the_kernel_and_its_python_body_agree_with_the_reference(rows) -> None:
     paths = ["/" + path for path, _ in rows]
     endpoints = ["/" + "/".join(["{id}", *parts]) for _, parts in rows]
-    present, hashes = batch_id_hashes(paths, endpoints)
+    present, hashes = batch_id_hashes(paths, *codes_of(endpoints))
     for path, endpoint, named, digest in zip(paths, endpoints, present.tolist(), hashes.tolist(), strict=True):
         values = id_values(path, endpoint)
         assert named == (values is not None)
         if named:
             assert digest == id_hash(values)
     # The same columns through the kernel's Python body.
-    codes = {endpoint: code for code, endpoint in enumerate(dict.fromkeys(endpoints))}
-    from detectors.ids import placeholder_positions
-
-    shapes = [placeholder_positions(endpoint) for endpoint in codes]
-    position_ends = np.cumsum([len(shape) for shape in shapes]).astype(np.int64)
-    positions = np.array([p for shape in shapes for p in shape], np.int64)
-    chars = np.frombuffer("".join(paths).encode("utf-32-le", "surrogatepass"), np.uint32)
-    path_ends = np.cumsum([len(path) for path in paths]).astype(np.int64)
-    body_present = np.zeros(len(paths), np.bool_)
-    body_hashes = np.zeros(len(paths), np.uint64)
-    python_body(id_hashes)(
-        chars, path_ends, np.array([codes[e] for e in endpoints], np.int64), positions, position_ends, body_present,
-        body_hashes,
-    )  # fmt: skip
+    with patch.object(ids, "id_hashes", python_body(ids.id_hashes)):
+        body_present, body_hashes = batch_id_hashes(paths, *codes_of(endpoints))
     assert body_present.tolist() == present.tolist()
     assert body_hashes.tolist() == hashes.tolist()
 
 
 def test_an_empty_batch_has_no_ids() -> None:
-    present, hashes = batch_id_hashes([], [])
+    present, hashes = batch_id_hashes([], [], np.zeros(0, np.int64))
     assert len(present) == len(hashes) == 0
