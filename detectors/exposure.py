@@ -131,31 +131,40 @@ class ExposureScanner:
     def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
         """Append each transaction's findings to alerts[i].
 
-        The batch is scanned once as a whole; only when an expression occurs somewhere are the responses (headers
-        and body each) scanned as units (SignatureSet.units_with_hits), and only those that hit looked at further.
+        The batch is scanned once as a whole: each distinct header list once, and every body. Where that scan
+        finds something (SignatureSet.texts_with_hits says which texts), the responses of those texts (all those
+        sharing a header list that hit) are looked at further, each alone.
         """
         limit = self.max_scan_bytes
-        # First, whether anything occurs at all: each distinct header list of the batch scanned once.
         texts: list[bytes] = []
-        seen_headers: set[int] = set()  # ids: every list is alive in the batch
+        header_codes: dict[int, int] = {}  # id of a header list -> its number; every list is alive in the batch
+        header_positions: list[int] = []  # where each distinct header list's text is in `texts`
         for transaction in transactions:
             headers = transaction.resp_headers
-            if id(headers) not in seen_headers:
-                seen_headers.add(id(headers))
+            if id(headers) not in header_codes:
+                header_codes[id(headers)] = len(header_positions)
+                header_positions.append(len(texts))
                 texts.append(self._header_text(headers))
             texts.append(transaction.resp_body[:limit])
-        if not transactions or not self.signatures.scan(b"\x00".join(texts), RESPONSE):
+        if not transactions:
             return
-        # Then which responses: each one's headers and body as a unit.
-        parts: list[bytes] = []
-        for transaction in transactions:
-            parts.append(self._header_text(transaction.resp_headers))
-            parts.append(transaction.resp_body[:limit])
-        bounds = range(0, len(parts) + 1, 2)
+        hit_texts = self.signatures.texts_with_hits(texts, RESPONSE)
+        if hit_texts is None:  # too many matches to locate them one by one
+            parts: list[bytes] = []
+            for transaction in transactions:
+                parts.append(self._header_text(transaction.resp_headers))
+                parts.append(transaction.resp_body[:limit])
+            hit_units = self.signatures.units_with_hits(parts, range(0, len(parts) + 1, 2), RESPONSE)
+        elif not len(hit_texts):
+            return
+        else:
+            hit_units = self._units_of(transactions, texts, hit_texts, header_codes, header_positions)
         cards: list[_Card] = []
-        for index in self.signatures.units_with_hits(parts, bounds, RESPONSE):
-            header_text, body = parts[2 * index], parts[2 * index + 1]
-            self._inspect_one(index, transactions[index], header_text, body, alerts[index], cards)
+        for index in hit_units:
+            transaction = transactions[index]
+            header_text = self._header_text(transaction.resp_headers)
+            body = transaction.resp_body[:limit]
+            self._inspect_one(index, transaction, header_text, body, alerts[index], cards)
         if not cards:
             return
         valid = luhn_ok([card.digits for card in cards])
@@ -169,6 +178,23 @@ class ExposureScanner:
                     _alert(transaction, rule, f"{rule.title} ({card.brand})", card.location,
                            mask_middle(card.digits))
                 )  # fmt: skip
+
+    @staticmethod
+    def _units_of(
+        transactions: Sequence[Transaction], texts: list[bytes], hit_texts: np.ndarray, header_codes: dict[int, int],
+        header_positions: list[int],
+    ) -> list[int]:  # fmt: skip
+        """The transactions (ascending) whose body, or whose header list, is among the texts that hit."""
+        is_header = np.zeros(len(texts), dtype=bool)
+        is_header[header_positions] = True
+        body_number = np.cumsum(~is_header) - 1  # the k-th body is transaction k's
+        hit_header = is_header[hit_texts]
+        units = body_number[hit_texts[~hit_header]]
+        if hit_header.any():
+            hit_codes = np.searchsorted(np.array(header_positions, dtype=np.int64), hit_texts[hit_header])
+            codes = np.fromiter((header_codes[id(t.resp_headers)] for t in transactions), np.int64, len(transactions))
+            units = np.union1d(units, np.flatnonzero(np.isin(codes, hit_codes)))
+        return units.tolist()
 
     def _header_text(self, headers: list[tuple[bytes, bytes]]) -> bytes:
         text = self.header_texts.get(headers)

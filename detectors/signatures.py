@@ -7,9 +7,9 @@ and says, in one pass, which expressions occur (SINGLEMATCH: each reported at mo
 then runs only the expressions that did occur, to find where (for the evidence) or to extract candidates that
 need checks a regular expression cannot do (Luhn, a JWT header that decodes to JSON). All the decoded fields of
 all the requests of a batch are scanned at once, joined by NUL bytes (no expression matches across one); only
-when something occurs are groups and then single requests scanned, and only a request where some injection
-expression occurs has its fields scanned one by one, to say which field it was. Responses (headers and body)
-are scanned the same way.
+when something occurs are the requests where it occurs located (one more scan, which reports where matches end),
+and only a request where some injection expression occurs has its fields scanned one by one, to say which field
+it was. Responses (headers and body) are scanned the same way.
 
 Request fields are decoded before they are scanned, because attacks hide behind encodings: `+` as space in
 queries and forms, percent escapes (repeatedly, to undo double encoding, and IIS `%uXXXX`), HTML character
@@ -239,7 +239,9 @@ def _compiled_database(expressions: list[bytes], flags: list[int], ids: list[int
     return database
 
 
-UNIT_GROUP = 16  # units per group when a batch's joint scan hits (see SignatureSet.units_with_hits)
+UNIT_GROUP = 16  # units per group when a batch's matches are too many to locate (see SignatureSet._units_by_groups)
+# Matches one locating scan may report before units are found by scanning groups instead: each costs a Python call.
+LOCATE_MAX_MATCHES = 2048
 
 
 class SignatureSet:
@@ -259,12 +261,17 @@ class SignatureSet:
                 flags.append(hs_flags | (hyperscan.HS_FLAG_CASELESS if rule.caseless else 0))
         # One database per direction: a request is never scanned for card numbers, nor a response for SQL
         # injection, and the response rules alone scan a response about twice as fast as all rules together.
+        # Each direction also has a locating twin without SINGLEMATCH, which reports where every match ends
+        # (see units_with_hits).
         self.databases: dict[str, hyperscan.Database] = {}
+        self.locators: dict[str, hyperscan.Database] = {}
         for direction in (REQUEST, RESPONSE):
             ids = [index for index, signature in enumerate(self.signatures) if signature.rule.direction == direction]
             if ids:
-                self.databases[direction] = _compiled_database(
-                    [self.signatures[index].pattern for index in ids], [flags[index] for index in ids], ids
+                expressions = [self.signatures[index].pattern for index in ids]
+                self.databases[direction] = _compiled_database(expressions, [flags[index] for index in ids], ids)
+                self.locators[direction] = _compiled_database(
+                    expressions, [flags[index] & ~hyperscan.HS_FLAG_SINGLEMATCH for index in ids], ids
                 )
         self._hits: list[int] = []
 
@@ -279,17 +286,47 @@ class SignatureSet:
                 database.scan(data, match_event_handler=_collect, context=hits)
         return hits
 
+    def texts_with_hits(self, texts: Sequence[bytes], direction: str) -> np.ndarray | None:
+        """The indices (ascending) of the texts in which some expression of `direction` occurs, from one scan of
+        them all joined by NUL bytes; None when they hold more than LOCATE_MAX_MATCHES matches (a body full of
+        numbers, say), which are not worth a Python call each.
+
+        The locating database reports where each match ends, which marks the text it ends in. Nothing matches
+        across a NUL byte, except that an expression may take the NUL itself where it would take the end of the
+        text, which marks the text before it, as scanning that text alone would.
+        """
+        ends: list[int] = []
+        try:
+            self.locators[direction].scan(b"\x00".join(texts), match_event_handler=_collect_end, context=ends)
+        except hyperscan.ScanTerminated:
+            return None
+        if not ends:
+            return np.empty(0, dtype=np.int64)
+        # Text k takes the joined bytes [starts[k], starts[k + 1] - 1), then its NUL.
+        starts = np.zeros(len(texts), dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))[:-1] + 1, out=starts[1:])
+        return np.unique(np.searchsorted(starts, np.array(ends, dtype=np.int64) - 1, side="right") - 1)
+
     def units_with_hits(self, parts: Sequence[bytes], bounds: Sequence[int], direction: str) -> list[int]:
         """The units in which some expression of `direction` occurs, in order. Unit i is
         parts[bounds[i]:bounds[i + 1]] (a request's fields, a response's headers and body); its parts are scanned
-        joined by NUL bytes.
+        joined by NUL bytes. Callers first scan their whole batch once (each distinct header list once), and
+        call this only when that scan hits.
 
-        A Hyperscan call costs about 0.8 us before the first byte, more than scanning a small request. So groups
-        of UNIT_GROUP units are scanned as one text (nothing matches across a NUL byte, and SINGLEMATCH reports
-        every expression that occurs anywhere), then the single units of the groups that hit. Callers first scan
-        their whole batch once, more cheaply than as units (each distinct header list once), and call this only
-        when that scan hits.
+        A Hyperscan call costs about 0.8 us before the first byte, more than scanning a small request, so the
+        units are not scanned one by one: the parts are located in one scan (texts_with_hits), or, past its
+        match limit, groups of units are scanned, then the single units of the groups that hit.
         """
+        hit_parts = self.texts_with_hits(parts, direction)
+        if hit_parts is None:
+            return self._units_by_groups(parts, bounds, direction)
+        units = np.searchsorted(np.asarray(bounds, dtype=np.int64), hit_parts, side="right") - 1
+        return np.unique(units).tolist()
+
+    def _units_by_groups(self, parts: Sequence[bytes], bounds: Sequence[int], direction: str) -> list[int]:
+        """units_with_hits by scanning: groups of UNIT_GROUP units as one text, then the single units of the
+        groups that hit (nothing matches across a NUL byte, and SINGLEMATCH reports every expression that occurs
+        anywhere)."""
         units = len(bounds) - 1
         found: list[int] = []
         for first in range(0, units, UNIT_GROUP):
@@ -304,6 +341,12 @@ class SignatureSet:
 
 def _collect(signature_id: int, start: int, end: int, flags: int, hits: list[int]) -> None:
     hits.append(signature_id)
+
+
+def _collect_end(signature_id: int, start: int, end: int, flags: int, ends: list[int]) -> bool:
+    """Keeps where a match ends; True (stop the scan) once there are too many to locate this way."""
+    ends.append(end)
+    return len(ends) >= LOCATE_MAX_MATCHES
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -254,7 +254,15 @@ def test_labelled_captures_exposures_match_labels():
         assert got == expected, capture
 
 
-def test_a_batch_finds_what_each_response_finds_alone(detector) -> None:
+@pytest.fixture(params=["located", "too many matches"])
+def locating(request, monkeypatch) -> None:
+    """Runs a test with the batch's hits located from one scan, and again past the match limit that makes them
+    be found by scanning groups of responses."""
+    if request.param == "too many matches":
+        monkeypatch.setattr("detectors.signatures.LOCATE_MAX_MATCHES", 1)
+
+
+def test_a_batch_finds_what_each_response_finds_alone(detector, locating) -> None:
     """Responses are scanned as one batch first: the findings must not depend on the company a response keeps."""
     bodies = ['{"id": 1, "name": "x"}', '{"card": "4111111111111111"}', '{"ssn": "123-45-6789"}', f'"{JWT}"',
               '{"ok": true}', AWS_KEY_ID, PRIVATE_KEY, '{"total": 12}']  # fmt: skip
@@ -264,7 +272,7 @@ def test_a_batch_finds_what_each_response_finds_alone(detector) -> None:
     assert len(alone) == 25
 
 
-def test_responses_sharing_a_header_list_are_judged_per_response(detector) -> None:
+def test_responses_sharing_a_header_list_are_judged_per_response(detector, locating) -> None:
     """The first pass scans each distinct header list once; a shared list (a remembered head) must still give
     every response its own findings."""
     from parsers.memo import SharedHeaders
@@ -276,3 +284,4 @@ def test_responses_sharing_a_header_list_are_judged_per_response(detector) -> No
     alone = [alert for transaction in batch for alert in detector.inspect([transaction])]
     assert detector.inspect(batch) == alone
     assert {alert.rule for alert in alone} == {"ssn", "jwt"}
+    assert sum(alert.rule == "jwt" for alert in alone) == sum(n % 5 == 2 for n in range(30))  # by headers alone

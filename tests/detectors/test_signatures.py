@@ -526,6 +526,48 @@ def test_units_with_hits_finds_exactly_the_units_that_match(signatures, hit_unit
     assert signatures.units_with_hits(parts, bounds, REQUEST) == expected
 
 
+# Parts that hit at their very start or end, where an expression takes the NUL around a part as the text's edge,
+# and parts that do not hit; in the tests below they are shared between units as header texts are.
+_RESPONSE_PARTS = [
+    b"4111111111111111 was charged", b"card: 5500000000000004", b'{"email": "a@example.com"}',
+    b"-----BEGIN RSA PRIVATE KEY-----", b'{"id": 17, "total": 12.5}', b"content-type: application/json", b"",
+]
+_REQUEST_PARTS = [
+    b"1' OR '1'='1", b"x\" --", b"q=a && sleep 5", b"../../etc/passwd", b"/api/v1/items/17", b"page=2&size=50",
+    b"user-agent: curl/8.5.0", b"",
+]
+
+
+def _units_alone(signatures: SignatureSet, parts: list[bytes], bounds: list[int], direction: str) -> list[int]:
+    return [unit for unit in range(len(bounds) - 1)
+            if signatures.scan(b"\x00".join(parts[bounds[unit]:bounds[unit + 1]]), direction)]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from([(REQUEST, _REQUEST_PARTS), ("response", _RESPONSE_PARTS)]),
+    st.lists(st.lists(st.integers(0, 7), max_size=4), max_size=40),
+    st.booleans(),
+)
+def test_located_units_are_those_that_match_alone(signatures, direction_and_pool, units, too_many) -> None:
+    """Located from one scan of the distinct parts (shared ones once), or, past the match limit, by groups of
+    units: either way exactly the units whose parts, scanned alone, match."""
+    import detectors.signatures as module
+
+    direction, pool = direction_and_pool
+    parts, bounds = [], [0]
+    for unit in units:
+        parts += [pool[index % len(pool)] for index in unit]  # the same objects, as shared header texts are
+        bounds.append(len(parts))
+    limit = module.LOCATE_MAX_MATCHES
+    module.LOCATE_MAX_MATCHES = 1 if too_many else limit
+    try:
+        found = signatures.units_with_hits(parts, bounds, direction)
+    finally:
+        module.LOCATE_MAX_MATCHES = limit
+    assert found == _units_alone(signatures, parts, bounds, direction)
+
+
 def test_units_with_hits_scans_only_one_direction(signatures) -> None:
     parts = [b"card 4111111111111111", b"<script>alert(1)</script>"]
     assert signatures.units_with_hits(parts, [0, 1, 2], REQUEST) == [1]
