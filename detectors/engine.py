@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from detectors.alert import Alert
+from detectors.batchkeys import TransactionBatch
 from detectors.dedup import Deduplicator
 from detectors.openapi import ApiSpec
 from detectors.payload import AnomalyFeatureTagger, AnomalyJudge, PayloadDetector, PayloadSettings
@@ -85,7 +86,7 @@ class DetectionEngine:
     def flush(self) -> None:
         if not self.buffer:
             return
-        batch, self.buffer = self.buffer, []
+        batch, self.buffer = TransactionBatch(self.buffer), []
         self.buffered_body_bytes = 0
         alerts, self.carried = self.carried, []
         for detector in self.detectors:

@@ -35,7 +35,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from detectors.alert import Alert, severity_rank
+from detectors.batchkeys import operations_of
 from detectors.evidence import excerpt, mask_middle
 from detectors.openapi import ApiSpec
 from parsers.transaction import Transaction
@@ -85,11 +88,20 @@ class ShadowDetector:
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
         alerts = []
         learned = self._learned if self._spec is None and self._learning_ends_at is not None else ()
-        for transaction in transactions:
+        # The usual case: every operation of the batch learned (or documented) already. Only the rows of the
+        # others are looked at, in order; what is learned meanwhile is never forgotten within a batch.
+        operations, codes = operations_of(transactions)
+        spec = self._spec
+        known = [(method.upper(), endpoint) in learned or (spec is not None and spec.allows(method, endpoint))
+                 for method, endpoint in operations]  # fmt: skip
+        if all(known):
+            return alerts
+        for row in np.flatnonzero(~np.array(known, dtype=bool)[codes]).tolist():
+            transaction = transactions[row]
             method = transaction.method.upper()
             endpoint = transaction.endpoint or transaction.path
             if (method, endpoint) in learned:
-                continue  # the usual case once learning is over: an endpoint seen before
+                continue  # learned from an earlier row of this batch
             if not method or not endpoint:
                 continue
             if transaction.status in PROBE_STATUSES and not self._settings.report_probes:

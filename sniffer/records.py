@@ -17,6 +17,7 @@ from sniffer.identity import ClientIdentity
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
+NS_PER_US = 1_000
 
 
 def split_target(target: str) -> tuple[str, str, str]:
@@ -49,6 +50,14 @@ def _text(value: bytes) -> str:
 # What a request's header fields say, apart from the address it came from: (content type, user agent,
 # X-Forwarded-For, Forwarded, API key digest).
 RequestFacts = tuple[str, str, str, str, str | None]
+
+
+def latency_ms(elapsed_ns: int) -> float:
+    """Milliseconds, rounded to the microsecond. A whole number of microseconds (every pcap with microsecond
+    timestamps) is divided exactly: round(x, 3) formats its float to decimal, and costs several times more."""
+    if elapsed_ns % NS_PER_US == 0:
+        return (elapsed_ns // NS_PER_US) / NS_PER_US
+    return round(elapsed_ns / NS_PER_MS, 3)
 
 
 class TransactionBuilder:
@@ -106,7 +115,7 @@ class TransactionBuilder:
             transaction.status = response.status
             transaction.reason = response.reason
             if request is not None:
-                transaction.latency_ms = round((response.ts_ns - request.ts_ns) / NS_PER_MS, 3)
+                transaction.latency_ms = latency_ms(response.ts_ns - request.ts_ns)
             transaction.resp_content_type = _text(response.header(b"content-type"))
             transaction.resp_headers = response.headers
             self._add_response_body(transaction, response, exchange, flags)

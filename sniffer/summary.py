@@ -22,9 +22,24 @@ OTHER = "other"
 
 
 def latency_bucket(latency_ms: float) -> int:
+    bucket = _buckets.get(latency_ms)
+    if bucket is None:
+        if len(_buckets) >= BUCKET_MEMO_ENTRIES:
+            _buckets.clear()
+        bucket = _buckets[latency_ms] = _bucket_of(latency_ms)
+    return bucket
+
+
+def _bucket_of(latency_ms: float) -> int:
     if latency_ms <= MIN_LATENCY_MS:
         return 0
     return min(BUCKETS - 1, int(math.log(latency_ms / MIN_LATENCY_MS) / LOG_GROWTH) + 1)
+
+
+# Latencies are whole microseconds, and a busy endpoint answers in the same few hundred of them again and again:
+# their buckets are remembered rather than computed with a logarithm each time (bounded).
+BUCKET_MEMO_ENTRIES = 65536
+_buckets: dict[float, int] = {}
 
 
 def bucket_upper_ms(bucket: int) -> float:

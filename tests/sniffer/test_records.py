@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers.redact import redact_query, redact_target
-from sniffer.records import split_target, target_parts
+from sniffer.records import latency_ms, split_target, target_parts
 
 NAMES = ["q", "page", "password", "user_pwd", "api-key", "monkey", "p%61ss", "x.sig", ""]
 
@@ -24,3 +24,10 @@ def test_the_parts_are_the_split_target_redacted(start, parameters, with_query) 
 def test_a_password_in_the_query_is_redacted_in_both_the_query_and_the_uri() -> None:
     assert target_parts("/login?user=a&password=x") == ("", "/login", "user=a&password=REDACTED",
                                                         "/login?user=a&password=REDACTED")  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.integers(-10**9, 10**13), st.integers(-10**7, 10**10).map(lambda us: us * 1000)))
+def test_latency_is_the_elapsed_time_rounded_to_the_microsecond(elapsed_ns) -> None:
+    """Whole microseconds are divided exactly, anything else rounded as before: the same float either way."""
+    assert latency_ms(elapsed_ns) == round(elapsed_ns / 1_000_000, 3)
