@@ -11,10 +11,39 @@ would do the grouping too, but costs some 30 us a call on a batch of a few hundr
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+
+
+class TransactionBatch(list):
+    """A batch of transactions, as the detection engine hands it to each detector, that remembers the columns
+    several detectors read (`operations_of`), so that they are taken from the transactions once."""
+
+    __slots__ = ("operations",)
+
+    def __init__(self, transactions: Sequence = ()) -> None:
+        super().__init__(transactions)
+        self.operations: tuple[list[tuple[str, str]], np.ndarray] | None = None
+
+
+_method_and_endpoint = attrgetter("method", "endpoint")
+
+
+def operations_of(transactions: Sequence) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """(the distinct (method, endpoint) operations of a batch in order of first row, each row's index into them).
+    The endpoint is the path where templating gave none. A TransactionBatch keeps them for the next detector."""
+    operations = getattr(transactions, "operations", None)
+    if operations is None:
+        operations = codes_of(list(map(_method_and_endpoint, transactions)))  # tuples made in C
+        if any(not endpoint for _, endpoint in operations[0]):  # rare: no template, the path stands in
+            operations = codes_of([(transaction.method, transaction.endpoint or transaction.path)
+                                   for transaction in transactions])  # fmt: skip
+        if isinstance(transactions, TransactionBatch):
+            transactions.operations = operations
+    return operations
 
 
 def codes_of(values: Sequence[Hashable]) -> tuple[list, np.ndarray]:

@@ -36,6 +36,7 @@ from operator import attrgetter
 import numpy as np
 
 from detectors.alert import Alert
+from detectors.batchkeys import group_rows, operations_of
 from detectors.exposure import ExposureScanner
 from detectors.kernels import (
     FEATURE_ENTROPY,
@@ -279,20 +280,23 @@ class EndpointBaselines:
         self.batch_of_slot[slot] = self.batch_number
         return slot
 
-    def slots_of(self, keys: list[tuple[str, str]]) -> list[int]:
-        """`slot(key)` of each key in turn, without a method call for keys that already have one."""
-        get, move_to_end = self.slot_of.get, self.slot_of.move_to_end
-        marks, batch = self.batch_of_slot, self.batch_number
-        found = []
-        for key in keys:
-            slot = get(key)
-            if slot is None:
-                slot = self.slot(key)
-            else:
-                move_to_end(key)
-                marks[slot] = batch
-            found.append(slot)
-        return found
+    def slots_of_rows(self, transactions: Sequence[Transaction]) -> np.ndarray:
+        """Each transaction's slot (-1: none, see `slot`), as looking up every row in turn gives, with a lookup per
+        distinct (method, endpoint) of the batch instead of per row.
+
+        In the order of their first rows, the operations get their slots: a new one takes the slot of the least
+        recently used baseline that no earlier row of the batch touched, as it would at its first row. Then they
+        are touched in the order of their last rows, which leaves the least-recently-used order of every row.
+        """
+        operations, codes = operations_of(transactions)
+        slots = np.fromiter(map(self.slot, operations), dtype=np.int64, count=len(operations))
+        if len(operations) > 1:
+            _, _, lasts = group_rows(codes)  # codes number the operations by first row, as group_rows does
+            move_to_end = self.slot_of.move_to_end
+            for operation in np.argsort(lasts, kind="stable").tolist():
+                if slots[operation] >= 0:
+                    move_to_end(operations[operation])
+        return slots[codes]
 
     def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
         self.judge(transactions, self.features(transactions), alerts)
@@ -319,8 +323,7 @@ class EndpointBaselines:
         self.batch_number += 1
         settings = self.settings
         count = len(transactions)
-        keys = [(transaction.method, transaction.endpoint or transaction.path) for transaction in transactions]
-        slots = np.array(self.slots_of(keys), dtype=np.int64)
+        slots = self.slots_of_rows(transactions)
         values, keysets = features.values, features.keysets
         kept = np.flatnonzero(slots >= 0)
         if kept.size < count:

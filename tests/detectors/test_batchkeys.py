@@ -77,3 +77,23 @@ def test_pairs_of_columns_group_by_both_and_say_where_each_group_starts() -> Non
     assert pairs.lasts.tolist() == [3, 4, 2, 5]
     assert pairs.first_per_group(np.array([1, 3, 4, 5])) == [(1, 2), (3, 1), (5, 1)]
     assert pairs.first_per_group(np.array([], np.int64)) == []
+
+
+def test_a_batch_takes_its_operations_from_the_transactions_once() -> None:
+    from detectors.batchkeys import TransactionBatch, operations_of
+    from parsers.transaction import Transaction
+
+    def sent(method: str, path: str, endpoint: str) -> Transaction:
+        return Transaction(ts=1.0, src_ip="127.0.0.1", src_port=1, dst_ip="127.0.0.2", dst_port=80,
+                           method=method, uri=path, host="h", path=path, query="", http_version="HTTP/1.1",
+                           endpoint=endpoint)  # fmt: skip
+
+    rows = [sent("GET", "/users/1", "/users/{id}"), sent("POST", "/users", "/users"),
+            sent("GET", "/users/2", "/users/{id}"), sent("GET", "/raw", "")]  # fmt: skip
+    batch = TransactionBatch(rows)
+    operations, codes = operations_of(batch)
+    assert operations == [("GET", "/users/{id}"), ("POST", "/users"), ("GET", "/raw")]
+    assert codes.tolist() == [0, 1, 0, 2]
+    batch[0].method = "DELETE"  # remembered: not read again
+    assert operations_of(batch)[0] is operations
+    assert operations_of(list(batch))[0][0] == ("DELETE", "/users/{id}")  # a plain list is read each time

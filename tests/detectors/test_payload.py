@@ -290,3 +290,20 @@ def test_bodies_with_the_same_keys_share_one_interned_key_set(monkeypatch) -> No
     for n in range(10):
         module.json_keyset(b'{"k%d": %d}' % (n, n), "application/json", 64)
     assert len(module._interned_keysets) <= 4
+
+
+def test_baseline_slots_are_looked_up_once_per_operation_leaving_the_order_of_every_row(signatures) -> None:
+    """Each batch's operations are looked up once, in the order of their last rows: the baselines' least recently
+    used order and the slots are those that looking up every row in turn gives."""
+    from detectors.batchkeys import TransactionBatch
+
+    rng = random.Random(8)
+    by_operation = anomaly_detector(signatures, max_endpoints=6).baselines
+    by_row = anomaly_detector(signatures, max_endpoints=6).baselines
+    for batch_number in range(200):
+        size = rng.randrange(1, 12)
+        batch = TransactionBatch(order(index, endpoint=f"/e{rng.randrange(9)}") for index in range(size))
+        by_operation.batch_number = by_row.batch_number = batch_number
+        slots = by_operation.slots_of_rows(batch).tolist()
+        assert slots == [by_row.slot((transaction.method, transaction.endpoint)) for transaction in batch]
+        assert list(by_operation.slot_of.items()) == list(by_row.slot_of.items())
