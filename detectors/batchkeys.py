@@ -20,29 +20,54 @@ from numba import njit
 
 class TransactionBatch(list):
     """A batch of transactions, as the detection engine hands it to each detector, that remembers the columns
-    several detectors read (`operations_of`), so that they are taken from the transactions once."""
+    several detectors read (`endpoints_of`, `operations_of`), so that they are taken from the transactions once."""
 
-    __slots__ = ("operations",)
+    __slots__ = ("endpoints", "operations")
 
     def __init__(self, transactions: Sequence = ()) -> None:
         super().__init__(transactions)
+        self.endpoints: tuple[list[str], np.ndarray] | None = None
         self.operations: tuple[list[tuple[str, str]], np.ndarray] | None = None
 
 
-_method_and_endpoint = attrgetter("method", "endpoint")
+_method = attrgetter("method")
+_endpoint = attrgetter("endpoint")
+
+
+def endpoints_of(transactions: Sequence) -> tuple[list[str], np.ndarray]:
+    """(the distinct endpoints of a batch in order of first row, each row's index into them); remembered by a
+    TransactionBatch."""
+    endpoints = getattr(transactions, "endpoints", None)
+    if endpoints is None:
+        endpoints = codes_of(list(map(_endpoint, transactions)))
+        if isinstance(transactions, TransactionBatch):
+            transactions.endpoints = endpoints
+    return endpoints
 
 
 def operations_of(transactions: Sequence) -> tuple[list[tuple[str, str]], np.ndarray]:
     """(the distinct (method, endpoint) operations of a batch in order of first row, each row's index into them).
-    The endpoint is the path where templating gave none. A TransactionBatch keeps them for the next detector."""
+    The endpoint is the path where templating gave none. Remembered by a TransactionBatch.
+
+    Methods and endpoints are coded apart (strings keep their hashes; tuples would be hashed at every lookup)
+    and their codes grouped."""
     operations = getattr(transactions, "operations", None)
-    if operations is None:
-        operations = codes_of(list(map(_method_and_endpoint, transactions)))  # tuples made in C
-        if any(not endpoint for _, endpoint in operations[0]):  # rare: no template, the path stands in
-            operations = codes_of([(transaction.method, transaction.endpoint or transaction.path)
-                                   for transaction in transactions])  # fmt: skip
-        if isinstance(transactions, TransactionBatch):
-            transactions.operations = operations
+    if operations is not None:
+        return operations
+    endpoints, endpoint_codes = endpoints_of(transactions)
+    if "" in endpoints:  # rare: no template, the path stands in
+        operations = codes_of([(transaction.method, transaction.endpoint or transaction.path)
+                               for transaction in transactions])  # fmt: skip
+    else:
+        methods, method_codes = codes_of(list(map(_method, transactions)))
+        if len(methods) == 1:
+            operations = ([(methods[0], endpoint) for endpoint in endpoints], endpoint_codes)
+        else:
+            codes, firsts, _ = group_rows(method_codes * len(endpoints) + endpoint_codes)
+            operations = ([(methods[method_codes[row]], endpoints[endpoint_codes[row]]) for row in firsts.tolist()],
+                          codes)  # fmt: skip
+    if isinstance(transactions, TransactionBatch):
+        transactions.operations = operations
     return operations
 
 

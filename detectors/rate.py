@@ -17,12 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 
 import numpy as np
 
 from detectors.alert import Alert
-from detectors.batchkeys import Groups, codes_of, group
+from detectors.batchkeys import Groups, codes_of, endpoints_of, group, operations_of
 from detectors.ids import batch_id_hashes
 from detectors.slots import SlotTable
 from detectors.windows import BITMAP_WORDS, robust_threshold, window_counts, window_distinct
@@ -52,7 +51,6 @@ class RateSettings:
 
 
 INITIAL_ROWS = 1024
-_endpoint = attrgetter("endpoint")
 
 
 class _Windows:
@@ -129,15 +127,18 @@ class RateDetector:
         if not transactions:
             return []
         ts_ns = np.rint(np.array([t.ts for t in transactions], np.float64) * NS_PER_S).astype(np.int64)
+        ordered = transactions
         if len(ts_ns) > 1 and (np.diff(ts_ns) < 0).any():
             order = np.argsort(ts_ns, kind="stable")
             ordered = [transactions[i] for i in order.tolist()]
             ts_ns = ts_ns[order]
-        else:
-            ordered = list(transactions)
+        # Columns the other detectors read too, coded once per batch (in arrival order).
+        endpoints, endpoint_codes = endpoints_of(transactions)
+        operations, operation_codes = operations_of(transactions)
+        if ordered is not transactions:
+            endpoint_codes, operation_codes = endpoint_codes[order], operation_codes[order]
         ones = np.ones(len(ordered), np.int64)
         clients, client_codes = codes_of([t.client_id or t.src_ip for t in ordered])
-        endpoints, endpoint_codes = codes_of(list(map(_endpoint, ordered)))
         alerts: list[Alert] = []
         settings = self.settings
 
@@ -187,7 +188,10 @@ class RateDetector:
                         ordered[i], "failed_logins", int(login_totals[i]), settings.failed_login_limit, count
                     )
                 )
-        alerts.extend(self._enumeration(ordered, clients, client_codes, endpoints, endpoint_codes, ts_ns))
+        alerts.extend(
+            self._enumeration(ordered, clients, client_codes, endpoints, endpoint_codes, operations, operation_codes,
+                              ts_ns)
+        )  # fmt: skip
         return alerts
 
     def _population(self, ordered, by_client: Groups, totals, ts_ns) -> list[Alert]:
@@ -209,7 +213,9 @@ class RateDetector:
             for i, count in by_client.first_per_group(np.flatnonzero(totals > threshold))
         ]
 
-    def _enumeration(self, ordered, clients, client_codes, endpoints, endpoint_codes, ts_ns) -> list[Alert]:
+    def _enumeration(
+        self, ordered, clients, client_codes, endpoints, endpoint_codes, operations, operation_codes, ts_ns
+    ) -> list[Alert]:
         """Distinct ids per (client, method, endpoint): only the rows whose endpoint has a placeholder."""
         templated = np.array(["{" in endpoint for endpoint in endpoints], bool)
         candidates = np.flatnonzero(templated[endpoint_codes])
@@ -222,13 +228,9 @@ class RateDetector:
         if not len(rows):
             return []
         hashes = hashes[named]
-        methods, method_codes = codes_of([ordered[i].method for i in rows.tolist()])
-        client_codes, endpoint_codes = client_codes[rows], endpoint_codes[rows]
-        by_key = group((len(clients), client_codes), (len(methods), method_codes), (len(endpoints), endpoint_codes))
-        keys = [
-            (clients[client_codes[row]], methods[method_codes[row]], endpoints[endpoint_codes[row]])
-            for row in by_key.firsts.tolist()
-        ]
+        client_codes, operation_codes = client_codes[rows], operation_codes[rows]
+        by_key = group((len(clients), client_codes), (len(operations), operation_codes))
+        keys = [(clients[client_codes[row]], *operations[operation_codes[row]]) for row in by_key.firsts.tolist()]
         estimates = self.enumeration.distinct(keys, by_key, ts_ns[rows], hashes)
         limit = self.settings.enumeration_distinct_limit
         alerts = []
