@@ -1,7 +1,9 @@
 """Runs every detector over batches of transactions and deduplicates what they raise.
 
-Transactions are buffered and handed to the detectors `batch_size` at a time (columnar work wants batches);
-the buffer is also flushed at the end of the run. A detector never does I/O: alerts go back to the caller.
+Transactions are buffered and handed to the detectors `batch_size` at a time (columnar work wants batches), or
+sooner once a transaction comes `max_batch_delay_s` after the batch's first (and, on an idle live link, once
+that much wall time passed: `flush_due`); the buffer is also flushed at the end of the run. A detector never
+does I/O: alerts go back to the caller.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class DetectorSettings:
     batch_size: int = 256
     # Transactions carry bounded copies of their bodies; a batch is also handed on once they add up to this.
     max_batch_body_bytes: int = 32 << 20
+    # A batch is also handed on once its first transaction is this old (packet time; on an idle live link, wall
+    # time): a quiet API's alerts are not held back until a batch fills.
+    max_batch_delay_s: float = 1.0
     suppression_s: float = 300.0
     max_dedup_keys: int = 100_000
     rate: RateSettings = field(default_factory=RateSettings)
@@ -61,6 +66,8 @@ class DetectionEngine:
         self.buffer: list[Transaction] = []
         self.batch_size = settings.batch_size
         self.max_batch_body_bytes = settings.max_batch_body_bytes
+        self.max_batch_delay_s = settings.max_batch_delay_s
+        self.batch_started_s = 0.0  # packet time of the buffered batch's first transaction
         self.buffered_body_bytes = 0
         self.carried: list[Alert] = []
         self.dedup = Deduplicator(settings.suppression_s, settings.max_dedup_keys)
@@ -74,6 +81,11 @@ class DetectionEngine:
         """`body_bytes` and `raised_elsewhere`: for a transaction a worker process parsed and inspected (its
         bodies stayed there), what they weighed and what the worker's detectors raised; they join this batch."""
         buffer = self.buffer
+        if buffer and transaction.ts - self.batch_started_s >= self.max_batch_delay_s:
+            self.flush()  # decided by the transactions alone, so a replay batches them alike however it runs
+            buffer = self.buffer
+        if not buffer:
+            self.batch_started_s = transaction.ts
         buffer.append(transaction)
         if body_bytes is None:
             body_bytes = len(transaction.req_body) + len(transaction.resp_body)
@@ -81,6 +93,12 @@ class DetectionEngine:
             self.carried.extend(raised_elsewhere)
         self.buffered_body_bytes += body_bytes
         if len(buffer) >= self.batch_size or self.buffered_body_bytes >= self.max_batch_body_bytes:
+            self.flush()
+
+    def flush_due(self, now_s: float) -> None:
+        """Hands the buffered batch on if its first transaction is `max_batch_delay_s` old at `now_s`: the wall
+        time of a live link where no transaction came to do it (see `observe`)."""
+        if self.buffer and now_s - self.batch_started_s >= self.max_batch_delay_s:
             self.flush()
 
     def flush(self) -> None:

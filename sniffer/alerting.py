@@ -19,6 +19,8 @@ from sniffer.sinks.documents import write_document
 from sniffer.sinks.lineprotocol import Point
 from sniffer.sinks.webhooks import WebhookDispatcher, webhook_targets_from_config
 
+NS_PER_S = 1_000_000_000
+
 
 class InventoryRecorder:
     """Feeds the engine's batches to the inventory; a detector that raises nothing."""
@@ -62,6 +64,10 @@ class AlertOutputs:
     ) -> None:
         """See DetectionEngine.observe: the last two are for a transaction a worker process parsed."""
         self.engine.observe(transaction, body_bytes, raised_elsewhere)
+
+    def flush_due(self, now_ns: int) -> None:
+        """Time passed (packet time, or wall time on an idle live link): a batch waiting too long is inspected."""
+        self.engine.flush_due(now_ns / NS_PER_S)
 
     def _emit(self, alert: Alert) -> None:
         if self.lines is not None:

@@ -215,6 +215,8 @@ class LiveShardedRun(ShardedRun):
                     self.writer.write(batch)
                 self._receive(0, shard.step(batch), None)
                 self._poll(self.active, None, wait_s=0.0)
+                if batch is None and self.alerting is not None:
+                    self.alerting.flush_due(time.time_ns())  # an idle link: no transaction comes to do it
                 on_batch()
             self._receive(0, shard.finish(), None)
             self.worker_counters[0] = counters(shard.pipeline) | {"kernel_received": own.kernel_received,

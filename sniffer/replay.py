@@ -89,10 +89,13 @@ class Run:
             self.metrics.advance(self.pipeline.stats.last_ts_ns)
 
     def tick(self, now_ns: int) -> None:
-        """Time passes without packets (live capture): idle flows expire and finished intervals are written."""
+        """Time passes without packets (live capture): idle flows expire, finished intervals are written and a
+        batch of transactions waiting too long for the detectors is inspected."""
         self.pipeline.flows.expire(now_ns)
         if self.metrics is not None:
             self.metrics.advance(now_ns)
+        if self.alerting is not None:
+            self.alerting.flush_due(now_ns)
 
     def finish(self, warnings: list[str], extra_counters: dict[str, int] | None = None) -> ReplayResult:
         """Flushes every flow, alert and interval; the summary's counters and warnings."""

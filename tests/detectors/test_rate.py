@@ -128,6 +128,30 @@ def test_engine_hands_on_a_batch_once_its_bodies_add_up_to_the_bound() -> None:
         [Counting()], DetectorSettings(batch_size=1000, max_batch_body_bytes=10_000), lambda alert: None
     )
     for index in range(10):
-        engine.observe(replace(tx(float(index), "10.0.0.1"), resp_body=b"x" * 3000))
+        engine.observe(replace(tx(index / 100, "10.0.0.1"), resp_body=b"x" * 3000))
     engine.finish()
     assert seen == [4, 4, 2]
+
+
+def test_engine_hands_on_a_batch_once_a_transaction_comes_its_delay_after_the_first() -> None:
+    """However few transactions come, they wait at most `max_batch_delay_s` of packet time for the detectors;
+    an idle live link's wall time hands them on too (`flush_due`)."""
+    from detectors.engine import DetectionEngine, DetectorSettings
+
+    seen: list[list[float]] = []
+
+    class Recording:
+        def inspect(self, transactions):
+            seen.append([transaction.ts for transaction in transactions])
+            return []
+
+    engine = DetectionEngine([Recording()], DetectorSettings(max_batch_delay_s=1.0), lambda alert: None)
+    for ts in (0.0, 0.4, 0.99, 1.0, 1.5, 2.2):
+        engine.observe(tx(ts, "10.0.0.1"))
+    assert seen == [[0.0, 0.4, 0.99], [1.0, 1.5]]
+    engine.flush_due(3.1)
+    assert seen[-1] == [1.0, 1.5]  # 2.2 has waited 0.9 s: not yet
+    engine.flush_due(3.2)
+    assert seen[-1] == [2.2]
+    engine.finish()
+    assert len(seen) == 3

@@ -135,3 +135,29 @@ def test_unreadable_spec_is_one_line(tmp_path: Path) -> None:
     result = apispy("replay", "--spec", str(tmp_path / "missing.yaml"), str(PCAPS / "edge_pipelined.pcap"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "missing.yaml" in result.stderr
+
+
+def test_an_idle_live_link_hands_waiting_transactions_to_the_detectors(tmp_path: Path) -> None:
+    """A quiet API's last transactions do not wait for a batch to fill: once the link is idle for the batch's
+    delay, a tick inspects them and their alerts go out while the run goes on."""
+    from sniffer.alerting import AlertOutputs
+    from sniffer.capture.pcapfile import open_capture
+    from sniffer.config import load_config
+    from sniffer.replay import Run
+
+    config = load_config()
+    alerting = AlertOutputs(config, str(tmp_path / "alerts.jsonl"), None)
+    run = Run(config, lambda transaction: None, None, alerting)
+    for batch in open_capture(str(PCAPS / "attacks_bruteforce_injection.pcap")).batches():
+        run.feed(batch)
+    engine = alerting.engine
+    waiting = len(engine.buffer)
+    assert waiting  # the capture's last transactions: fewer than a batch
+    started_ns = int(engine.batch_started_s * 1e9)
+    delay_ns = int(config.detectors.max_batch_delay_s * 1e9)
+    run.tick(started_ns + delay_ns // 2)
+    assert len(engine.buffer) == waiting
+    inspected = engine.raised
+    run.tick(started_ns + delay_ns + 1_000_000)
+    assert not engine.buffer and engine.raised > inspected  # the last transactions hold the brute force's end
+    alerting.close()
