@@ -2,16 +2,18 @@
 
 Each process has its own socket on every interface, all joined to one PACKET_FANOUT group per interface in hash
 mode: the kernel hands each packet to one socket by a symmetric hash of its flow, so both directions of a
-connection reach the same process, and no process copies packets for another. The parent captures shard 0
-itself; the workers are forked once the sockets are open (before any output thread exists), so they inherit
-their socket, the warmed-up kernels and the dropped privileges.
+connection reach the same process, and no process copies packets for another. The workers are forked once the
+sockets are open (before any output thread exists), so they inherit their socket, the warmed-up kernels and the
+dropped privileges.
 
-Each process runs reassembly, HTTP, templating and the body detectors on its connections (see sniffer.sharded)
+Each worker runs reassembly, HTTP, templating and the body detectors on its connections (see sniffer.sharded)
 and sends the parent its transactions with the clock they were emitted at: packet time, or wall time while
-the link is idle, as for one process. The parent merges them in clock order up to the slowest process's clock,
-and runs what needs every connection: the cross-connection detectors, deduplication, the time series (each
-interval closes once every process is past it and none waits on a request of it) and every output. Kernel drops
-of every socket are added up.
+the link is idle, as for one process. The parent captures nothing: it merges them in clock order up to the
+slowest worker's clock, and runs what needs every connection: the cross-connection detectors, deduplication,
+the time series (each interval closes once every worker is past it and none waits on a request of it) and every
+output. A parent that also captured a share would carry its share's parsing besides all of that, and one busy
+connection (which no hash can split) landing on it would make it the bottleneck. Kernel drops of every socket
+are added up.
 """
 
 from __future__ import annotations
@@ -38,20 +40,20 @@ from sniffer.sharded import FINISHED, Block, ShardCollector, ShardedRun, WorkerT
 from sniffer.sinks.pcapwriter import PcapTarget
 
 PENDING_CHECK_S = 0.5
+MERGE_WAIT_S = 0.05  # the parent's longest wait for its workers' blocks before it looks at signals again
 
 
 class _LiveShard:
     """One process's share: its source, its pipeline and its clock (packet time, or wall time when idle)."""
 
-    def __init__(self, task: WorkerTask, source: LiveSource, local: bool = False) -> None:
-        """`local`: the parent's own shard (see ShardCollector)."""
+    def __init__(self, task: WorkerTask, source: LiveSource) -> None:
         self.source = source
         self.clock_ns = 0
         self.needs_pending = task.needs_pending
         self.pending_bound: int | None = None
         self.pending_checked = 0.0
         # The collector must not walk the flow table at every batch: see _pending.
-        self.collector = ShardCollector(replace(task, needs_pending=False), lambda: self.clock_ns, local)
+        self.collector = ShardCollector(replace(task, needs_pending=False), lambda: self.clock_ns)
         self.pipeline = self.collector.pipeline = build_pipeline(
             task.config, self.collector.on_transaction, task.spec
         )
@@ -135,7 +137,6 @@ class LiveShardedRun(ShardedRun):
         super().__init__(len(sources), [], config, lambda transaction: None, spec=spec)
         self.sources = sources
         self.pcap = pcap
-        self.writer = None  # the parent's own pcap writer, while `run` captures
         self.clocks = [0] * self.workers
         self.drops = [0] * self.workers
         self.context = multiprocessing.get_context("fork")
@@ -145,10 +146,10 @@ class LiveShardedRun(ShardedRun):
         self.processes = []
 
     def start(self) -> None:
-        """Forks one worker per source but the first (the parent's own): call it with the sockets open and
-        before any thread is started (the outputs' threads come later, in `attach`)."""
+        """Forks one worker per source: call it with the sockets open and before any thread is started (the
+        outputs' threads come later, in `attach`)."""
         config, spec, context = self.config, self.spec, self.context
-        for index, source in enumerate(self.sources[1:], start=1):
+        for index, source in enumerate(self.sources):
             receiver, sender = context.Pipe(duplex=False)
             widen_pipe(sender)
             task = WorkerTask(Shard(index, self.workers), [], config, spec)
@@ -186,8 +187,6 @@ class LiveShardedRun(ShardedRun):
             return
         with self.reopens.get_lock():
             self.reopens.value += 1
-        if self.writer is not None:
-            self.writer.reopen()
 
     def _merged_health(self) -> CaptureCounters:
         merged = CaptureCounters(dropped=self.dropped)
@@ -201,34 +200,19 @@ class LiveShardedRun(ShardedRun):
         return merged
 
     def run(self, should_stop: Callable[[], bool], on_batch: Callable[[], None] = lambda: None) -> ReplayResult:
-        """Captures shard 0 here until `should_stop()`, merging the workers' blocks as they come; `on_batch` runs
-        after each batch (the CLI's SIGHUP and drop warnings)."""
+        """Merges the workers' blocks as they come until `should_stop()`, then lets the workers finish their
+        flows; `on_batch` runs after each wait (the CLI's SIGHUP and drop warnings)."""
         self.worker_counters = [{} for _ in range(self.workers)]
         self.errors: list[str] = []
-        self.task = WorkerTask(Shard(0, self.workers), [], self.config, self.spec, self.metrics is not None)
-        own = self.sources[0]
-        shard = _LiveShard(self.task, own, local=True)
-        self.writer = self.pcap.writer(0) if self.pcap is not None else None
         try:
-            for batch in own.batches(lambda: should_stop() or bool(self.errors)):
-                if self.writer is not None and batch is not None:
-                    self.writer.write(batch)
-                self._receive(0, shard.step(batch), None)
-                self._poll(self.active, None, wait_s=0.0)
-                if batch is None and self.alerting is not None:
-                    self.alerting.flush_due(time.time_ns())  # an idle link: no transaction comes to do it
+            while self.active and not (should_stop() or self.errors):
+                self._poll(self.active, None, wait_s=MERGE_WAIT_S)
                 on_batch()
-            self._receive(0, shard.finish(), None)
-            self.worker_counters[0] = counters(shard.pipeline) | {"kernel_received": own.kernel_received,
-                                                                   "dropped": own.dropped}
             self.stop.set()
             while self.active:
                 self._poll(self.active, None, wait_s=0.5)
         finally:
             self.stop.set()
-            own.close()
-            if self.writer is not None:
-                self.writer.close()
             for process in self.processes:
                 process.join(timeout=10)
                 if process.is_alive():
@@ -251,6 +235,8 @@ class LiveShardedRun(ShardedRun):
         running = [clock for i, clock in enumerate(self.clocks) if not self.finished[i]]
         watermark = min(running) if running else FINISHED
         self._release(watermark)
+        if self.alerting is not None and running:
+            self.alerting.flush_due(watermark)  # packet time, or wall time once the link is idle
         if self.metrics is not None:
             self.metrics.add_packet_counts(block.packet_counts)
             self.metrics.advance(min(running) if running else max(self.clocks))
