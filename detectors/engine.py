@@ -63,7 +63,7 @@ class DetectionEngine:
         self.detectors = detectors
         self.settings = settings
         self.emit = emit
-        self.buffer: list[Transaction] = []
+        self.buffer = TransactionBatch()
         self.batch_size = settings.batch_size
         self.max_batch_body_bytes = settings.max_batch_body_bytes
         self.max_batch_delay_s = settings.max_batch_delay_s
@@ -104,7 +104,7 @@ class DetectionEngine:
     def flush(self) -> None:
         if not self.buffer:
             return
-        batch, self.buffer = TransactionBatch(self.buffer), []
+        batch, self.buffer = self.buffer, TransactionBatch()
         self.buffered_body_bytes = 0
         alerts, self.carried = self.carried, []
         for detector in self.detectors:
