@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -112,6 +113,9 @@ class _Card:
     brand: str
 
 
+_resp_body, _resp_headers = attrgetter("resp_body"), attrgetter("resp_headers")
+
+
 class ExposureScanner:
     """Finds sensitive data in the responses of a batch of transactions; one alert per rule per transaction."""
 
@@ -135,36 +139,40 @@ class ExposureScanner:
         finds something (SignatureSet.texts_with_hits says which texts), the responses of those texts (all those
         sharing a header list that hit) are looked at further, each alone.
         """
-        limit = self.max_scan_bytes
-        texts: list[bytes] = []
-        header_codes: dict[int, int] = {}  # id of a header list -> its number; every list is alive in the batch
-        header_positions: list[int] = []  # where each distinct header list's text is in `texts`
-        for transaction in transactions:
-            headers = transaction.resp_headers
-            if id(headers) not in header_codes:
-                header_codes[id(headers)] = len(header_positions)
-                header_positions.append(len(texts))
-                texts.append(self._header_text(headers))
-            texts.append(transaction.resp_body[:limit])
         if not transactions:
             return
+        limit = self.max_scan_bytes
+        bodies = list(map(_resp_body, transactions))
+        if max(map(len, bodies)) > limit:
+            bodies = [body[:limit] for body in bodies]
+        header_lists = list(map(_resp_headers, transactions))
+        distinct_lists = list({id(headers): headers for headers in header_lists}.values())  # every list is alive
+        texts = [self._header_text(headers) for headers in distinct_lists]
+        texts += bodies
         hit_texts = self.signatures.texts_with_hits(texts, RESPONSE)
         if hit_texts is None:  # too many matches to locate them one by one
             parts: list[bytes] = []
-            for transaction in transactions:
-                parts.append(self._header_text(transaction.resp_headers))
-                parts.append(transaction.resp_body[:limit])
+            for headers, body in zip(header_lists, bodies, strict=True):
+                parts.append(self._header_text(headers))
+                parts.append(body)
             hit_units = self.signatures.units_with_hits(parts, range(0, len(parts) + 1, 2), RESPONSE)
         elif not len(hit_texts):
             return
         else:
-            hit_units = self._units_of(transactions, texts, hit_texts, header_codes, header_positions)
+            # The texts are the distinct header lists' (in order of first use), then each response's body.
+            shared = len(distinct_lists)
+            hit_units = hit_texts[hit_texts >= shared] - shared
+            hit_lists = hit_texts[hit_texts < shared]
+            if len(hit_lists):
+                list_numbers = {id(headers): number for number, headers in enumerate(distinct_lists)}
+                numbers = np.fromiter((list_numbers[id(headers)] for headers in header_lists), np.int64,
+                                      len(header_lists))  # fmt: skip
+                hit_units = np.union1d(hit_units, np.flatnonzero(np.isin(numbers, hit_lists)))
+            hit_units = hit_units.tolist()
         cards: list[_Card] = []
         for index in hit_units:
-            transaction = transactions[index]
-            header_text = self._header_text(transaction.resp_headers)
-            body = transaction.resp_body[:limit]
-            self._inspect_one(index, transaction, header_text, body, alerts[index], cards)
+            header_text = self._header_text(header_lists[index])
+            self._inspect_one(index, transactions[index], header_text, bodies[index], alerts[index], cards)
         if not cards:
             return
         valid = luhn_ok([card.digits for card in cards])
@@ -178,23 +186,6 @@ class ExposureScanner:
                     _alert(transaction, rule, f"{rule.title} ({card.brand})", card.location,
                            mask_middle(card.digits))
                 )  # fmt: skip
-
-    @staticmethod
-    def _units_of(
-        transactions: Sequence[Transaction], texts: list[bytes], hit_texts: np.ndarray, header_codes: dict[int, int],
-        header_positions: list[int],
-    ) -> list[int]:  # fmt: skip
-        """The transactions (ascending) whose body, or whose header list, is among the texts that hit."""
-        is_header = np.zeros(len(texts), dtype=bool)
-        is_header[header_positions] = True
-        body_number = np.cumsum(~is_header) - 1  # the k-th body is transaction k's
-        hit_header = is_header[hit_texts]
-        units = body_number[hit_texts[~hit_header]]
-        if hit_header.any():
-            hit_codes = np.searchsorted(np.array(header_positions, dtype=np.int64), hit_texts[hit_header])
-            codes = np.fromiter((header_codes[id(t.resp_headers)] for t in transactions), np.int64, len(transactions))
-            units = np.union1d(units, np.flatnonzero(np.isin(codes, hit_codes)))
-        return units.tolist()
 
     def _header_text(self, headers: list[tuple[bytes, bytes]]) -> bytes:
         text = self.header_texts.get(headers)
