@@ -585,6 +585,7 @@ def _add_body_fields(fields: list[Field], body: bytes, content_type: str, max_sc
 TARGET_MEMO_ENTRIES = 4096
 TARGET_MEMO_MAX_CHARS = 512
 _target_memo: dict[tuple[int, int], dict[str, list[bytes]]] = {}
+_query_memo: dict[tuple[int, int], dict[bytes, list[bytes]]] = {}  # the same for queries (see _target_texts)
 
 
 # What a target needs split (query, fragment) or decoded before it is scanned.
@@ -592,13 +593,29 @@ _SPLIT_OR_DECODE = re.compile(rb"[%&+$\\?#]")
 
 
 def _target_texts(memo: dict[str, list[bytes]], target: str, max_scan_bytes: int, rounds: int) -> list[bytes]:
-    """The texts of `_target_fields(target)`, remembered in `memo`. The list is shared: do not change it."""
+    """The texts of `_target_fields(target)`, remembered in `memo`. The list is shared: do not change it.
+
+    Targets that differ by an id in the path often carry the same query (`/users/923?fields=name`): a query's
+    texts are remembered apart, by the query, so that only the path is decoded for such a target."""
     texts = memo.get(target)
     if texts is None:
         raw = target.encode("latin-1", "replace")
         if _SPLIT_OR_DECODE.search(raw) is None:
             return [raw[:max_scan_bytes]]  # a bare path with nothing to decode (/users/42): its own only field
-        texts = [text for _, _, text in _target_fields(target, max_scan_bytes, rounds)]
+        path, _, query = raw.partition(b"#")[0].partition(b"?")
+        texts = [decode_field(path[:max_scan_bytes], rounds)]
+        if query:
+            query_memo = _query_memo.setdefault((max_scan_bytes, rounds), {})
+            query_texts = query_memo.get(query)
+            if query_texts is None:
+                fields: list[Field] = []
+                _pairs(fields, query, b"&", KIND_QUERY, KIND_QUERY_NAME, rounds, max_scan_bytes)
+                query_texts = [text for _, _, text in fields]
+                if len(query) <= TARGET_MEMO_MAX_CHARS:
+                    if len(query_memo) >= TARGET_MEMO_ENTRIES:
+                        query_memo.clear()
+                    query_memo[query] = query_texts
+            texts += query_texts
         if len(target) <= TARGET_MEMO_MAX_CHARS:
             if len(memo) >= TARGET_MEMO_ENTRIES:
                 memo.clear()

@@ -654,3 +654,19 @@ def test_an_attack_seen_only_once_decoded_is_found_wherever_its_target_sits(sign
     found = injection_alerts_batch(signatures, batch)
     assert [n for n, alerts in enumerate(found) if alerts] == [position]
     assert {alert.rule for alert in found[position]} == {"xss"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["/users/1", "/a%2e%2e/b", "/x+y", "", "/p$q"]),
+                          st.text(alphabet="ab=&%+2e$#?\\;", max_size=16)), min_size=1, max_size=8))  # fmt: skip
+def test_remembered_target_texts_are_the_target_fields_texts(paths_and_queries) -> None:
+    """Targets are remembered whole, and their queries apart (one query under many paths): the texts scanned
+    are those of `_target_fields`, the first time and from the memos."""
+    from detectors.signatures import _target_fields, _target_texts
+
+    memo: dict[str, list[bytes]] = {}
+    for _ in range(2):
+        for path, query in paths_and_queries:
+            target = f"{path}?{query}" if query else path or "/"
+            expected = [text for _, _, text in _target_fields(target, 64, 3)]
+            assert _target_texts(memo, target, 64, 3) == expected
