@@ -175,10 +175,9 @@ class RateDetector:
                         ordered[i], "auth_failures", int(failure_totals[i]), settings.auth_failure_limit, count
                     )
                 )
-        failed_logins = np.zeros(len(ordered), np.int64)
-        for i in np.flatnonzero((statuses >= 400) & (statuses < 500)).tolist():
-            if ordered[i].method == "POST" and LOGIN_ENDPOINT.search(ordered[i].endpoint):
-                failed_logins[i] = 1
+        logins = np.array([method == "POST" and LOGIN_ENDPOINT.search(endpoint) is not None
+                           for method, endpoint in operations], dtype=bool)  # fmt: skip
+        failed_logins = (logins[operation_codes] & (statuses >= 400) & (statuses < 500)).astype(np.int64)
         if failed_logins.any():
             login_totals = self.logins.count(clients, by_client, ts_ns, failed_logins)
             over = np.flatnonzero((failed_logins > 0) & (login_totals >= settings.failed_login_limit))
