@@ -61,3 +61,26 @@ def test_counters_and_drops_of_every_process_add_up() -> None:
     result = run._finish([{"transactions": 1, "packets": 10}, {"transactions": 2, "packets": 20}], [])
     assert result.counters["transactions"] == 3 and result.counters["packets"] == 30
     assert (result.counters["transactions_worker0"], result.counters["transactions_worker1"]) == (1, 2)
+
+
+def test_waiting_transactions_reach_the_detectors_once_every_clock_is_past_their_delay() -> None:
+    """Workers of an idle link send empty blocks whose clock is wall time: once the merged clock is
+    `max_batch_delay_s` past the waiting batch's first transaction, the parent's detectors take the batch."""
+    from sniffer.alerting import AlertOutputs
+
+    config = load_config()
+    run = LiveShardedRun([None, None], config, None)
+    alerting = AlertOutputs(config, None, None, cross_flow_only=True)
+    run.attach(lambda transaction: None, None, alerting)
+    engine = alerting.engine
+    run._receive(0, block([row("/a", 10 * SECOND)], 10 * SECOND + 2), None)
+    run._receive(1, block([row("/b", 10 * SECOND + 1)], 10 * SECOND + 1), None)
+    assert len(engine.buffer) == 1  # /a is released; /b waits at process 1's own clock
+    delay_ns = int(config.detectors.max_batch_delay_s * SECOND)
+    run._receive(0, block([], 10 * SECOND + delay_ns // 2), None)
+    run._receive(1, block([], 10 * SECOND + delay_ns // 2), None)
+    assert len(engine.buffer) == 2 and engine.raised == 0  # idle for half the delay: still waiting
+    run._receive(0, block([], 10 * SECOND + delay_ns), None)
+    run._receive(1, block([], 10 * SECOND + delay_ns), None)
+    assert not engine.buffer
+    alerting.close()
