@@ -561,12 +561,25 @@ def _target_and_body_fields(
 
 def _target_fields(target: str, max_scan_bytes: int, rounds: int) -> list[Field]:
     """The decoded fields of a request-target: its path, then its query's names and values."""
-    raw_target, _, _ = target.encode("latin-1", "replace").partition(b"#")
-    path, _, query = raw_target.partition(b"?")
-    fields: list[Field] = [(KIND_PATH, b"", decode_field(path[:max_scan_bytes], rounds))]
+    path, query = _target_parts(target)
+    fields = [_path_field(path, max_scan_bytes, rounds)]
     if query:
-        _pairs(fields, query, b"&", KIND_QUERY, KIND_QUERY_NAME, rounds, max_scan_bytes)
+        _add_query_fields(fields, query, max_scan_bytes, rounds)
     return fields
+
+
+def _target_parts(target: str) -> tuple[bytes, bytes]:
+    """A request-target's path and query (without the fragment), as bytes."""
+    path, _, query = target.encode("latin-1", "replace").partition(b"#")[0].partition(b"?")
+    return path, query
+
+
+def _path_field(path: bytes, max_scan_bytes: int, rounds: int) -> Field:
+    return KIND_PATH, b"", decode_field(path[:max_scan_bytes], rounds)
+
+
+def _add_query_fields(fields: list[Field], query: bytes, max_scan_bytes: int, rounds: int) -> None:
+    _pairs(fields, query, b"&", KIND_QUERY, KIND_QUERY_NAME, rounds, max_scan_bytes)
 
 
 def _add_body_fields(fields: list[Field], body: bytes, content_type: str, max_scan_bytes: int, rounds: int) -> None:
@@ -602,14 +615,14 @@ def _target_texts(memo: dict[str, list[bytes]], target: str, max_scan_bytes: int
         raw = target.encode("latin-1", "replace")
         if _SPLIT_OR_DECODE.search(raw) is None:
             return [raw[:max_scan_bytes]]  # a bare path with nothing to decode (/users/42): its own only field
-        path, _, query = raw.partition(b"#")[0].partition(b"?")
-        texts = [decode_field(path[:max_scan_bytes], rounds)]
+        path, query = _target_parts(target)
+        texts = [_path_field(path, max_scan_bytes, rounds)[2]]
         if query:
             query_memo = _query_memo.setdefault((max_scan_bytes, rounds), {})
             query_texts = query_memo.get(query)
             if query_texts is None:
                 fields: list[Field] = []
-                _pairs(fields, query, b"&", KIND_QUERY, KIND_QUERY_NAME, rounds, max_scan_bytes)
+                _add_query_fields(fields, query, max_scan_bytes, rounds)
                 query_texts = [text for _, _, text in fields]
                 if len(query) <= TARGET_MEMO_MAX_CHARS:
                     if len(query_memo) >= TARGET_MEMO_ENTRIES:
