@@ -63,9 +63,9 @@ def operations_of(transactions: Sequence) -> tuple[list[tuple[str, str]], np.nda
         if len(methods) == 1:
             operations = ([(methods[0], endpoint) for endpoint in endpoints], endpoint_codes)
         else:
-            codes, firsts, _ = group_rows(method_codes * len(endpoints) + endpoint_codes)
-            operations = ([(methods[method_codes[row]], endpoints[endpoint_codes[row]]) for row in firsts.tolist()],
-                          codes)  # fmt: skip
+            by_operation = group((len(methods), method_codes), (len(endpoints), endpoint_codes))
+            operations = ([(methods[method_codes[row]], endpoints[endpoint_codes[row]])
+                           for row in by_operation.firsts.tolist()], by_operation.codes)  # fmt: skip
     if isinstance(transactions, TransactionBatch):
         transactions.operations = operations
     return operations

@@ -36,7 +36,7 @@ from operator import attrgetter
 import numpy as np
 
 from detectors.alert import Alert
-from detectors.batchkeys import group_rows, operations_of
+from detectors.batchkeys import group, operations_of
 from detectors.exposure import ExposureScanner
 from detectors.kernels import (
     FEATURE_ENTROPY,
@@ -291,9 +291,9 @@ class EndpointBaselines:
         operations, codes = operations_of(transactions)
         slots = np.fromiter(map(self.slot, operations), dtype=np.int64, count=len(operations))
         if len(operations) > 1:
-            _, _, lasts = group_rows(codes)  # codes number the operations by first row, as group_rows does
             move_to_end = self.slot_of.move_to_end
-            for operation in np.argsort(lasts, kind="stable").tolist():
+            # The codes number the operations by first row, as groups are numbered.
+            for operation in group((len(operations), codes)).recency_order().tolist():
                 if slots[operation] >= 0:
                     move_to_end(operations[operation])
         return slots[codes]

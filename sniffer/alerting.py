@@ -14,12 +14,10 @@ from detectors.inventory import Inventory
 from detectors.openapi import ApiSpec
 from parsers.transaction import Transaction
 from sniffer.config import Config
-from sniffer.sinks.alerts import AlertLines, alert_point
+from sniffer.sinks.alerts import NS_PER_S, AlertLines, alert_point
 from sniffer.sinks.documents import write_document
 from sniffer.sinks.lineprotocol import Point
 from sniffer.sinks.webhooks import WebhookDispatcher, webhook_targets_from_config
-
-NS_PER_S = 1_000_000_000
 
 
 class InventoryRecorder:
