@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from parsers.transaction import Transaction
 
@@ -75,6 +75,12 @@ class Alert:
             score=score,
             count=count,
         )
+
+    def about_endpoint(self, endpoint: str) -> Alert:
+        """The same finding, about the same request, under another name of its endpoint (a worker's template,
+        named again by the parent that sees every connection): the message names it too."""
+        message = self.message.replace(f"{self.method} {self.endpoint}", f"{self.method} {endpoint}", 1)
+        return replace(self, endpoint=endpoint, message=message)
 
     @property
     def key(self) -> tuple[str, str, str, str]:

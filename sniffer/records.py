@@ -60,6 +60,24 @@ def latency_ms(elapsed_ns: int) -> float:
     return round(elapsed_ns / NS_PER_MS, 3)
 
 
+class EndpointNamer:
+    """The endpoint of a request: the spec's path template when a spec is given and matches (literal segments
+    beat parameters, as OpenAPI requires), else apispy's own template. Templates are learned from the paths in
+    the order they are named (parsers.templating): with several workers, the parent names every endpoint again,
+    in input order, so that they come out as one process names them."""
+
+    def __init__(self, templater: EndpointTemplater, spec: ApiSpec | None = None) -> None:
+        self.templater = templater
+        self.spec = spec
+
+    def endpoint(self, method: str, path: str) -> str:
+        if self.spec is not None:
+            template = self.spec.match(method, path)
+            if template is not None:
+                return template
+        return self.templater.template(path)
+
+
 class TransactionBuilder:
     """Holds the stages that enrich a transaction; `build` is called once per finished exchange."""
 
@@ -71,8 +89,7 @@ class TransactionBuilder:
         max_decoded_body_bytes: int = 65536,
         spec: ApiSpec | None = None,
     ) -> None:
-        self.spec = spec
-        self.templater = templater
+        self.namer = EndpointNamer(templater, spec)
         self.identity = identity
         self.api_key_headers = api_key_headers
         self.max_decoded_body_bytes = max_decoded_body_bytes
@@ -105,7 +122,7 @@ class TransactionBuilder:
             path=path,
             query=query,
             http_version=version,
-            endpoint=self._endpoint(method, path) if request is not None else "",
+            endpoint=self.namer.endpoint(method, path) if request is not None else "",
             client_id=client.ip,
             raw_target=request.target if request is not None else "",
         )
@@ -125,15 +142,6 @@ class TransactionBuilder:
             flags.append("interim_" + "_".join(str(status) for status in exchange.interim_statuses))
         transaction.flags = flags if len(flags) < 2 else _unique(flags)
         return transaction
-
-    def _endpoint(self, method: str, path: str) -> str:
-        """The spec's path template when a spec is given and matches (literal segments beat parameters, as
-        OpenAPI requires), else apispy's own template."""
-        if self.spec is not None:
-            template = self.spec.match(method, path)
-            if template is not None:
-                return template
-        return self.templater.template(path)
 
     def _add_request(self, transaction: Transaction, request: MessageHead, exchange: Exchange, flags: list) -> None:
         headers = request.headers

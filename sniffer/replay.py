@@ -33,16 +33,21 @@ def build_pipeline(
     shard: Shard | None = None,
 ) -> Pipeline:
     builder = TransactionBuilder(
-        EndpointTemplater(
-            learn_min_distinct=config.templating.learn_min_distinct,
-            max_tracked_prefixes=config.templating.max_tracked_prefixes,
-        ),
+        templater_of(config),
         ClientIdentity(config.identity.trusted_proxies, config.identity.salt.encode()),
         api_key_headers=tuple(name.lower().encode() for name in config.identity.api_key_headers),
         max_decoded_body_bytes=config.http.max_decoded_body_bytes,
         spec=spec,
     )
     return Pipeline(config.flow_limits(), builder, on_transaction, shard)
+
+
+def templater_of(config: Config) -> EndpointTemplater:
+    """A templater that learns as the configuration says."""
+    return EndpointTemplater(
+        learn_min_distinct=config.templating.learn_min_distinct,
+        max_tracked_prefixes=config.templating.max_tracked_prefixes,
+    )
 
 
 def open_all(paths: list[str]) -> list[CaptureReader]:

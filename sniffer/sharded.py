@@ -14,8 +14,9 @@ force, enumeration, shadow endpoints, payload baselines per endpoint) and the in
 alert, the interval metrics, the summary and every output. It takes step k once every shard has reported it, as
 one process takes a block: the transactions emitted before the block's end, in input order (`Pipeline.position`),
 then the packets, then the interval clock with the oldest request any shard still waits on. So every output is
-the same, byte for byte, as with one process. What differs: endpoint templates are learned per shard, and a
-capture with few connections splits unevenly (sharding is by connection).
+the same, byte for byte, as with one process. The parent also names every request's endpoint again, in input
+order: a shard learns templates from its own connections only (and its body detectors' alerts name what it
+learned, renamed here). A capture with few connections splits unevenly (sharding is by connection).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from sniffer.config import Config
 from sniffer.metrics import NS_PER_S, CaptureCounters, packet_counts
 from sniffer.outputs import MetricOutputs
 from sniffer.pipeline import Pipeline, Shard
-from sniffer.replay import ReplayResult, build_pipeline, counters, open_all
+from sniffer.records import EndpointNamer
+from sniffer.replay import ReplayResult, build_pipeline, counters, open_all, templater_of
 from sniffer.summary import EndpointSummary
 
 # Counters of the whole capture, which every worker counts alike: taken from worker 0, not summed.
@@ -256,6 +258,9 @@ class ShardedRun:
         self.metrics = outputs.metrics if outputs is not None else None
         self.alerting = alerting
         self.spec = spec
+        # Each shard names its endpoints from its own connections; templates learned from all of them, in input
+        # order, are what one process would name: the parent names every request's endpoint again.
+        self.namer = EndpointNamer(templater_of(config), spec)
         self.endpoints = EndpointSummary()
         self.steps: deque[_Step] = deque()  # steps not yet taken; the first is step number `self.first_step`
         self.first_step = 0
@@ -435,7 +440,15 @@ class ShardedRun:
                 ready.append(part)
         rows = ready[0] if len(ready) == 1 else heapq.merge(*ready)
         metrics, alerting, endpoints, on_transaction = self.metrics, self.alerting, self.endpoints, self.on_transaction
+        name = self.namer.endpoint
         for _, _, (transaction, body_bytes, raised, _) in rows:
+            if transaction.method:  # a request: named here (a response alone has no endpoint)
+                endpoint = name(transaction.method, transaction.path)
+                if endpoint != transaction.endpoint:
+                    raised = [alert.about_endpoint(endpoint or transaction.path)
+                              if alert.endpoint == (transaction.endpoint or transaction.path) else alert
+                              for alert in raised]  # fmt: skip
+                    transaction.endpoint = endpoint
             endpoints.add(transaction)
             if metrics is not None:
                 metrics.add(transaction)

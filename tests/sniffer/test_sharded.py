@@ -7,6 +7,7 @@ order, so transaction lines, time-series points and alerts (deduplication includ
 from __future__ import annotations
 
 import fcntl
+import json
 import multiprocessing
 import os
 import signal
@@ -170,6 +171,37 @@ def test_workers_with_a_spec_give_the_same_shadow_alerts_and_inventory(tmp_path:
     one = outputs_of(tmp_path, 1, capture, extra=spec)
     assert b"shadow_endpoint" in one["alerts.jsonl"] and b"x-apispy-shadow" in one["inventory.yaml"]
     assert outputs_of(tmp_path, 2, capture, extra=spec) == one
+
+
+def test_workers_learn_endpoint_templates_as_one_process_does(tmp_path: Path) -> None:
+    """60 connections, each to its own shop name (a literal segment the shape rules leave alone): one process
+    learns `{param}` at the 20th distinct name. Each worker alone would see fewer names, and learn later; the
+    parent names every endpoint, in input order (the alerts a worker raised too), so the outputs are still the
+    same as one process writes."""
+    sys.path.insert(0, str(PCAPS))
+    from make_edge_cases import conversation, ethernet_pcap, json_response, request
+
+    colours = ("red", "blue", "green", "amber", "violet", "grey")
+    animals = ("fox", "owl", "lynx", "heron", "otter", "wren", "mole", "hare", "crow", "newt")
+    packets = []
+    for number, name in enumerate(f"{colour}-{animal}" for colour in colours for animal in animals):
+        talk = conversation(41_000 + number)
+        # One request carries SQL injection: a worker raises that alert under the name it learned so far.
+        query = "?id=1%20UNION%20SELECT%20password%20FROM%20users--" if number == 30 else ""
+        packets += talk.handshake()
+        packets += talk.exchange(request("GET", f"/api/shops/{name}/items{query}"), json_response(name, 80))
+        packets += talk.close()
+    capture = tmp_path / "shops.pcap"
+    capture.write_bytes(ethernet_pcap(packets))
+    one = outputs_of(tmp_path, 1, str(capture))
+    endpoints = [json.loads(line)["endpoint"] for line in one["transactions.jsonl"].splitlines()]
+    assert len(endpoints) == 60
+    assert endpoints.count("/api/shops/{param}/items") == 41
+    alerts = [json.loads(line) for line in one["alerts.jsonl"].splitlines()]
+    assert [(alert["detector"], alert["endpoint"]) for alert in alerts] == [("injection", "/api/shops/{param}/items")]
+    assert "GET /api/shops/{param}/items" in alerts[0]["message"]
+    for workers in (2, 3):
+        assert outputs_of(tmp_path, workers, str(capture)) == one
 
 
 def test_worker_pipes_are_widened_so_a_worker_can_run_a_block_ahead() -> None:
