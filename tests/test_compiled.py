@@ -1,0 +1,74 @@
+"""The optional compiled build (setup.py, `APISPY_COMPILE=1`) writes exactly what plain Python writes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from support.samples import PCAPS
+from support.tshark_oracle import PUBLIC as PUBLIC_CAPTURES
+
+PROJECT = Path(__file__).resolve().parent.parent
+SAMPLES = [
+    "api_python_curl.pcap",
+    "api_nginx_wrk.pcap",
+    "attacks_bruteforce_injection.pcap",
+    "attacks_enum_shadow.pcap",
+    "attacks_payload.pcap",
+    "attacks_rate_abuse.pcap",
+    "edge_ipv4_fragments.pcap",
+    "edge_pipelined.pcap",
+    "edge_midstream.pcap",
+    "edge_gap_body.pcap",
+    "edge_upgrade_connect.pcap",
+]
+
+
+def outputs_of(root: Path, out: Path, captures: list[str]) -> dict[str, bytes]:
+    """Every output of one replay of `captures` with the packages found first at `root` (also its working
+    directory: `python -c` looks there first)."""
+    out.mkdir()
+    paths = {name: out / name for name in ("transactions.jsonl", "alerts.jsonl", "points.lp", "inventory.yaml")}
+    command = [
+        sys.executable, "-c", "import sys; from sniffer.cli import main; sys.argv[0] = 'apispy'; main()",
+        "replay", "--quiet", "--interval", "1", "--transactions", str(paths["transactions.jsonl"]),
+        "--alerts", str(paths["alerts.jsonl"]), "--line-protocol", str(paths["points.lp"]),
+        "--inventory", str(paths["inventory.yaml"]), *captures,
+    ]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment, cwd=root)
+    assert result.returncode == 0, result.stderr
+    return {name: path.read_bytes() for name, path in paths.items()}
+
+
+def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> None:
+    tree = tmp_path / "compiled"
+    tree.mkdir()
+    for package in ("sniffer", "parsers", "detectors"):
+        shutil.copytree(PROJECT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(PROJECT / name, tree / name)
+    build = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace", "-j", "2"],
+        cwd=tree, capture_output=True, text=True, timeout=900, env={**os.environ, "APISPY_COMPILE": "1"},
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-2000:]
+    compiled = {path.relative_to(tree).as_posix().split(".")[0] for path in tree.glob("*/*.so")}
+    assert {"sniffer/flows", "parsers/http1", "sniffer/records", "detectors/payload"} <= compiled
+    assert not {"parsers/headparse", "detectors/kernels", "detectors/batchkeys"} & compiled  # numba stays Python
+    where = "import sniffer.flows, parsers.http1; print(sniffer.flows.__file__, parsers.http1.__file__)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", where],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True,
+    ).stdout.split()  # fmt: skip
+    assert all(path.startswith(str(tree)) and path.endswith(".so") for path in loaded)
+
+    public = PUBLIC_CAPTURES / "zeek-1000-requests-one-dropped-response.pcap"
+    assert public.exists(), f"{public} is missing: the public captures sit beside the project"
+    captures = [str(PCAPS / sample) for sample in SAMPLES] + [str(public)]
+    plain = outputs_of(PROJECT, tmp_path / "plain", captures)
+    assert plain["transactions.jsonl"].count(b"\n") > 3000 and plain["alerts.jsonl"]
+    assert outputs_of(tree, tmp_path / "built", captures) == plain
