@@ -8,40 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support.samples import PCAPS
+from support.samples import EVERY_STAGE_SAMPLES, PCAPS, replay_outputs
 from support.tshark_oracle import PUBLIC as PUBLIC_CAPTURES
 
 PROJECT = Path(__file__).resolve().parent.parent
-SAMPLES = [
-    "api_python_curl.pcap",
-    "api_nginx_wrk.pcap",
-    "attacks_bruteforce_injection.pcap",
-    "attacks_enum_shadow.pcap",
-    "attacks_payload.pcap",
-    "attacks_rate_abuse.pcap",
-    "edge_ipv4_fragments.pcap",
-    "edge_pipelined.pcap",
-    "edge_midstream.pcap",
-    "edge_gap_body.pcap",
-    "edge_upgrade_connect.pcap",
-]
+SAMPLES = [*EVERY_STAGE_SAMPLES, "edge_upgrade_connect.pcap"]
 
 
 def outputs_of(root: Path, out: Path, captures: list[str]) -> dict[str, bytes]:
     """Every output of one replay of `captures` with the packages found first at `root` (also its working
     directory: `python -c` looks there first)."""
-    out.mkdir()
-    paths = {name: out / name for name in ("transactions.jsonl", "alerts.jsonl", "points.lp", "inventory.yaml")}
-    command = [
-        sys.executable, "-c", "import sys; from sniffer.cli import main; sys.argv[0] = 'apispy'; main()",
-        "replay", "--quiet", "--interval", "1", "--transactions", str(paths["transactions.jsonl"]),
-        "--alerts", str(paths["alerts.jsonl"]), "--line-protocol", str(paths["points.lp"]),
-        "--inventory", str(paths["inventory.yaml"]), *captures,
-    ]  # fmt: skip
-    environment = {**os.environ, "PYTHONPATH": str(root)}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment, cwd=root)
-    assert result.returncode == 0, result.stderr
-    return {name: path.read_bytes() for name, path in paths.items()}
+    apispy = "import sys; from sniffer.cli import main; sys.argv[0] = 'apispy'; main()"
+    command = [sys.executable, "-c", apispy, "replay"]
+    return replay_outputs(command, out, captures, env={**os.environ, "PYTHONPATH": str(root)}, cwd=root)
 
 
 def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> None:

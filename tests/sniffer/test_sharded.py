@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.samples import PCAPS
+from support.samples import EVERY_STAGE_SAMPLES, PCAPS, replay_outputs
 from support.tshark_oracle import PUBLIC as PUBLIC_CAPTURES
 
 from sniffer import sharded
@@ -33,40 +33,16 @@ F_GETPIPE_SZ = 1032  # fcntl.F_GETPIPE_SZ, Linux
 
 APISPY = str(Path(sys.executable).with_name("apispy"))
 
-# Attacks (every detector and deduplication), many connections, fragments, pipelining, mid-stream pick-up, gaps.
-SAMPLES = [
-    "api_python_curl.pcap",
-    "api_nginx_wrk.pcap",
-    "attacks_bruteforce_injection.pcap",
-    "attacks_enum_shadow.pcap",
-    "attacks_payload.pcap",
-    "attacks_rate_abuse.pcap",
-    "edge_ipv4_fragments.pcap",
-    "edge_pipelined.pcap",
-    "edge_midstream.pcap",
-    "edge_gap_body.pcap",
-]
-
-
 def outputs_of(tmp_path: Path, workers: int, *captures: str, extra: tuple[str, ...] = ()) -> dict[str, bytes]:
     """Runs apispy with every output on; returns each output file's bytes."""
-    out = tmp_path / f"w{workers}"
-    out.mkdir()
-    paths = {name: out / name for name in ("transactions.jsonl", "alerts.jsonl", "points.lp", "inventory.yaml")}
-    result = subprocess.run(
-        [APISPY, "replay", "--quiet", "--workers", str(workers), "--interval", "1",
-         "--transactions", str(paths["transactions.jsonl"]), "--alerts", str(paths["alerts.jsonl"]),
-         "--line-protocol", str(paths["points.lp"]), "--inventory", str(paths["inventory.yaml"]), *extra, *captures],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return {name: path.read_bytes() for name, path in paths.items()}
+    command = [APISPY, "replay", "--workers", str(workers), *extra]
+    return replay_outputs(command, tmp_path / f"w{workers}", list(captures))
 
 
 def test_two_and_three_workers_write_exactly_what_one_process_writes(tmp_path: Path) -> None:
     """Every sample as one stream (time goes back between files, which stresses the interval merge), plus a
     public capture of 1000 requests."""
-    captures = [str(PCAPS / sample) for sample in SAMPLES]
+    captures = [str(PCAPS / sample) for sample in EVERY_STAGE_SAMPLES]
     public = PUBLIC_CAPTURES / "zeek-1000-requests-one-dropped-response.pcap"
     assert public.exists(), f"{public} is missing: the public captures sit beside the project"
     captures.append(str(public))
