@@ -197,14 +197,29 @@ def replay_command(files: tuple[str, ...], workers: int, **options: Any) -> None
     """Read capture FILEs (pcap or pcapng; - for stdin) in order as one stream and report their HTTP traffic."""
     if workers > 1 and "-" in files:
         fail("--workers needs capture files: every worker reads them, and stdin can be read only once")
-    outputs, readers = build_outputs(
-        options, default_source(list(files)), lambda config, spec: open_all(list(files)), cross_flow_only=workers > 1
-    )
-    if workers > 1:
+    started: list[ShardedRun] = []
+
+    def open_captures(config: Config, spec: ApiSpec | None) -> Any:
+        readers = open_all(list(files))
+        if workers == 1:
+            return readers
         for reader in readers:
             reader.handle.close()  # opened only to check them: every worker opens them again
-        _replay_sharded(list(files), workers, outputs, options["quiet"])
+        run = ShardedRun(workers, list(files), config, spec=spec)
+        run.start(time_series=bool(config.influx.url or options["line_protocol_path"]))  # before output threads
+        started.append(run)
+        return run
+
+    try:
+        outputs, captures = build_outputs(options, default_source(list(files)), open_captures, workers > 1)
+    except SystemExit:
+        for run in started:
+            run.abort()  # an output could not be opened: the workers stop too
+        raise
+    if workers > 1:
+        _replay_sharded(captures, outputs, options["quiet"])
         return
+    readers = captures
     signals = Signals()
     signals.install()
     total_bytes = sum(reader.size for reader in readers)
@@ -223,12 +238,11 @@ def replay_command(files: tuple[str, ...], workers: int, **options: Any) -> None
     report(result, options["quiet"])
 
 
-def _replay_sharded(files: list[str], workers: int, outputs: Outputs, quiet: bool) -> None:
+def _replay_sharded(run: ShardedRun, outputs: Outputs, quiet: bool) -> None:
     signals = Signals()
     signals.install()
-    run = ShardedRun(workers, files, outputs.config, outputs.on_transaction(), outputs.metrics, outputs.alerting,
-                     outputs.spec)
-    total_bytes = sum(os.path.getsize(path) for path in files)
+    run.attach(outputs.on_transaction(), outputs.metrics, outputs.alerting)
+    total_bytes = sum(os.path.getsize(path) for path in run.paths)
     try:
         if sys.stderr.isatty() and not quiet and total_bytes:
             with click.progressbar(length=total_bytes, label="reading", file=sys.stderr) as bar:

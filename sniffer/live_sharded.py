@@ -28,12 +28,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from detectors.openapi import ApiSpec
-from parsers.transaction import Transaction
-from sniffer.alerting import AlertOutputs
 from sniffer.capture.live import LiveSource
 from sniffer.config import Config
 from sniffer.metrics import CaptureCounters
-from sniffer.outputs import MetricOutputs
 from sniffer.pipeline import Shard
 from sniffer.replay import ReplayResult, build_pipeline, counters
 from sniffer.sharded import FINISHED, Block, ShardCollector, ShardedRun, WorkerTask, held_entries, widen_pipe
@@ -142,8 +139,6 @@ class LiveShardedRun(ShardedRun):
         self.context = multiprocessing.get_context("fork")
         self.stop = self.context.Event()
         self.reopens = self.context.Value("i", 0)  # SIGHUPs so far: each worker reopens its pcap files on a change
-        self.active: dict[Connection, int] = {}
-        self.processes = []
 
     def start(self) -> None:
         """Forks one worker per source: call it with the sockets open and before any thread is started (the
@@ -161,21 +156,6 @@ class LiveShardedRun(ShardedRun):
             source.close()  # the worker has its own copy
             self.active[receiver] = index
             self.processes.append(process)
-
-    def attach(
-        self,
-        on_transaction: Callable[[Transaction], None],
-        outputs: MetricOutputs | None,
-        alerting: AlertOutputs | None,
-    ) -> None:
-        """The outputs, built after the fork."""
-        self.on_transaction = on_transaction
-        self.outputs = outputs
-        self.metrics = outputs.metrics if outputs is not None else None
-        self.alerting = alerting
-        if self.metrics is not None:
-            self.metrics.health = self._merged_health
-            self.metrics.pending_since = self._oldest_pending
 
     @property
     def dropped(self) -> int:

@@ -34,16 +34,34 @@ from sniffer.records import TransactionBuilder
 INTERESTING_FLAGS = TCP_SYN | TCP_FIN | TCP_RST
 
 
+SHARD_BUCKETS = 4096  # flow keys fall into this many buckets; each shard owns a range of them
+
+
 @dataclass(frozen=True, slots=True)
 class Shard:
-    """One of `count` workers: it owns the connections whose flow key (the same for both directions, a 64-bit
-    hash of the 4-tuple) is `index` modulo `count`."""
+    """One of `count` shards of the connections. A connection's flow key (the same for both directions, a 64-bit
+    hash of the 4-tuple) falls into one of SHARD_BUCKETS buckets; each shard owns a range of them, of equal
+    size, or, with `first_share`, shard 0 owns that share and the others split the rest: the parent of a replay
+    parses shard 0 beside merging every shard."""
 
     index: int
     count: int
+    first_share: float | None = None
+
+    def bucket_range(self) -> tuple[int, int]:
+        """The buckets [first, end) this shard owns."""
+        if self.first_share is None:
+            return SHARD_BUCKETS * self.index // self.count, SHARD_BUCKETS * (self.index + 1) // self.count
+        first = round(SHARD_BUCKETS * min(1.0, max(0.0, self.first_share)))
+        if self.index == 0:
+            return 0, first
+        rest, others = SHARD_BUCKETS - first, self.count - 1
+        return first + rest * (self.index - 1) // others, first + rest * self.index // others
 
     def owns(self, flow_keys: np.ndarray) -> np.ndarray:
-        return (flow_keys % np.uint64(self.count)) == np.uint64(self.index)
+        first, end = self.bucket_range()
+        buckets = flow_keys % np.uint64(SHARD_BUCKETS)
+        return (buckets >= np.uint64(first)) & (buckets < np.uint64(end))
 
 
 @dataclass(slots=True)

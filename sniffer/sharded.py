@@ -1,8 +1,10 @@
 """Replay on several processes (`--workers N`): connections sharded by a symmetric hash of their 4-tuple.
 
 The parent parses shard 0 itself and starts a worker process for each other shard, so N processes work on N
-cores. Every process reads every capture itself: reading and decoding are numba kernels and cost little next to
-HTTP parsing, and it saves copying packets between processes. Each keeps only the TCP segments of its shard
+cores. Shard 0 is smaller than the others (`parent_share`): the parent also merges. The workers are forked
+where that is safe (`ShardedRun.start`), so they skip apispy's start-up. Every process reads every capture
+itself: reading and decoding are numba kernels and cost little next to HTTP parsing, and it saves copying packets
+between processes. Each keeps only the TCP segments of its shard
 (see `Shard`: both directions of a connection land in the same shard) and runs the stages whose state is per
 connection: reassembly, HTTP parsing, transaction records with templating, and the detectors that need the
 bodies, which only that process holds (injection, data exposure, and the features the payload baselines
@@ -21,11 +23,13 @@ learned, renamed here). A capture with few connections splits unevenly (sharding
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gc
 import heapq
 import multiprocessing
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +61,18 @@ FINISHED = 1 << 62  # a finished worker's `done_before`: nothing more will come 
 CAPTURE_WIDE_COUNTERS = frozenset(
     {"packets", "bytes", "tcp_packets", "malformed_packets", "fragments_reassembled"}
 )
+
+
+# The parent parses a smaller share of the connections than each worker: it also merges what every shard sends
+# (names endpoints, runs the detectors that span connections, the metrics and every output), which costs it about
+# a fifth of parsing the whole capture per worker beside it (bench capture, every detector on). 2 processes on
+# the bench capture: wall time 3.5-3.8 s with the parent's share at 0.4, against 3.8-4.1 s at 0.5.
+MERGE_COST = 0.2
+
+
+def parent_share(workers: int) -> float:
+    """The share of the connections the parent of `workers` processes parses itself (shard 0)."""
+    return max(0.0, 1.0 - MERGE_COST * (workers - 1)) / workers
 
 
 def widen_pipe(connection: Connection) -> None:
@@ -232,7 +248,8 @@ def worker_main(task: WorkerTask, connection: Connection, stop: Any) -> None:
         connection.send(("block", collector.block(None, 0, final=True)))
         connection.send(("done", counters(pipeline)))
     except Exception as error:  # noqa: BLE001 - reported to the parent as one line, never a traceback
-        connection.send(("error", f"worker {task.shard.index}: {type(error).__name__}: {error}"))
+        with contextlib.suppress(OSError):  # the parent is gone or stopped listening (`abort`)
+            connection.send(("error", f"worker {task.shard.index}: {type(error).__name__}: {error}"))
     finally:
         connection.close()
 
@@ -245,19 +262,20 @@ class ShardedRun:
         workers: int,
         paths: list[str],
         config: Config,
-        on_transaction: Callable[[Transaction], None],
+        on_transaction: Callable[[Transaction], None] = lambda transaction: None,
         outputs: MetricOutputs | None = None,
         alerting: AlertOutputs | None = None,
         spec: ApiSpec | None = None,
     ) -> None:
+        """The outputs may come later, in `attach` (after `start`)."""
         self.workers = workers
         self.paths = paths
         self.config = config
-        self.on_transaction = on_transaction
-        self.outputs = outputs
-        self.metrics = outputs.metrics if outputs is not None else None
-        self.alerting = alerting
         self.spec = spec
+        self.stop: Any = None  # set by `start`, which tells the workers to stop
+        self.time_series: bool | None = None
+        self.active: dict[Connection, int] = {}  # the pipes of the workers still running, and their shards
+        self.processes: list[Any] = []
         # Each shard names its endpoints from its own connections; templates learned from all of them, in input
         # order, are what one process would name: the parent names every request's endpoint again.
         self.namer = EndpointNamer(templater_of(config), spec)
@@ -271,6 +289,20 @@ class ShardedRun:
         self.health = [CaptureCounters() for _ in range(workers)]
         self.reported_pending: list[deque[int | None]] = [deque() for _ in range(workers)]  # per step not yet taken
         self.reported_health: list[deque[CaptureCounters]] = [deque() for _ in range(workers)]
+        self.attach(on_transaction, outputs, alerting)
+
+    def attach(
+        self,
+        on_transaction: Callable[[Transaction], None],
+        outputs: MetricOutputs | None,
+        alerting: AlertOutputs | None,
+    ) -> None:
+        """Where the merged transactions, metrics and alerts go: outputs with threads of their own are built
+        after the workers are forked."""
+        self.on_transaction = on_transaction
+        self.outputs = outputs
+        self.metrics = outputs.metrics if outputs is not None else None
+        self.alerting = alerting
         if self.metrics is not None:
             self.metrics.health = self._merged_health
             self.metrics.pending_since = self._oldest_pending
@@ -290,24 +322,43 @@ class ShardedRun:
         waiting = [pending for pending in self.pending if pending is not None]
         return min(waiting) if waiting else None
 
-    def run(
-        self, on_progress: Callable[[int], None] | None = None, should_stop: Callable[[], bool] = lambda: False
-    ) -> ReplayResult:
-        """Starts workers for shards 1..N-1 and parses shard 0 here, merging as blocks come in: on two cores,
-        two processes, not a parent idling beside two workers."""
-        context = multiprocessing.get_context("spawn")
-        stop = context.Event()
-        active: dict[Connection, int] = {}
-        processes = []
+    def start(self, time_series: bool | None = None) -> None:
+        """Starts a worker process for each shard but the first, which this process parses itself. They are
+        forked when no other thread runs here (`apispy replay` starts them before its outputs start theirs): a
+        forked worker skips the imports and set-up a spawned one would repeat, some 0.5 s of a core.
+        `time_series`: whether metrics will be attached (default: whether they are)."""
+        self.time_series = time_series
+        context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
+        self.stop = context.Event()
         for index in range(1, self.workers):
             receiver, sender = context.Pipe(duplex=False)
             widen_pipe(sender)
-            process = context.Process(target=worker_main, args=(self._task(index), sender, stop),
+            process = context.Process(target=worker_main, args=(self._task(index), sender, self.stop),
                                       name=f"apispy-worker-{index}")
             process.start()
             sender.close()
-            active[receiver] = index
-            processes.append(process)
+            self.active[receiver] = index
+            self.processes.append(process)
+
+    def abort(self) -> None:
+        """Stops the workers `start` started, without taking what they send."""
+        if self.stop is not None:
+            self.stop.set()
+        for connection in self.active:
+            connection.close()  # a worker blocked on a full pipe gets an error and ends
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+
+    def run(
+        self, on_progress: Callable[[int], None] | None = None, should_stop: Callable[[], bool] = lambda: False
+    ) -> ReplayResult:
+        """Parses shard 0 here, merging as blocks come in (on two cores, two processes, not a parent idling
+        beside two workers); starts the workers first unless `start` did."""
+        if self.stop is None:
+            self.start()
+        stop, active = self.stop, self.active
         self.worker_counters = [{} for _ in range(self.workers)]
         self.errors: list[str] = []
         warnings: list[str] = []
@@ -341,7 +392,7 @@ class ShardedRun:
                 self._poll(active, on_progress, wait_s=0.5)
         finally:
             stop.set()
-            for process in processes:
+            for process in self.processes:
                 process.join(timeout=10)
                 if process.is_alive():
                     process.kill()
@@ -352,7 +403,9 @@ class ShardedRun:
         return self._finish(self.worker_counters, warnings)
 
     def _task(self, index: int) -> WorkerTask:
-        return WorkerTask(Shard(index, self.workers), self.paths, self.config, self.spec, self.metrics is not None)
+        shard = Shard(index, self.workers, parent_share(self.workers))
+        needs_pending = self.time_series if self.time_series is not None else self.metrics is not None
+        return WorkerTask(shard, self.paths, self.config, self.spec, needs_pending)
 
     def _poll(
         self, active: dict[Connection, int], on_progress: Callable[[int], None] | None, wait_s: float

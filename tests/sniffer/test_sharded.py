@@ -6,6 +6,7 @@ order, so transaction lines, time-series points and alerts (deduplication includ
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import multiprocessing
@@ -71,6 +72,71 @@ def test_every_connection_lands_on_one_worker_and_every_segment_on_exactly_one()
             shard = int(np.flatnonzero(owners[:, position])[0])
             assert shard_of_connection.setdefault(ends, shard) == shard
         assert len(set(shard_of_connection.values())) > 1, "connections are spread over the workers"
+
+
+def test_a_smaller_share_for_the_parent_still_gives_every_connection_one_owner() -> None:
+    keys = np.random.default_rng(7).integers(0, 2**63, size=200_000, dtype=np.uint64) * np.uint64(2)
+    for count in (2, 3, 4, 8):
+        share = sharded.parent_share(count)
+        owners = np.array([Shard(index, count, share).owns(keys) for index in range(count)])
+        assert (owners.sum(axis=0) == 1).all()
+        assert owners[0].mean() == pytest.approx(share, abs=0.01)
+        others = owners[1:].mean(axis=1)
+        assert others == pytest.approx([(1 - share) / (count - 1)] * (count - 1), abs=0.01)
+    assert sharded.parent_share(1) == 1.0
+    assert sharded.parent_share(2) < 0.5, "the parent also merges: it parses less than its worker"
+    assert sharded.parent_share(8) == 0.0
+    assert not Shard(0, 8, 0.0).owns(keys).any()
+
+
+START_METHODS = """
+import sys, threading
+from sniffer.config import load_config
+from sniffer.sharded import ShardedRun
+
+def start_methods():
+    run = ShardedRun(2, [sys.argv[1]], load_config())
+    run.start()
+    try:
+        return [process._start_method for process in run.processes]
+    finally:
+        run.abort()
+
+alone = start_methods()
+release = threading.Event()
+thread = threading.Thread(target=release.wait)
+thread.start()
+beside_a_thread = start_methods()
+release.set()
+print(alone, beside_a_thread)
+"""
+
+
+def test_workers_are_forked_unless_another_thread_runs() -> None:
+    """A forked worker skips the imports a spawned one repeats; forking beside a running thread is unsafe. (In a
+    process of its own: the test process may run threads of earlier tests.)"""
+    result = subprocess.run([sys.executable, "-c", START_METHODS, str(PCAPS / "api_python_curl.pcap")],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["['fork']", "['spawn']"]
+
+
+def test_an_output_that_cannot_be_opened_stops_the_started_workers(tmp_path: Path) -> None:
+    captures = [str(PCAPS / "api_nginx_wrk.pcap")] * 400  # a worker left running would read for a while
+    alerts = tmp_path / "missing" / "alerts.jsonl"
+    process = subprocess.Popen(
+        [APISPY, "replay", "--workers", "2", "--alerts", str(alerts), *captures],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _, stderr = process.communicate(timeout=60)
+        with pytest.raises(ProcessLookupError):
+            os.killpg(process.pid, 0)  # nothing of its process group is left: the workers ended with it
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # only if the test failed: nothing should be left
+    assert process.returncode == 2
+    assert stderr.strip().splitlines() == [f"apispy: error: {alerts}: No such file or directory"]
 
 
 def test_the_merge_holds_order_when_a_worker_must_wait(monkeypatch: pytest.MonkeyPatch) -> None:
