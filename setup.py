@@ -28,7 +28,8 @@ def compiled_modules() -> list:
 
     # annotation_typing off: the annotations are hints, as in Python (a list subclass passes for a list).
     directives = {"language_level": 3, "annotation_typing": False}
-    return cythonize(COMPILED_MODULES, compiler_directives=directives, quiet=True)
+    return cythonize(COMPILED_MODULES, compiler_directives=directives, quiet=True, nthreads=os.cpu_count() or 1)
 
 
-setup(ext_modules=compiled_modules())
+# The C files are compiled side by side too: on two cores, about half the time.
+setup(ext_modules=compiled_modules(), options={"build_ext": {"parallel": os.cpu_count() or 1}})
