@@ -89,6 +89,19 @@ def test_second_replay_changes_nothing(influx, tmp_path: Path) -> None:
     assert len(first) > 20
 
 
+def test_two_workers_store_the_points_one_process_stores(influx) -> None:
+    """The workers are forked before the InfluxDB client starts its threads; the parent writes every point."""
+    result = run("replay", *influx_args(influx), *map(str, CAPTURES))
+    assert result.returncode == 0, result.stderr
+    one = stored_points(influx)
+    influx.drop_all()
+    result = run("replay", "--workers", "2", *influx_args(influx), *map(str, CAPTURES))
+    assert result.returncode == 0, result.stderr
+    assert "points_spilled=0" in result.stderr
+    assert stored_points(influx) == one
+    assert len(one) > 20
+
+
 def test_environment_configures_influxdb(influx) -> None:
     env = dict(
         os.environ, INFLUX_URL=influx.url, INFLUX_TOKEN="apispy:secret", INFLUX_ORG="-", INFLUX_BUCKET=influx.bucket
