@@ -15,6 +15,7 @@ from typing import Protocol
 from detectors.alert import Alert
 from detectors.batchkeys import TransactionBatch
 from detectors.dedup import Deduplicator
+from detectors.exposure import jwt_expected
 from detectors.openapi import ApiSpec
 from detectors.payload import AnomalyFeatureTagger, AnomalyJudge, PayloadDetector, PayloadSettings
 from detectors.rate import RateDetector, RateSettings
@@ -132,9 +133,27 @@ def default_detectors(settings: DetectorSettings, spec: ApiSpec | None = None) -
 
 def worker_payload_detectors(settings: DetectorSettings) -> tuple[PayloadDetector, AnomalyFeatureTagger | None]:
     """For a worker process that sees a share of the connections: what judges each transaction by itself
-    (injection, data exposure), and the anomaly features, which need the bodies only the worker holds."""
+    (injection, data exposure), and the anomaly features, which need the bodies only the worker holds.
+
+    Whether a JWT in a response is expected depends on the endpoint's name, which the parent gives (see
+    sniffer.sharded): a worker reports every JWT, and the parent drops those it expects (`ExpectedJwts`)."""
     tagger = AnomalyFeatureTagger(settings.payload) if settings.payload.anomaly else None
-    return PayloadDetector(replace(settings.payload, anomaly=False)), tagger
+    return PayloadDetector(replace(settings.payload, anomaly=False, jwt_expected_words=())), tagger
+
+
+class ExpectedJwts:
+    """The parent's half of the workers' JWT rule (see `worker_payload_detectors`)."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.words = frozenset(word.lower() for word in settings.payload.jwt_expected_words)
+
+    def unexpected(self, transaction: Transaction, raised: list[Alert]) -> list[Alert]:
+        """`raised` without the JWT alerts that the transaction's endpoint, as named here, expects."""
+        if not any(alert.rule == "jwt" and alert.detector == "data_exposure" for alert in raised):
+            return raised
+        if not jwt_expected(transaction, self.words):
+            return raised
+        return [alert for alert in raised if not (alert.rule == "jwt" and alert.detector == "data_exposure")]
 
 
 def parent_detectors(settings: DetectorSettings, spec: ApiSpec | None = None) -> list[Detector]:

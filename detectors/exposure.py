@@ -254,8 +254,13 @@ class ExposureScanner:
         return None
 
     def _jwt_expected(self, transaction: Transaction) -> bool:
-        words = _WORD_SPLIT.split((transaction.endpoint or transaction.path).lower())
-        return not self.jwt_expected_words.isdisjoint(words)
+        return jwt_expected(transaction, self.jwt_expected_words)
+
+
+def jwt_expected(transaction: Transaction, expected_words: frozenset[str]) -> bool:
+    """Whether a JWT in the transaction's response is expected: its endpoint (or path) has one of the words."""
+    words = _WORD_SPLIT.split((transaction.endpoint or transaction.path).lower())
+    return not expected_words.isdisjoint(words)
 
 
 def _card_candidates(index: int, location: str, text: bytes) -> list[_Card]:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from detectors.alert import Alert
-from detectors.engine import worker_payload_detectors
+from detectors.engine import ExpectedJwts, worker_payload_detectors
 from detectors.openapi import ApiSpec
 from parsers.transaction import Transaction, public_values
 from sniffer.alerting import AlertOutputs
@@ -279,6 +279,7 @@ class ShardedRun:
         # Each shard names its endpoints from its own connections; templates learned from all of them, in input
         # order, are what one process would name: the parent names every request's endpoint again.
         self.namer = EndpointNamer(templater_of(config), spec)
+        self.expected_jwts = ExpectedJwts(config.detectors)  # judged by the endpoints named here
         self.endpoints = EndpointSummary()
         self.steps: deque[_Step] = deque()  # steps not yet taken; the first is step number `self.first_step`
         self.first_step = 0
@@ -493,7 +494,7 @@ class ShardedRun:
                 ready.append(part)
         rows = ready[0] if len(ready) == 1 else heapq.merge(*ready)
         metrics, alerting, endpoints, on_transaction = self.metrics, self.alerting, self.endpoints, self.on_transaction
-        name = self.namer.endpoint
+        name, expected_jwts = self.namer.endpoint, self.expected_jwts
         for _, _, (transaction, body_bytes, raised, _) in rows:
             if transaction.method:  # a request: named here (a response alone has no endpoint)
                 endpoint = name(transaction.method, transaction.path)
@@ -502,6 +503,8 @@ class ShardedRun:
                               if alert.endpoint == (transaction.endpoint or transaction.path) else alert
                               for alert in raised]  # fmt: skip
                     transaction.endpoint = endpoint
+            if raised:
+                raised = expected_jwts.unexpected(transaction, raised)
             endpoints.add(transaction)
             if metrics is not None:
                 metrics.add(transaction)

@@ -246,6 +246,38 @@ def test_workers_learn_endpoint_templates_as_one_process_does(tmp_path: Path) ->
         assert outputs_of(tmp_path, workers, str(capture)) == one
 
 
+def test_a_jwt_is_judged_expected_or_not_by_the_endpoint_one_process_names(tmp_path: Path) -> None:
+    """A JWT in a response is expected where the endpoint has a login or token word. Shop names are literal
+    segments until one process learns `{param}` (at the 20th name): a JWT from `/api/shops/login-lounge/items`
+    (an early name) is expected, one from `/api/shops/token-corner/items` (a late name, `{param}` by then) is
+    not. A worker, which learns later, would judge the second by its literal name: the parent judges both."""
+    sys.path.insert(0, str(PCAPS))
+    from make_edge_cases import conversation, ethernet_pcap, json_response, request, response
+
+    jwt = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzaG9wIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    colours = ("red", "blue", "green", "amber", "violet", "grey")
+    animals = ("fox", "owl", "lynx", "heron", "otter", "wren", "mole", "hare", "crow", "newt")
+    names = [f"{colour}-{animal}" for colour in colours for animal in animals]
+    names[5], names[35] = "login-lounge", "token-corner"
+    packets = []
+    for number, name in enumerate(names):
+        talk = conversation(42_000 + number)
+        answer = json_response(name, 80)
+        if number in (5, 35):
+            body = b'{"shop": "%s", "token": "%s"}' % (name.encode(), jwt)
+            answer = response(200, "OK", headers=(("Content-Type", "application/json"),), body=body)
+        packets += talk.handshake()
+        packets += talk.exchange(request("GET", f"/api/shops/{name}/items"), answer)
+        packets += talk.close()
+    capture = tmp_path / "tokens.pcap"
+    capture.write_bytes(ethernet_pcap(packets))
+    one = outputs_of(tmp_path, 1, str(capture))
+    alerts = [json.loads(line) for line in one["alerts.jsonl"].splitlines()]
+    assert [(alert["rule"], alert["endpoint"]) for alert in alerts] == [("jwt", "/api/shops/{param}/items")]
+    for workers in (2, 3):
+        assert outputs_of(tmp_path, workers, str(capture)) == one
+
+
 def test_worker_pipes_are_widened_so_a_worker_can_run_a_block_ahead() -> None:
     receiver, sender = multiprocessing.get_context("spawn").Pipe(duplex=False)
     try:
