@@ -1,15 +1,15 @@
 """Replay on several processes (`--workers N`): connections sharded by a symmetric hash of their 4-tuple.
 
-The parent parses shard 0 itself and starts a worker process for each other shard, so N processes work on N
-cores. Shard 0 is smaller than the others (`parent_share`): the parent also merges. The workers are forked
-where that is safe (`ShardedRun.start`), so they skip apispy's start-up. Every process reads every capture
-itself: reading and decoding are numba kernels and cost little next to HTTP parsing, and it saves copying packets
-between processes. Each keeps only the TCP segments of its shard
-(see `Shard`: both directions of a connection land in the same shard) and runs the stages whose state is per
-connection: reassembly, HTTP parsing, transaction records with templating, and the detectors that need the
-bodies, which only that process holds (injection, data exposure, and the features the payload baselines
-compare). Per capture block (a step), each shard hands the parent its transactions' public fields with those
-features, the alerts its detectors raised, its packet clock and the time of its oldest unanswered request.
+The parent parses shard 0 itself and starts a worker process for each other shard, so N processes work on N cores.
+Shard 0 is smaller than the others (`parent_share`): the parent also merges. The workers are forked where that is
+safe (`ShardedRun.start`), so they skip apispy's start-up. Every process reads every capture itself: reading and
+decoding are numba kernels and cost little next to HTTP parsing, and it saves copying packets between processes.
+Each keeps only the TCP segments of its shard (see `Shard`: both directions of a connection land in the same shard)
+and runs the stages whose state is per connection: reassembly, HTTP parsing, transaction records with templating,
+and the detectors that need the bodies, which only that process holds (injection, data exposure, and the features
+the payload baselines compare). Per capture block (a step), each shard hands the parent its transactions' public
+fields with those features, the alerts its detectors raised, its packet clock and the time of its oldest unanswered
+request.
 
 The parent runs what must see every connection: the detectors whose state spans connections (rate abuse, brute
 force, enumeration, shadow endpoints, payload baselines per endpoint) and the inventory, deduplication of every
@@ -18,7 +18,8 @@ one process takes a block: the transactions emitted before the block's end, in i
 then the packets, then the interval clock with the oldest request any shard still waits on. So every output is
 the same, byte for byte, as with one process. The parent also names every request's endpoint again, in input
 order: a shard learns templates from its own connections only (and its body detectors' alerts name what it
-learned, renamed here). A capture with few connections splits unevenly (sharding is by connection).
+learned, renamed here; whether a JWT in a response is expected is judged here too, by these names). A capture with
+few connections splits unevenly (sharding is by connection).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ CAPTURE_WIDE_COUNTERS = frozenset(
 # The parent parses a smaller share of the connections than each worker: it also merges what every shard sends
 # (names endpoints, runs the detectors that span connections, the metrics and every output), which costs it about
 # a fifth of parsing the whole capture per worker beside it (bench capture, every detector on). 2 processes on
-# the bench capture: wall time 3.5-3.8 s with the parent's share at 0.4, against 3.8-4.1 s at 0.5.
+# the bench capture, workers forked: wall time 3.5-3.8 s with the parent's share at 0.4, 3.8 s at 0.5, 3.6-4.0 s
+# at 0.3.
 MERGE_COST = 0.2
 
 
