@@ -215,6 +215,13 @@ def test_workers_with_a_spec_give_the_same_shadow_alerts_and_inventory(tmp_path:
     assert outputs_of(tmp_path, 2, capture, extra=spec) == one
 
 
+def shop_names() -> list[str]:
+    """60 distinct shop names: literal path segments that the shape rules leave alone."""
+    colours = ("red", "blue", "green", "amber", "violet", "grey")
+    animals = ("fox", "owl", "lynx", "heron", "otter", "wren", "mole", "hare", "crow", "newt")
+    return [f"{colour}-{animal}" for colour in colours for animal in animals]
+
+
 def test_workers_learn_endpoint_templates_as_one_process_does(tmp_path: Path) -> None:
     """60 connections, each to its own shop name (a literal segment the shape rules leave alone): one process
     learns `{param}` at the 20th distinct name. Each worker alone would see fewer names, and learn later; the
@@ -223,10 +230,8 @@ def test_workers_learn_endpoint_templates_as_one_process_does(tmp_path: Path) ->
     sys.path.insert(0, str(PCAPS))
     from make_edge_cases import conversation, ethernet_pcap, json_response, request
 
-    colours = ("red", "blue", "green", "amber", "violet", "grey")
-    animals = ("fox", "owl", "lynx", "heron", "otter", "wren", "mole", "hare", "crow", "newt")
     packets = []
-    for number, name in enumerate(f"{colour}-{animal}" for colour in colours for animal in animals):
+    for number, name in enumerate(shop_names()):
         talk = conversation(41_000 + number)
         # One request carries SQL injection: a worker raises that alert under the name it learned so far.
         query = "?id=1%20UNION%20SELECT%20password%20FROM%20users--" if number == 30 else ""
@@ -255,9 +260,7 @@ def test_a_jwt_is_judged_expected_or_not_by_the_endpoint_one_process_names(tmp_p
     from make_edge_cases import conversation, ethernet_pcap, json_response, request, response
 
     jwt = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzaG9wIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
-    colours = ("red", "blue", "green", "amber", "violet", "grey")
-    animals = ("fox", "owl", "lynx", "heron", "otter", "wren", "mole", "hare", "crow", "newt")
-    names = [f"{colour}-{animal}" for colour in colours for animal in animals]
+    names = shop_names()
     names[5], names[35] = "login-lounge", "token-corner"
     packets = []
     for number, name in enumerate(names):
