@@ -480,7 +480,11 @@ class ShardedRun:
             self._release(step.done_before)
             if self.metrics is not None:
                 self.metrics.add_packet_counts(step.packet_counts)
-                self.metrics.advance(step.clock_ns)
+                if step.done_before != FINISHED:
+                    # The last step holds what the flows gave as they ended, after the input's last block: one
+                    # process's clock does not move then, and what its last requests held open closes with the
+                    # outputs, after the last alerts.
+                    self.metrics.advance(step.clock_ns)
             if on_progress is not None and step.bytes_read:
                 on_progress(step.bytes_read)
 

@@ -281,6 +281,34 @@ def test_a_jwt_is_judged_expected_or_not_by_the_endpoint_one_process_names(tmp_p
         assert outputs_of(tmp_path, workers, str(capture)) == one
 
 
+def test_the_last_intervals_close_after_the_alerts_as_with_one_process(tmp_path: Path) -> None:
+    """One process closes the intervals that a request waiting for its answer held open only with its outputs,
+    after the deduplicator's last alerts; the parent must not close them earlier, when the workers' flows end.
+    (Found replaying the fuzzing corpus as one stream.)"""
+    sys.path.insert(0, str(PCAPS))
+    from make_edge_cases import START_NS, conversation, ethernet_pcap, json_response, request
+
+    waiting = conversation(43_000)
+    first = waiting.handshake() + waiting.send(0, request("GET", "/api/slow-report"))  # never answered
+    for number in range(5):  # the same injection five times: one alert, then four folded into a last one
+        talk = conversation(43_100 + number)
+        first += talk.handshake()
+        first += talk.exchange(request("GET", "/api/items?id=1%27%20OR%20%271%27%3D%271"), json_response("x", 40))
+        first += talk.close()
+    later = conversation(43_200)
+    second = later.handshake() + later.exchange(request("GET", "/api/items"), json_response("y", 40)) + later.close()
+    captures = [tmp_path / "first.pcap", tmp_path / "second.pcap"]
+    captures[0].write_bytes(ethernet_pcap(first))
+    captures[1].write_bytes(ethernet_pcap(second, START_NS + 30 * 1_000_000_000))  # 30 s later
+    extra = ("--interval", "1")
+    one = outputs_of(tmp_path, 1, *map(str, captures), extra=extra)
+    points = one["points.lp"].decode().splitlines()
+    alerts = [number for number, line in enumerate(points) if line.startswith("api_alerts,")]
+    assert len(alerts) == 2 and "count=4i" in points[alerts[1]]
+    assert any(line.startswith("apispy_capture,") for line in points[alerts[1] :]), "intervals close after it"
+    assert outputs_of(tmp_path, 2, *map(str, captures), extra=extra) == one
+
+
 def test_worker_pipes_are_widened_so_a_worker_can_run_a_block_ahead() -> None:
     receiver, sender = multiprocessing.get_context("spawn").Pipe(duplex=False)
     try:
