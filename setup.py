@@ -1,13 +1,17 @@
-"""Optional compiled build: `APISPY_COMPILE=1 pip install .` compiles apispy's pure-Python hot modules with Cython.
+"""apispy's build: its pure-Python hot modules are compiled with Cython wherever a C compiler is at hand.
 
-The sources do not change and neither do the results (tests/test_compiled.py replays the samples both ways and
-compares every output byte); a replay runs about 20% faster. Without APISPY_COMPILE=1, apispy installs as plain
-Python. Modules with numba kernels stay Python whatever the setting: numba compiles their bytecode.
+`pip install .` (and `pipx install .`) compiles them: a replay runs about 20% faster, and every output is the same
+(tests/test_compiled.py replays the samples both ways and compares each byte). Where compiling fails (no compiler,
+no Python headers), apispy installs as plain Python and the build says why. `APISPY_COMPILE=0` installs plain
+Python. An editable install (`pip install -e .`, a development checkout) is plain Python unless
+`APISPY_COMPILE=1`: compiled modules beside their sources would hide every later edit of them. Modules with numba
+kernels stay Python whatever the setting: numba compiles their bytecode.
 """
 
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 # The per-segment, per-message and per-transaction path (flows, reassembly, HTTP, records, metrics) and the
 # detectors' Python around their kernels.
@@ -21,15 +25,34 @@ COMPILED_MODULES = [
 ]  # fmt: skip
 
 
-def compiled_modules() -> list:
-    if os.environ.get("APISPY_COMPILE") != "1":
-        return []
-    from Cython.Build import cythonize
+class CompileWherePossible(build_ext):
+    """Translates the modules with Cython only when they are to be compiled (not for a plain or editable
+    install), on every core, and lets each one fail into plain Python (`optional`)."""
 
-    # annotation_typing off: the annotations are hints, as in Python (a list subclass passes for a list).
-    directives = {"language_level": 3, "annotation_typing": False}
-    return cythonize(COMPILED_MODULES, compiler_directives=directives, quiet=True, nthreads=os.cpu_count() or 1)
+    def run(self) -> None:
+        choice = os.environ.get("APISPY_COMPILE", "")
+        if choice == "0" or (getattr(self, "editable_mode", False) and choice != "1"):
+            self.extensions = []
+            return
+        try:
+            from Cython.Build import cythonize
+        except ImportError:
+            self.warn("Cython is not installed: apispy installs as plain Python")
+            self.extensions = []
+            return
+        cores = os.cpu_count() or 1
+        # annotation_typing off: the annotations are hints, as in Python (a list subclass passes for a list).
+        directives = {"language_level": 3, "annotation_typing": False}
+        translated = cythonize(self.extensions, compiler_directives=directives, quiet=True, nthreads=cores)
+        c_sources = {extension.name: extension.sources for extension in translated}
+        for extension in self.extensions:  # the ones setuptools prepared, now built from C
+            extension.sources = c_sources[extension.name]
+            extension.optional = True  # a module that does not compile stays Python
+        self.parallel = self.parallel or cores  # the C files are compiled side by side too
+        super().run()
 
 
-# The C files are compiled side by side too: on two cores, about half the time.
-setup(ext_modules=compiled_modules(), options={"build_ext": {"parallel": os.cpu_count() or 1}})
+setup(
+    ext_modules=[Extension(path[:-3].replace("/", "."), [path]) for path in COMPILED_MODULES],
+    cmdclass={"build_ext": CompileWherePossible},
+)
