@@ -157,6 +157,19 @@ def find_apispy(explicit: str | None) -> str:
     raise BenchError("apispy not found: run this script with the virtualenv's python or pass --apispy PATH")
 
 
+def apispy_build(apispy: str) -> str:
+    """Whether the apispy command runs compiled modules (`pip install .`) or plain Python (an editable install,
+    `APISPY_COMPILE=0`, no compiler): its figures differ by some 20%."""
+    first_line = Path(apispy).read_bytes()[:512].split(b"\n", 1)[0]
+    if not first_line.startswith(b"#!"):
+        return "build unknown"
+    where = "import parsers.http1 as module; print(module.__file__)"
+    probe = subprocess.run([first_line[2:].decode().strip(), "-c", where], capture_output=True, text=True,
+                           cwd=tempfile.gettempdir())  # fmt: skip
+    module = probe.stdout.strip()
+    return {".so": "compiled with Cython", ".py": "plain Python"}.get(Path(module).suffix, "build unknown")
+
+
 def run_checked(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run a command that must succeed; on failure raise with the command line and its stderr."""
     result = subprocess.run(command, text=True, capture_output=True, **kwargs)
@@ -366,6 +379,7 @@ def time_tshark(capture: Path) -> TimedRun:
 
 
 def print_report(
+    apispy_command: str,
     capture: Path,
     packets: int,
     warmup_s: float,
@@ -377,6 +391,7 @@ def print_report(
     workers: dict[int, TimedRun],
 ) -> None:
     size_mb = capture.stat().st_size / 1e6
+    print(f"apispy: {apispy_command} ({apispy_build(apispy_command)})")
     print(f"capture: {capture}  {size_mb:.1f} MB  {packets:,} packets")
     if recording is not None:
         print(f"recorded: {recording.wrk_seconds} s of wrk, {recording.offloads}")
@@ -468,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                 for count in range(2, args.workers + 1)
             }
             tshark_run = time_tshark(capture)
-            print_report(capture, packets, warmup_s, apispy_run, tshark_run, recording, bare_run, strict_run,
+            print_report(apispy, capture, packets, warmup_s, apispy_run, tshark_run, recording, bare_run, strict_run,
                          worker_runs)
             if not args.keep and not args.capture:
                 print(f"(capture deleted with {workdir}; pass --keep PATH to keep it)")

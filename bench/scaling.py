@@ -48,6 +48,7 @@ from replay_vs_tshark import (  # noqa: E402
     DEFAULT_PACKETS,
     WARMUP_PACKETS,
     BenchError,
+    apispy_build,
     find_apispy,
     raise_on_sigterm,
     record_capture,
@@ -361,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             files, warmup_file, base_packets = build_captures(capture, args, args.keep or workdir)
             warmup = run_measured(apispy_command(apispy, args.apispy_args, warmup_file))
             results = measure_sizes(args, apispy, files, base_packets)
+            print(f"apispy: {apispy} ({apispy_build(apispy)})")
             print(f"capture: {capture}, base {base_packets:,} packets"
                   f"{' (whole capture)' if files.get(1) == capture else ''}; apispy args: {args.apispy_args or '-'}")
             print_table(results, warmup)
