@@ -54,6 +54,11 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True,
     ).stdout.split()  # fmt: skip
     assert all(path.startswith(str(tree)) and path.endswith(".so") for path in loaded)
+    version = subprocess.run(
+        [sys.executable, "-c", "import sys; from sniffer.cli import main; sys.argv[0] = 'apispy'; main()", "--version"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True,
+    ).stdout  # fmt: skip
+    assert version.endswith("(compiled with Cython)\n")
 
     public = PUBLIC_CAPTURES / "zeek-1000-requests-one-dropped-response.pcap"
     assert public.exists(), f"{public} is missing: the public captures sit beside the project"

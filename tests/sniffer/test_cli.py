@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -251,3 +252,10 @@ def test_requests_with_the_same_header_lines_keep_their_own_client_and_credentia
         ("10.0.0.2", "poller/2", digest_one, "/items/10"), ("10.0.0.2", "poller/2", digest_one, "/items/11"),
         ("10.0.0.3", "poller/3", digest_two, "/items/20"), ("10.0.0.3", "poller/3", digest_two, "/items/21"),
     ]  # fmt: skip
+
+
+def test_version_says_whether_apispy_runs_compiled() -> None:
+    """The suite's editable install is plain Python (tests/test_compiled.py checks a compiled one says so)."""
+    result = apispy("--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"apispy \S+ \(plain Python\)\n", result.stdout)
