@@ -46,7 +46,7 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
                            env={**os.environ, "APISPY_COMPILE": "1"})  # fmt: skip
     assert build.returncode == 0, build.stderr[-2000:]
     compiled = {path.relative_to(tree).as_posix().split(".")[0] for path in tree.glob("*/*.so")}
-    assert {"sniffer/flows", "parsers/http1", "sniffer/records", "detectors/payload"} <= compiled
+    assert {"sniffer/flows", "parsers/http1", "sniffer/records", "sniffer/metrics"} <= compiled
     assert not {"parsers/headparse", "detectors/kernels", "detectors/batchkeys"} & compiled  # numba stays Python
     where = "import sniffer.flows, parsers.http1; print(sniffer.flows.__file__, parsers.http1.__file__)"
     loaded = subprocess.run(
