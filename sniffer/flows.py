@@ -103,6 +103,7 @@ class Flow:
         "client_direction",
         "correlator",
         "last_ts_ns",
+        "last_position",
         "is_http",
         "closed",
         "emit",
@@ -138,6 +139,9 @@ class Flow:
         self.closed = False
         self.syn_seen = 0  # bit d: direction d's SYN was seen (an int, not a list: 72 bytes less per flow)
         self.last_ts_ns = 0
+        # Where in the input (Pipeline.position) its last segment came: the flow table's least-recently-used order
+        # is the order of these, which is the order flows close in at the end of the input (see sniffer.sharded).
+        self.last_position = 0
         self.correlator = TransactionCorrelator(
             emit=self._emit_exchange,
             on_switch=self._switch_decided,

@@ -98,6 +98,9 @@ class Pipeline:
         # process emits them: 3 * (index of the packet being processed) + phase, the phase being 0 while idle flows
         # expire before that packet, 1 while the packet is processed, 2 at the expiry after its batch.
         self.position = 0
+        # The last segment's position of the flow that emits the transaction: flows that close at one position
+        # (idle, or at the end of the input) close least recently active first, in this order.
+        self.emitting_flow_position = 0
         self.batch_base = 0
 
     @property
@@ -107,6 +110,7 @@ class Pipeline:
 
     def _emit(self, flow: Flow, exchange: Exchange) -> None:
         self.stats.transactions += 1
+        self.emitting_flow_position = flow.last_position
         self.on_transaction(self.builder.build(flow, exchange))
 
     def process(self, batch: PacketBatch) -> None:
@@ -194,6 +198,7 @@ class Pipeline:
                 a = Endpoint(address_text(decoded.src_addr[row].tobytes()), int(decoded.src_port[row]))
                 b = Endpoint(address_text(decoded.dst_addr[row].tobytes()), int(decoded.dst_port[row]))
                 flow = flows.create(key, endpoint_key, a, b)
+            flow.last_position = self.position
             direction = 0 if endpoint_key == flow.a_key else 1
             if flags & TCP_SYN:
                 flow.on_syn(direction, seq, bool(flags & TCP_ACK))

@@ -109,8 +109,9 @@ class Block:
 
     Each row is a transaction's public fields followed by its JSON key sets for the anomaly baselines (their
     feature values are row i of `features`), the bytes its bodies weighed, the alerts the worker's detectors
-    raised on it, and its input position (`Pipeline.position`). (The parent's own shard, which crosses no pipe,
-    makes held entries instead: see `held_entries`.)
+    raised on it, and where it was emitted: (`Pipeline.position`, the position of its flow's last segment), which
+    orders the flows that close at one position as one process closes them. (The parent's own shard, which
+    crosses no pipe, makes held entries instead: see `held_entries`.)
     """
 
     rows: list[tuple]
@@ -139,8 +140,8 @@ class _Step:
 
 
 def held_entries(block: Block) -> list[tuple]:
-    """A block's rows as the parent holds them: (transaction, bytes its bodies weighed, alerts raised, input
-    position). A worker's rows (public fields first, see `Block`) become transactions here; the parent's own
+    """A block's rows as the parent holds them: (transaction, bytes its bodies weighed, alerts raised, where it
+    was emitted). A worker's rows (public fields first, see `Block`) become transactions here; the parent's own
     shard (a `local` collector) makes entries directly."""
     rows = block.rows
     if not rows or type(rows[0][0]) is Transaction:
@@ -160,14 +161,15 @@ class ShardCollector:
     them on with the shard's state (a worker sends it to the parent; the parent takes its own shard's)."""
 
     def __init__(self, task: WorkerTask, position: Callable[[], int] | None = None, local: bool = False) -> None:
-        """`position()`: where in the input a transaction is emitted (default: the pipeline's `position`).
-        `local`: the parent's own shard, whose rows are held entries already (see `held_entries`)."""
+        """`position()`: where in the input a transaction is emitted (default: the pipeline's `position`, with its
+        flow's last segment's position after it). `local`: the parent's own shard, whose rows are held entries
+        already (see `held_entries`)."""
         self.task = task
         self.position = position
         self.local = local
         self.pipeline: Pipeline | None = None
         self.transactions: list[Transaction] = []
-        self.positions: list[int] = []
+        self.positions: list[tuple[int, int]] = []
         self.interval_ns = int(task.config.metrics.interval_s * NS_PER_S)
         self.payload = self.tagger = None
         if task.config.detectors.enabled:
@@ -175,7 +177,10 @@ class ShardCollector:
 
     def on_transaction(self, transaction: Transaction) -> None:
         self.transactions.append(transaction)
-        self.positions.append(self.pipeline.position if self.position is None else self.position())
+        if self.position is None:
+            self.positions.append((self.pipeline.position, self.pipeline.emitting_flow_position))
+        else:
+            self.positions.append((self.position(), 0))
 
     def _rows(self) -> tuple[list[tuple], np.ndarray | None]:
         """The rows of the transactions collected since the last block, and their anomaly feature values (see
@@ -489,12 +494,13 @@ class ShardedRun:
                 on_progress(step.bytes_read)
 
     def _release(self, done_before: int) -> None:
-        """Hands on, in input order, every transaction emitted before `done_before`; within one input position
-        (idle flows of several workers expiring at one packet), by worker."""
+        """Hands on, in input order, every transaction emitted before `done_before`. Flows of several workers
+        that close at one input position (idle, or at the end of the input) come least recently active first, as
+        one process closes them."""
         ready = []
         for index, held in enumerate(self.held):
             part = []
-            while held and held[0][-1] < done_before:
+            while held and held[0][-1][0] < done_before:
                 part.append((held[0][-1], index, held.popleft()))
             if part:
                 ready.append(part)

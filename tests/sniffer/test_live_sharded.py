@@ -17,12 +17,12 @@ SECOND = 1_000_000_000
 
 def row(uri: str, clock_ns: int) -> tuple:
     """A worker's row for one transaction emitted at `clock_ns`: public fields, then features, body bytes,
-    alerts raised in the worker, and the emission clock."""
+    alerts raised in the worker, and where it was emitted: (the clock, 0)."""
     transaction = Transaction(ts=clock_ns / SECOND, src_ip="10.0.0.1", src_port=1, dst_ip="10.0.0.2", dst_port=80,
                               method="GET", uri=uri, host="api", path=uri, query="", http_version="1.1",
                               status=200)  # fmt: skip
     assert len(public_values(transaction)) == len(PUBLIC_FIELDS)
-    return (*public_values(transaction), None, 0, [], clock_ns)
+    return (*public_values(transaction), None, 0, [], (clock_ns, 0))
 
 
 def block(rows: list[tuple], clock_ns: int, final: bool = False, dropped: int = 0) -> Block:

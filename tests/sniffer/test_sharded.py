@@ -309,6 +309,28 @@ def test_the_last_intervals_close_after_the_alerts_as_with_one_process(tmp_path:
     assert outputs_of(tmp_path, 2, *map(str, captures), extra=extra) == one
 
 
+def test_connections_open_at_the_end_are_flushed_in_the_order_one_process_flushes_them(tmp_path: Path) -> None:
+    """At the end of the input, one process closes its open connections least recently active first, and each
+    writes its unanswered request then. Connections of several workers are merged in that order too. (The bench
+    capture, cut while wrk ran, ended with 48 of them in another order.)"""
+    sys.path.insert(0, str(PCAPS))
+    from make_edge_cases import conversation, ethernet_pcap, json_response, request
+
+    talks = [conversation(44_000 + number) for number in range(24)]
+    packets = [packet for talk in talks for packet in talk.handshake()]
+    for talk in talks:  # one answered request each...
+        packets += talk.exchange(request("GET", f"/api/items/{talk.endpoints[0].port}"), json_response("x", 40))
+    for talk in reversed(talks):  # ...then one never answered, in the other order: that is their activity order
+        packets += talk.send(0, request("GET", f"/api/orders/{talk.endpoints[0].port}"))
+    capture = tmp_path / "open.pcap"
+    capture.write_bytes(ethernet_pcap(packets))
+    one = outputs_of(tmp_path, 1, str(capture))
+    unanswered = [json.loads(line)["uri"] for line in one["transactions.jsonl"].splitlines()][24:]
+    assert unanswered == [f"/api/orders/{talk.endpoints[0].port}" for talk in reversed(talks)]
+    for workers in (2, 3):
+        assert outputs_of(tmp_path, workers, str(capture)) == one
+
+
 def test_worker_pipes_are_widened_so_a_worker_can_run_a_block_ahead() -> None:
     receiver, sender = multiprocessing.get_context("spawn").Pipe(duplex=False)
     try:
