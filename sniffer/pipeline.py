@@ -32,6 +32,8 @@ from sniffer.fragments import FragmentReassembler
 from sniffer.records import TransactionBuilder
 
 INTERESTING_FLAGS = TCP_SYN | TCP_FIN | TCP_RST
+EXPIRY, FRAGMENT = 0, 1  # what stops the walk through a batch's segments at a row (see _process_decoded)
+NEVER = 1 << 63
 
 
 SHARD_BUCKETS = 4096  # flow keys fall into this many buckets; each shard owns a range of them
@@ -140,25 +142,52 @@ class Pipeline:
                 | (decoded.payload_missing > 0)
             )
         )
-        if self.shard is not None:
-            rows = rows[self.shard.owns(decoded.flow_keys[rows])]
         fragment_rows = np.flatnonzero(kind == KIND_FRAGMENT)
-        # Segments and reassembled fragments go on in packet order: a datagram completed by fragment k sits
-        # between the segments before and after k.
+        expiries: list[tuple[int, int]] = []
+        if self.shard is not None:
+            # Idle flows are looked for where one process looks for them, at segments of any shard.
+            expiries = self._expiry_points(rows, batch.ts_ns[rows])
+            rows = rows[self.shard.owns(decoded.flow_keys[rows])]
+        # Segments, reassembled fragments and a shard's expiries go on in packet order: a datagram completed by
+        # fragment k sits between the segments before and after k; an expiry at row k comes before its segment.
+        stops = sorted([(row, EXPIRY, ts_ns) for row, ts_ns in expiries] + [(row, FRAGMENT, 0) for row in
+                                                                            fragment_rows.tolist()])  # fmt: skip
         # One copy of the batch as bytes, sliced per segment: cheaper than a numpy slice and tobytes() each.
         frames = batch.frames.tobytes() if len(rows) else b""
+        inline = self.shard is None  # one process looks for idle flows as it goes through the segments
         done = 0
-        for fragment_row in fragment_rows.tolist():
-            split = int(np.searchsorted(rows, fragment_row))
+        for stop_row, stop, ts_ns in stops:
+            split = int(np.searchsorted(rows, stop_row))
             if split > done:
-                self._segments(batch, frames, decoded, rows[done:split])
+                self._segments(batch, frames, decoded, rows[done:split], inline)
             done = split
-            self._reassemble_fragment(batch, decoded, fragment_row)
+            if stop == FRAGMENT:
+                self._reassemble_fragment(batch, decoded, stop_row)
+            else:
+                self.position = 3 * (self.batch_base + stop_row)
+                self.flows.expire(ts_ns)
         if len(rows) > done:
-            self._segments(batch, frames, decoded, rows[done:])
+            self._segments(batch, frames, decoded, rows[done:], inline)
 
-    def _segments(self, batch: PacketBatch, frames: bytes, decoded: DecodedBatch, rows: np.ndarray) -> None:
-        """The segments at `rows`, one by one through the flow table; `frames` is the batch's bytes."""
+    def _expiry_points(self, rows: np.ndarray, ts_ns: np.ndarray) -> list[tuple[int, int]]:
+        """(row, packet time) of the segments among `rows` at which one process, which sees them all, would look
+        for idle flows (see `_segments`); moves `next_expire_ns` past them as it would."""
+        points = []
+        start = 0
+        while True:
+            due = np.flatnonzero(ts_ns[start:] >= self.next_expire_ns)
+            if not len(due):
+                return points
+            index = start + int(due[0])
+            points.append((int(rows[index]), int(ts_ns[index])))
+            self.next_expire_ns = int(ts_ns[index]) + self.expire_every_ns
+            start = index + 1
+
+    def _segments(
+        self, batch: PacketBatch, frames: bytes, decoded: DecodedBatch, rows: np.ndarray, inline: bool = True
+    ) -> None:
+        """The segments at `rows`, one by one through the flow table; `frames` is the batch's bytes. `inline`:
+        look for idle flows here, as segments come (a shard's expiries come from `_process_decoded` instead)."""
         flows = self.flows
         columns = zip(
             rows.tolist(),
@@ -174,7 +203,7 @@ class Pipeline:
             strict=True,
         )
         base = self.batch_base
-        next_expire_ns = self.next_expire_ns
+        next_expire_ns = self.next_expire_ns if inline else NEVER
         # A flow looked up is moved to the end (most recently active), for eviction; no method call per segment.
         flows_get, move_to_end = flows.flows.get, flows.flows.move_to_end
         for row, key, endpoint_key, ts_ns, seq, ack, flags, offset, length, missing in columns:

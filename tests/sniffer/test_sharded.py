@@ -331,6 +331,34 @@ def test_connections_open_at_the_end_are_flushed_in_the_order_one_process_flushe
         assert outputs_of(tmp_path, workers, str(capture)) == one
 
 
+def test_idle_connections_expire_where_one_process_expires_them(tmp_path: Path) -> None:
+    """One process looks for idle flows at a segment of any connection; a worker must look at the same segment,
+    not at the next one of its own, or their unanswered requests come out between other transactions."""
+    sys.path.insert(0, str(PCAPS))
+    from make_edge_cases import START_NS, conversation, ethernet_pcap, json_response, request
+
+    waiting = []
+    for number in range(12):  # each leaves a request unanswered, then goes quiet
+        talk = conversation(45_000 + number)
+        waiting += talk.handshake() + talk.send(0, request("GET", f"/api/pending/{number}"))
+    later = []
+    for number in range(40):  # 130 s later: past the idle timeout
+        talk = conversation(46_000 + number)
+        later += talk.handshake()
+        later += talk.exchange(request("GET", f"/api/items/{number}"), json_response("x", 40)) + talk.close()
+    captures = [tmp_path / "waiting.pcap", tmp_path / "later.pcap"]
+    captures[0].write_bytes(ethernet_pcap(waiting))
+    captures[1].write_bytes(ethernet_pcap(later, START_NS + 130 * 1_000_000_000))
+    config = tmp_path / "idle.toml"
+    config.write_text("[flows]\nidle_timeout_s = 60\n")
+    extra = ("--config", str(config))
+    one = outputs_of(tmp_path, 1, *map(str, captures), extra=extra)
+    uris = [json.loads(line)["uri"] for line in one["transactions.jsonl"].splitlines()]
+    assert uris[:13] == [f"/api/pending/{number}" for number in range(12)] + ["/api/items/0"]
+    for workers in (2, 3):
+        assert outputs_of(tmp_path, workers, *map(str, captures), extra=extra) == one
+
+
 def test_worker_pipes_are_widened_so_a_worker_can_run_a_block_ahead() -> None:
     receiver, sender = multiprocessing.get_context("spawn").Pipe(duplex=False)
     try:
