@@ -150,8 +150,9 @@ class Pipeline:
             rows = rows[self.shard.owns(decoded.flow_keys[rows])]
         # Segments, reassembled fragments and a shard's expiries go on in packet order: a datagram completed by
         # fragment k sits between the segments before and after k; an expiry at row k comes before its segment.
-        stops = sorted([(row, EXPIRY, ts_ns) for row, ts_ns in expiries] + [(row, FRAGMENT, 0) for row in
-                                                                            fragment_rows.tolist()])  # fmt: skip
+        stops = [(row, EXPIRY, ts_ns) for row, ts_ns in expiries]
+        stops += [(row, FRAGMENT, 0) for row in fragment_rows.tolist()]
+        stops.sort()
         # One copy of the batch as bytes, sliced per segment: cheaper than a numpy slice and tobytes() each.
         frames = batch.frames.tobytes() if len(rows) else b""
         inline = self.shard is None  # one process looks for idle flows as it goes through the segments
