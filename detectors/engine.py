@@ -15,7 +15,7 @@ from typing import Protocol
 from detectors.alert import Alert
 from detectors.batchkeys import TransactionBatch
 from detectors.dedup import Deduplicator
-from detectors.exposure import jwt_expected
+from detectors.exposure import expected_words, is_jwt_alert, jwt_expected
 from detectors.openapi import ApiSpec
 from detectors.payload import AnomalyFeatureTagger, AnomalyJudge, PayloadDetector, PayloadSettings
 from detectors.rate import RateDetector, RateSettings
@@ -145,15 +145,13 @@ class ExpectedJwts:
     """The parent's half of the workers' JWT rule (see `worker_payload_detectors`)."""
 
     def __init__(self, settings: DetectorSettings) -> None:
-        self.words = frozenset(word.lower() for word in settings.payload.jwt_expected_words)
+        self.words = expected_words(settings.payload.jwt_expected_words)
 
     def unexpected(self, transaction: Transaction, raised: list[Alert]) -> list[Alert]:
         """`raised` without the JWT alerts that the transaction's endpoint, as named here, expects."""
-        if not any(alert.rule == "jwt" and alert.detector == "data_exposure" for alert in raised):
+        if not any(map(is_jwt_alert, raised)) or not jwt_expected(transaction, self.words):
             return raised
-        if not jwt_expected(transaction, self.words):
-            return raised
-        return [alert for alert in raised if not (alert.rule == "jwt" and alert.detector == "data_exposure")]
+        return [alert for alert in raised if not is_jwt_alert(alert)]
 
 
 def parent_detectors(settings: DetectorSettings, spec: ApiSpec | None = None) -> list[Detector]:

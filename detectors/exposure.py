@@ -129,7 +129,7 @@ class ExposureScanner:
         self.signatures = signatures
         self.max_scan_bytes = max_scan_bytes
         self.email_bulk_threshold = email_bulk_threshold
-        self.jwt_expected_words = frozenset(word.lower() for word in jwt_expected_words)
+        self.jwt_expected_words = expected_words(jwt_expected_words)
         self.header_texts: HeaderMemo[bytes] = HeaderMemo()  # per shared header list: its text
 
     def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
@@ -255,6 +255,15 @@ class ExposureScanner:
 
     def _jwt_expected(self, transaction: Transaction) -> bool:
         return jwt_expected(transaction, self.jwt_expected_words)
+
+
+def expected_words(words: Sequence[str]) -> frozenset[str]:
+    """The `jwt_expected_words` setting as `jwt_expected` compares it."""
+    return frozenset(word.lower() for word in words)
+
+
+def is_jwt_alert(alert: Alert) -> bool:
+    return alert.detector == "data_exposure" and alert.rule == "jwt"
 
 
 def jwt_expected(transaction: Transaction, expected_words: frozenset[str]) -> bool:

@@ -212,7 +212,7 @@ class Pipeline:
                 self.position = 3 * (base + row)
                 flows.expire(ts_ns)
                 self.next_expire_ns = next_expire_ns = ts_ns + self.expire_every_ns
-            self.position = 3 * (base + row) + 1
+            self.position = position = 3 * (base + row) + 1
             flow = flows_get(key)
             if flow is not None:
                 move_to_end(key)
@@ -228,7 +228,7 @@ class Pipeline:
                 a = Endpoint(address_text(decoded.src_addr[row].tobytes()), int(decoded.src_port[row]))
                 b = Endpoint(address_text(decoded.dst_addr[row].tobytes()), int(decoded.dst_port[row]))
                 flow = flows.create(key, endpoint_key, a, b)
-            flow.last_position = self.position
+            flow.last_position = position
             direction = 0 if endpoint_key == flow.a_key else 1
             if flags & TCP_SYN:
                 flow.on_syn(direction, seq, bool(flags & TCP_ACK))
