@@ -139,6 +139,10 @@ class EndpointTemplater:
     whenever a position learns: that is the only event that changes the template of a path already seen.
     """
 
+    __slots__ = (
+        "_cache", "_cache_size", "_learn_min_distinct", "_max_tracked_prefixes", "_parents", "_positions", "_shapes",
+    )  # fmt: skip
+
     def __init__(
         self,
         learn_min_distinct: int = 20,

@@ -301,6 +301,8 @@ class Flow:
 class FlowTable:
     """Flows by their direction-independent key, in order of last activity (least recent first)."""
 
+    __slots__ = ("budget", "emit", "flows", "idle_timeout_ns", "limits", "stale_retransmissions", "stats", "tombstones")
+
     def __init__(self, limits: FlowLimits, emit: Callable[[Flow, Exchange], None]) -> None:
         self.limits = limits
         self.emit = emit

@@ -140,6 +140,8 @@ class ClientIdentity:
     source address.
     """
 
+    __slots__ = ("_hash_key", "_sources", "_trusted_networks")
+
     def __init__(self, trusted_proxies: Sequence[str] = (), salt: bytes = b"") -> None:
         if isinstance(trusted_proxies, str):
             raise TypeError("trusted_proxies must be a sequence of strings, not one string")

@@ -90,6 +90,12 @@ def packet_counts(ts_ns: np.ndarray, wire_lengths: np.ndarray, interval_ns: int)
 class IntervalMetrics:
     """Aggregates transactions and packets per interval and hands closed intervals to `emit` as points."""
 
+    __slots__ = (
+        "closed_before_ns", "emit", "endpoints", "folded_endpoints", "health", "health_fields", "interval_ns",
+        "late_transactions", "lateness_ns", "open", "packets", "pending_since", "points_emitted",
+        "previous_counters", "settings", "source",
+    )  # fmt: skip
+
     def __init__(self, settings: MetricsSettings, source: str, emit: Callable[[list[Point]], None]) -> None:
         self.settings = settings
         self.source = source

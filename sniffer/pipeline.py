@@ -79,6 +79,11 @@ class CaptureStats:
 class Pipeline:
     """Feeds batches through decoding, the flow table and HTTP parsing; calls `on_transaction` per transaction."""
 
+    __slots__ = (
+        "batch_base", "builder", "emitting_flow_position", "expire_every_ns", "flows",
+        "fragments", "next_expire_ns", "on_transaction", "position", "shard", "stats",
+    )  # fmt: skip
+
     def __init__(
         self,
         limits: FlowLimits,

@@ -66,6 +66,8 @@ class EndpointNamer:
     the order they are named (parsers.templating): with several workers, the parent names every endpoint again,
     in input order, so that they come out as one process names them."""
 
+    __slots__ = ("spec", "templater")
+
     def __init__(self, templater: EndpointTemplater, spec: ApiSpec | None = None) -> None:
         self.templater = templater
         self.spec = spec
@@ -80,6 +82,8 @@ class EndpointNamer:
 
 class TransactionBuilder:
     """Holds the stages that enrich a transaction; `build` is called once per finished exchange."""
+
+    __slots__ = ("api_key_headers", "identity", "max_decoded_body_bytes", "namer", "request_facts")
 
     def __init__(
         self,

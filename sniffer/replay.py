@@ -58,6 +58,8 @@ def open_all(paths: list[str]) -> list[CaptureReader]:
 class Run:
     """One pass of the pipeline with its outputs, whatever feeds it (files for replay, sockets for live)."""
 
+    __slots__ = ("alerting", "detect", "endpoints", "metrics", "on_transaction", "outputs", "pipeline")
+
     def __init__(
         self,
         config: Config,

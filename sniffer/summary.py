@@ -64,6 +64,8 @@ class EndpointStats:
 class EndpointSummary:
     """Aggregates transactions by (method, endpoint); errors are 5xx answers and requests never answered."""
 
+    __slots__ = ("rows",)
+
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], EndpointStats] = {}
 

@@ -3,7 +3,9 @@ compile, and leaves a development checkout (an editable install, as the suite ru
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +16,24 @@ from support.tshark_oracle import PUBLIC as PUBLIC_CAPTURES
 
 PROJECT = Path(__file__).resolve().parent.parent
 SAMPLES = [*EVERY_STAGE_SAMPLES, "edge_upgrade_connect.pcap"]
+
+
+def extension_types() -> dict[str, dict[str, list[str]]]:
+    """What the `.pxd` files beside the compiled modules declare: per module, each class made an extension type
+    and its attributes."""
+    declared: dict[str, dict[str, list[str]]] = {}
+    for pxd in sorted([*PROJECT.glob("sniffer/*.pxd"), *PROJECT.glob("parsers/*.pxd")]):
+        module = pxd.relative_to(PROJECT).with_suffix("").as_posix().replace("/", ".")
+        classes: dict[str, list[str]] = {}
+        for line in pxd.read_text().splitlines():
+            if match := re.fullmatch(r"cdef class (\w+):", line):
+                attributes = classes[match[1]] = []
+            elif match := re.fullmatch(r" {4}cdef public object (.+)", line):
+                attributes += [name.strip() for name in match[1].split(",")]
+            else:
+                assert not line.strip() or line.startswith("#"), f"{pxd.name}: {line!r}"
+        declared[module] = classes
+    return declared
 
 
 def outputs_of(root: Path, out: Path, captures: list[str]) -> dict[str, bytes]:
@@ -28,7 +48,7 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
     tree = tmp_path / "compiled"
     tree.mkdir()
     for package in ("sniffer", "parsers", "detectors"):
-        shutil.copytree(PROJECT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        shutil.copytree(PROJECT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy(PROJECT / name, tree / name)
     command = [sys.executable, "setup.py", "-q", "build_ext", "--inplace", "-j", "2"]
@@ -59,6 +79,20 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True,
     ).stdout  # fmt: skip
     assert version.endswith("(compiled with Cython)\n")
+    # The classes the .pxd files declare are extension types there: their attributes are C fields.
+    declared = extension_types()
+    check = "; ".join((
+        "import importlib",
+        f"declared = {declared!r}",
+        "print(sorted({type(getattr(getattr(importlib.import_module(module), name), attribute)).__name__"
+        " for module, classes in declared.items() for name, attributes in classes.items()"
+        " for attribute in attributes}))",
+    ))  # fmt: skip
+    kinds = subprocess.run(
+        [sys.executable, "-c", check],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True,
+    ).stdout  # fmt: skip
+    assert kinds == "['getset_descriptor']\n"
 
     public = PUBLIC_CAPTURES / "zeek-1000-requests-one-dropped-response.pcap"
     assert public.exists(), f"{public} is missing: the public captures sit beside the project"
@@ -76,3 +110,16 @@ def test_the_suite_runs_the_plain_python_sources() -> None:
     import sniffer.flows
 
     assert all(module.__file__.endswith(".py") for module in (parsers.http1, sniffer.flows, detectors.payload))
+
+
+def test_each_extension_type_declares_exactly_its_class_slots() -> None:
+    """A `.pxd` class that lacks an attribute of its Python class breaks the compiled build only (setting it
+    raises AttributeError there), and plain Python, which the suite runs, never reads the .pxd: the two lists
+    must be the same. `__slots__` keeps plain Python to them too."""
+    declared = extension_types()
+    assert {"Http1DirectionParser", "Flow", "StreamReassembler", "Pipeline"} <= {
+        name for classes in declared.values() for name in classes
+    }
+    for module, classes in declared.items():
+        for name, attributes in classes.items():
+            assert attributes == list(getattr(importlib.import_module(module), name).__slots__), f"{module}.{name}"
