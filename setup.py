@@ -22,8 +22,9 @@ from setuptools.command.build_ext import build_ext
 # faster (the detection engine over the bench capture's transactions: 0.56-0.74 s compiled, 0.56-0.66 s plain),
 # while compiling them took 22 of the build's 48 s.
 COMPILED_MODULES = [
-    "parsers/bodies.py", "parsers/correlate.py", "parsers/detect.py", "parsers/http1.py", "parsers/lenient.py",
-    "parsers/memo.py", "parsers/messages.py", "parsers/redact.py", "parsers/templating.py", "parsers/transaction.py",
+    "parsers/bodies.py", "parsers/correlate.py", "parsers/detect.py", "parsers/headread.py", "parsers/http1.py",
+    "parsers/lenient.py", "parsers/memo.py", "parsers/messages.py", "parsers/redact.py", "parsers/templating.py",
+    "parsers/transaction.py",
     "sniffer/flows.py", "sniffer/identity.py", "sniffer/metrics.py", "sniffer/pipeline.py", "sniffer/reassembly.py",
     "sniffer/records.py", "sniffer/replay.py", "sniffer/summary.py",
 ]  # fmt: skip

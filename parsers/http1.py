@@ -39,7 +39,8 @@ from h11._readers import (
 from h11._receivebuffer import ReceiveBuffer
 
 from parsers import detect, lenient
-from parsers.headparse import ACCEPTED, DEFER, read_head
+from parsers.headparse import ACCEPTED, DEFER
+from parsers.headread import read_head
 from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
 
 MESSAGE, SKIP, SYNC, WAIT_SWITCH, TUNNEL, NOT_HTTP, CLOSED = range(7)

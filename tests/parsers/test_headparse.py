@@ -1,4 +1,5 @@
-"""parsers/headparse.py reads a head exactly as h11's head readers do, or defers; compiled equals plain Python.
+"""parsers/headparse.py (the kernel) and parsers/headread.py (its wrapper) read a head exactly as h11 does, or defer;
+compiled equals plain Python.
 
 h11 is the oracle: every buffer is also given to a fresh ReceiveBuffer and h11's reader. ACCEPTED must match
 h11's event field by field and in the bytes consumed; INCOMPLETE must match h11 returning None without raising;
@@ -33,10 +34,9 @@ from parsers.headparse import (
     META_HEAD_LENGTH,
     META_N_FIELDS,
     N_META,
-    FastHead,
-    read_head,
     scan_head,
 )
+from parsers.headread import FastHead, read_head
 
 REAL_REQUESTS = [
     b"GET /api/v1/orders/12345678-9abc-4def-8000-000000000002 HTTP/1.1\r\nHost: 127.0.0.1:18081\r\n"
@@ -331,7 +331,7 @@ def test_scan_head_compiled_equals_python_body(is_request: bool, data: st.DataOb
 
 REFERENCE_DUMP = """
 import json, sys
-from parsers.headparse import read_head
+from parsers.headread import read_head
 cases = json.loads(sys.stdin.read())
 out = []
 for text, is_request in cases:
@@ -362,30 +362,30 @@ def test_whole_kernel_without_jit_equals_compiled() -> None:
 
 
 def test_a_head_read_again_is_the_remembered_one_and_equal_to_a_fresh_reading() -> None:
-    from parsers import headparse
+    from parsers import headread
 
     head = b"HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 03:00:00 GMT\r\nContent-Length: 2\r\n\r\n"
-    headparse._response_heads.clear()
+    headread._response_heads.clear()
     first = read_head(bytearray(head + b"{}"), False)
     again = read_head(bytearray(head + b"[]HTTP/1.1 204"), False)  # what follows the head plays no part
     assert first[0] == again[0] == ACCEPTED and again[1] is first[1]
-    headparse._response_heads.clear()
+    headread._response_heads.clear()
     assert read_head(bytearray(head), False) == first
     other = read_head(bytearray(head.replace(b":00 GMT", b":01 GMT")), False)[1]
     assert other is not first[1] and other.headers[0] == (b"date", b"Thu, 26 Nov 2026 03:00:01 GMT")
 
 
 def test_remembered_heads_are_kept_apart_by_direction_and_bounded() -> None:
-    from parsers import headparse
+    from parsers import headread
 
     request = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
     assert read_head(bytearray(request), True)[0] == ACCEPTED
     assert read_head(bytearray(request), False)[0] == DEFER  # not a status line, whatever was remembered
-    for number in range(headparse.HEAD_MEMO_ENTRIES + 10):
+    for number in range(headread.HEAD_MEMO_ENTRIES + 10):
         read_head(bytearray(b"GET /%d HTTP/1.1\r\nHost: x%d\r\n\r\n" % (number, number)), True)
         read_head(bytearray(b"HTTP/1.1 200 OK\r\nX-Id: %d\r\n\r\n" % number), False)
-    assert len(headparse._request_fields) <= headparse.HEAD_MEMO_ENTRIES
-    assert len(headparse._response_heads) <= headparse.HEAD_MEMO_ENTRIES
+    assert len(headread._request_fields) <= headread.HEAD_MEMO_ENTRIES
+    assert len(headread._response_heads) <= headread.HEAD_MEMO_ENTRIES
 
 
 def h11_request(head: bytes) -> tuple | None:
@@ -424,9 +424,9 @@ def fast_request(head: bytes) -> tuple | None:
     ids=["targets", "versions", "bare-lf"],
 )
 def test_remembered_request_fields_give_what_h11_gives(heads: list[bytes]) -> None:
-    from parsers import headparse
+    from parsers import headread
 
-    headparse._request_fields.clear()
+    headread._request_fields.clear()
     for _ in range(2):  # first from the kernel, then from what was remembered
         for head in heads:
             assert fast_request(head) in (None, h11_request(head)), head
@@ -436,9 +436,9 @@ def test_remembered_request_fields_give_what_h11_gives(heads: list[bytes]) -> No
 
 
 def test_requests_differing_only_by_target_share_their_header_list() -> None:
-    from parsers import headparse
+    from parsers import headread
 
-    headparse._request_fields.clear()
+    headread._request_fields.clear()
     first = read_head(bytearray(b"GET /users/1 HTTP/1.1\r\nHost: api\r\n\r\n"), True)[1]
     second = read_head(bytearray(b"PUT /users/22 HTTP/1.1\r\nHost: api\r\n\r\nbody"), True)[1]
     assert second.headers is first.headers

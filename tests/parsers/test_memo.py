@@ -48,7 +48,7 @@ def test_message_heads_with_one_shared_header_list_share_its_index() -> None:
 
 
 def test_the_head_reader_hands_out_shared_lists_only_for_heads_it_remembers() -> None:
-    from parsers.headparse import HEAD_MEMO_MAX_BYTES, read_head
+    from parsers.headread import HEAD_MEMO_MAX_BYTES, read_head
 
     short = read_head(bytearray(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), False)[1]
     long = read_head(bytearray(b"HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * HEAD_MEMO_MAX_BYTES + b"\r\n\r\n"), False)[1]

@@ -1,0 +1,112 @@
+"""`read_head`: an HTTP/1.x message head read as h11 0.16 reads it, with the kernel of parsers.headparse.
+
+The kernel is numba's; this wrapper around it runs for every message, so it is a module of its own, which the
+compiled build (setup.py) compiles. The kernel writes offsets only into module-level scratch arrays, which make
+`read_head` non-reentrant: call it from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from parsers.headparse import ACCEPTED, MAX_FIELDS, N_META, VERSION_LENGTH, scan_head
+from parsers.memo import SharedHeaders
+
+
+@dataclass(slots=True)
+class FastHead:
+    """The parts of h11's Request / Response / InformationalResponse event that the HTTP layer reads."""
+
+    head_length: int
+    http_version: bytes
+    headers: list[tuple[bytes, bytes]]
+    method: bytes = b""
+    target: bytes = b""
+    status: int = 0
+    reason: bytes = b""
+    # How the body is framed, as the headers say (the kernel accepts one Content-Length or one chunked
+    # Transfer-Encoding at most): what the parser would otherwise look up in the headers per message.
+    content_length: int = -1
+    chunked: bool = False
+
+
+_FIELDS = np.zeros((MAX_FIELDS, 4), dtype=np.int64)
+_FIELDS_FLAT = _FIELDS.reshape(-1)  # the same memory; a 1-D slice converts to a list faster than rows do
+_META = np.zeros(N_META, dtype=np.int64)
+
+
+# Servers send the same response head again and again (all within the second of its Date header), and a client
+# the same header fields under request lines that differ by their target. A response head accepted once is
+# remembered by its exact bytes; a request's header fields by the bytes from its version on (the version decides
+# whether Host is required), its request line then checked with h11's own expression. At most HEAD_MEMO_ENTRIES
+# of each, of at most HEAD_MEMO_MAX_BYTES (a few MB), forgotten all at once when full. What is remembered is
+# shared by every message with that head: its header list is never changed.
+HEAD_MEMO_ENTRIES = 4096
+HEAD_MEMO_MAX_BYTES = 2048
+_HEAD_END = b"\r\n\r\n"
+_LINE_END = b"\r\n"
+_REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")  # h11's
+_response_heads: dict[bytes, FastHead] = {}
+_request_fields: dict[bytes, tuple[bytes, SharedHeaders, int, bool]] = {}  # -> (version, headers, length, chunked)
+
+
+def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead | None]:
+    """(INCOMPLETE, None) when h11 would return None (need more bytes) without raising; (ACCEPTED, head) when h11
+    would return an event equal to `head`; (DEFER, None) in every other case (h11 would raise, or the kernel is not
+    sure).
+
+    `data` is the whole content of h11's ReceiveBuffer at a message start; it is not modified, and no view of it
+    outlives the call (a bytearray with a live numpy view could not be resized by h11). The header list returned
+    may be shared (see HEAD_MEMO_ENTRIES): do not change it.
+    """
+    key = None
+    end = data.find(_HEAD_END, 0, HEAD_MEMO_MAX_BYTES)
+    if end >= 0:
+        if is_request:
+            line_end = data.find(_LINE_END, 0, end + 2)
+            if line_end > VERSION_LENGTH:
+                key = bytes(data[line_end - VERSION_LENGTH : end + 4])
+                remembered = _request_fields.get(key)
+                if remembered is not None:
+                    line = _REQUEST_LINE.fullmatch(data, 0, line_end)
+                    if line is not None:
+                        version, headers, content_length, chunked = remembered
+                        method, target = line.group(1, 2)
+                        return ACCEPTED, FastHead(end + 4, version, headers, method, target, 0, b"", content_length,
+                                                  chunked)  # positional: one per request, kwargs cost
+        else:
+            key = bytes(data[: end + 4])
+            remembered_head = _response_heads.get(key)
+            if remembered_head is not None:
+                return ACCEPTED, remembered_head
+    verdict = scan_head(np.frombuffer(data, np.uint8), is_request, _FIELDS, _META)
+    if verdict != ACCEPTED:
+        return verdict, None
+    (head_length, n_fields, first_start, first_end, target_start, target_end, version_start, status, chunked_row,
+     content_length) = _META.tolist()
+    head = bytes(data[:head_length])
+    lowered = head.lower()  # names are tokens (ASCII), so lowering the whole head lowers them as h11 does
+    bounds = iter(_FIELDS_FLAT[:4 * n_fields].tolist())
+    headers = [(lowered[a:b], head[c:d]) for a, b, c, d in zip(bounds, bounds, bounds, bounds, strict=False)]
+    if chunked_row >= 0:
+        headers[chunked_row] = (b"transfer-encoding", b"chunked")  # h11 stores the value lower-cased
+    http_version = head[version_start:version_start + VERSION_LENGTH]
+    chunked = chunked_row >= 0
+    if is_request:
+        fast = FastHead(head_length, http_version, headers, head[first_start:first_end], head[target_start:target_end],
+                        content_length=content_length, chunked=chunked)
+    else:
+        fast = FastHead(head_length, http_version, headers, status=status, reason=head[first_start:first_end],
+                        content_length=content_length, chunked=chunked)
+    # Remembered only when the head the kernel read is the one looked up and, for a request, the line it read ends
+    # with the version just before the first CRLF: the key then holds exactly the version and the header lines.
+    if key is not None and head_length == end + 4 and (not is_request or version_start + VERSION_LENGTH == line_end):
+        fast.headers = SharedHeaders(headers)
+        memo = _request_fields if is_request else _response_heads
+        if len(memo) >= HEAD_MEMO_ENTRIES:
+            memo.clear()
+        memo[key] = (http_version, fast.headers, content_length, chunked) if is_request else fast
+    return ACCEPTED, fast
