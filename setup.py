@@ -13,6 +13,7 @@ a replay over compiling the same classes as ordinary ones. Plain Python never re
 """
 
 import os
+import re
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -55,6 +56,28 @@ class CompileWherePossible(build_ext):
             extension.optional = True  # a module that does not compile stays Python
         self.parallel = self.parallel or cores  # the C files are compiled side by side too
         super().run()
+        self._keep_python_where_a_cimport_failed()
+
+    def _keep_python_where_a_cimport_failed(self) -> None:
+        """A module whose .pxd cimports another's extension type checks that type when it is imported: where the
+        other stayed Python, it would not import at all, so it stays Python too."""
+        built = {name for name in (extension.name for extension in self.extensions)
+                 if os.path.exists(self.get_ext_fullpath(name))}  # fmt: skip
+        needs = {name: cimported_modules(name) for name in built}
+        while missing := {name: sorted(needs[name] - built) for name in built if needs[name] - built}:
+            for name, absent in missing.items():
+                os.remove(self.get_ext_fullpath(name))
+                built.discard(name)
+                self.warn(f"{name} stays Python: it cimports {', '.join(absent)}, which did not compile")
+
+
+def cimported_modules(name: str) -> set[str]:
+    """The modules of ours whose extension types the .pxd of module `name` cimports."""
+    pxd = name.replace(".", "/") + ".pxd"
+    if not os.path.exists(pxd):
+        return set()
+    with open(pxd) as declarations:
+        return set(re.findall(r"^from ((?:sniffer|parsers)\.\w+) cimport", declarations.read(), re.MULTILINE))
 
 
 setup(

@@ -1,9 +1,29 @@
 # Read by Cython only, when `pip install .` compiles parsers/http1.py (see setup.py): these classes become
 # extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
-# are C struct fields, read and written without a dictionary lookup. Plain Python ignores this file.
+# are C struct fields, read and written without a dictionary lookup. The methods declared cpdef are called as C
+# functions, from the class and from the methods whose locals `@cython.locals` types. Plain Python ignores this
+# file.
 
 cdef class Http1DirectionParser:
     cdef public object role, sink, limits, state, http_confirmed, verdict_pending, unconfirmed_scan_bytes, sync_buffer
     cdef public object switch_buffer, pending_flags, loss_possible, parse_errors, tunnel_bytes, buffer, head, reader
     cdef public object message_ts, body_bytes, body_keep, body_kept, body_incomplete, body_remaining, framing, flags
     cdef public object _switch_ts, host_injected, head_bytes, proposed_switch, response_method, response_context_known
+    cpdef feed(self, ts_ns, data)
+    cpdef gap(self, nbytes)
+    cpdef fin(self)
+    cpdef _reset_message(self)
+    cpdef _next_message(self, data, ts_ns)
+    cpdef _feed_message(self, ts_ns, data)
+    cpdef _drain(self, ts_ns)
+    cpdef _feed_start(self, ts_ns, data)
+    cpdef _feed_body(self, ts_ns, data)
+    cpdef _on_head(self, headers, http_version, method, target, status, reason, ts_ns)
+    cpdef _new_head(self, headers, http_version, method, target, status, reason)
+    cpdef _take_head(self, head, ts_ns, framing=*)
+    cpdef _framing(self, head)
+    cpdef _framing_from(self, status, chunked, content_length)
+    cpdef _on_body(self, data)
+    cpdef _finish_message(self, ts_ns)
+    cpdef _end_message(self)
+    cpdef _announce(self, head)

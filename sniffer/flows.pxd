@@ -1,6 +1,14 @@
 # Read by Cython only, when `pip install .` compiles sniffer/flows.py (see setup.py): these classes become
 # extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
-# are C struct fields, read and written without a dictionary lookup. Plain Python ignores this file.
+# are C struct fields, read and written without a dictionary lookup. The methods declared cpdef are called as C
+# functions, from the class and from the methods whose locals `@cython.locals` types. Plain Python ignores this
+# file.
+
+cimport cython
+
+from parsers.http1 cimport Http1DirectionParser
+from sniffer.reassembly cimport StreamReassembler
+
 
 cdef class _DirectionSink:
     cdef public object flow, direction, correlator
@@ -8,6 +16,15 @@ cdef class _DirectionSink:
 cdef class Flow:
     cdef public object key, a_key, a, b, limits, reassemblers, parsers, client_direction, correlator, last_ts_ns
     cdef public object last_position, is_http, closed, emit, syn_seen, stats
+    @cython.locals(reassembler=StreamReassembler, peer=StreamReassembler, parser=Http1DirectionParser)
+    cpdef on_segment(self, direction, ts_ns, seq, ack, data, fin, missing)
+    @cython.locals(parser=Http1DirectionParser)
+    cpdef _deliver(self, direction, items)
+    cpdef _parser(self, direction, starts_with_gap)
+    @cython.locals(reassembler=StreamReassembler, parser=Http1DirectionParser)
+    cpdef _maybe_fin(self, direction)
+    cpdef carried_data(self)
+    cpdef on_syn(self, direction, seq, has_ack)
 
 cdef class FlowTable:
     cdef public object budget, emit, flows, idle_timeout_ns, limits, stale_retransmissions, stats, tombstones

@@ -1,7 +1,16 @@
 # Read by Cython only, when `pip install .` compiles sniffer/pipeline.py (see setup.py): these classes become
 # extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
-# are C struct fields, read and written without a dictionary lookup. Plain Python ignores this file.
+# are C struct fields, read and written without a dictionary lookup. The methods declared cpdef are called as C
+# functions, from the class and from the methods whose locals `@cython.locals` types. Plain Python ignores this
+# file.
+
+cimport cython
+
+from sniffer.flows cimport Flow
+
 
 cdef class Pipeline:
     cdef public object batch_base, builder, emitting_flow_position, expire_every_ns, flows, fragments, next_expire_ns
     cdef public object on_transaction, position, shard, stats
+    @cython.locals(flow=Flow)
+    cpdef _segments(self, batch, frames, decoded, rows, inline=*)

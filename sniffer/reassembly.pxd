@@ -1,6 +1,8 @@
 # Read by Cython only, when `pip install .` compiles sniffer/reassembly.py (see setup.py): these classes become
 # extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
-# are C struct fields, read and written without a dictionary lookup. Plain Python ignores this file.
+# are C struct fields, read and written without a dictionary lookup. The methods declared cpdef are called as C
+# functions, from the class and from the methods whose locals `@cython.locals` types. Plain Python ignores this
+# file.
 
 cdef class ReassemblyBudget:
     cdef public object limit, used, overruns, recent_limit, recent_used
@@ -8,3 +10,14 @@ cdef class ReassemblyBudget:
 cdef class StreamReassembler:
     cdef public object max_buffered_bytes, next_seq, next_offset, pending, pending_bytes, fin_offset, recent, recent_bytes
     cdef public object budget, finished, retransmitted_bytes, overlap_conflicts, gap_bytes, gaps, delivered_bytes
+    cpdef on_segment(self, ts_ns, seq, data, fin, out, missing=*)
+    cpdef take_next(self, seq, data, fin, missing)
+    cpdef on_peer_ack(self, ack, out)
+    cpdef forget_acked(self, ack)
+    cpdef _add(self, ts_ns, offset, data, out)
+    cpdef _take(self, data)
+    cpdef _forget_recent(self, before_offset)
+    cpdef _drain(self, out)
+    cpdef _skip_to(self, offset, out)
+    cpdef _check_finished(self)
+    cpdef _deliver(self, ts_ns, data, out)

@@ -4,12 +4,14 @@ compile, and leaves a development checkout (an editable install, as the suite ru
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from support.samples import EVERY_STAGE_SAMPLES, PCAPS, replay_outputs
 from support.tshark_oracle import PUBLIC as PUBLIC_CAPTURES
@@ -18,20 +20,31 @@ PROJECT = Path(__file__).resolve().parent.parent
 SAMPLES = [*EVERY_STAGE_SAMPLES, "edge_upgrade_connect.pcap"]
 
 
-def extension_types() -> dict[str, dict[str, list[str]]]:
-    """What the `.pxd` files beside the compiled modules declare: per module, each class made an extension type
-    and its attributes."""
-    declared: dict[str, dict[str, list[str]]] = {}
+class ExtensionType(NamedTuple):
+    """A class a `.pxd` file declares: its attributes, and its methods made cpdef (C calls between them), each
+    with its parameters as declared (`name=*`: one with a default)."""
+
+    attributes: list[str]
+    methods: dict[str, list[str]]
+
+
+def extension_types() -> dict[str, dict[str, ExtensionType]]:
+    """What the `.pxd` files beside the compiled modules declare, per module and class."""
+    declared: dict[str, dict[str, ExtensionType]] = {}
     for pxd in sorted([*PROJECT.glob("sniffer/*.pxd"), *PROJECT.glob("parsers/*.pxd")]):
         module = pxd.relative_to(PROJECT).with_suffix("").as_posix().replace("/", ".")
-        classes: dict[str, list[str]] = {}
+        classes: dict[str, ExtensionType] = {}
         for line in pxd.read_text().splitlines():
             if match := re.fullmatch(r"cdef class (\w+):", line):
-                attributes = classes[match[1]] = []
+                declaring = classes[match[1]] = ExtensionType([], {})
             elif match := re.fullmatch(r" {4}cdef public object (.+)", line):
-                attributes += [name.strip() for name in match[1].split(",")]
-            else:
-                assert not line.strip() or line.startswith("#"), f"{pxd.name}: {line!r}"
+                declaring.attributes.extend(name.strip() for name in match[1].split(","))
+            elif match := re.fullmatch(r" {4}cpdef (\w+)\(self(.*)\)", line):
+                declaring.methods[match[1]] = [name.strip() for name in match[2].split(",") if name.strip()]
+            else:  # comments, cimports and the types of a method's locals
+                assert re.fullmatch(r"(#.*|cimport cython|from [\w.]+ cimport \w+| {4}@cython\.locals\(.*\)|)", line), (
+                    f"{pxd.name}: {line!r}"
+                )
         declared[module] = classes
     return declared
 
@@ -62,11 +75,26 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
     assert no_compiler.returncode == 0, no_compiler.stderr[-2000:]
     assert not list(tree.glob("*/*.so"))
     assert 'building extension "parsers.http1" failed' in no_compiler.stderr
+    # Where one module does not compile, those that cimport its extension types stay Python too (they would not
+    # import), and apispy runs: a compiler that fails on parsers/http1.c only.
+    failing_compiler = tmp_path / "cc-failing-on-http1"
+    failing_compiler.write_text('#!/bin/sh\ncase "$*" in *http1.c*) exit 1;; esac\nexec cc "$@"\n')
+    failing_compiler.chmod(0o755)
+    partial = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=900,
+                             env={**os.environ, "APISPY_COMPILE": "1", "CC": str(failing_compiler)})  # fmt: skip
+    assert partial.returncode == 0, partial.stderr[-2000:]
+    compiled = {path.relative_to(tree).as_posix().split(".")[0] for path in tree.glob("*/*.so")}
+    assert {"sniffer/reassembly", "sniffer/records", "parsers/correlate"} <= compiled
+    assert not {"parsers/http1", "sniffer/flows", "sniffer/pipeline"} & compiled
+    assert "sniffer.flows stays Python: it cimports parsers.http1, which did not compile" in partial.stderr
+    sample = [str(PCAPS / "api_python_curl.pcap")]
+    assert outputs_of(tree, tmp_path / "partial", sample) == outputs_of(PROJECT, tmp_path / "partial-plain", sample)
     build = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=900,
                            env={**os.environ, "APISPY_COMPILE": "1"})  # fmt: skip
     assert build.returncode == 0, build.stderr[-2000:]
     compiled = {path.relative_to(tree).as_posix().split(".")[0] for path in tree.glob("*/*.so")}
-    assert {"sniffer/flows", "parsers/http1", "sniffer/records", "sniffer/metrics"} <= compiled
+    with_extension_types = {module.replace(".", "/") for module in extension_types()}
+    assert {"sniffer/records", "parsers/headread"} | with_extension_types <= compiled
     assert not {"parsers/headparse", "detectors/kernels", "detectors/batchkeys"} & compiled  # numba stays Python
     where = "import sniffer.flows, parsers.http1; print(sniffer.flows.__file__, parsers.http1.__file__)"
     loaded = subprocess.run(
@@ -80,7 +108,8 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
     ).stdout  # fmt: skip
     assert version.endswith("(compiled with Cython)\n")
     # The classes the .pxd files declare are extension types there: their attributes are C fields.
-    declared = extension_types()
+    declared = {module: {name: declaration.attributes for name, declaration in classes.items()}
+                for module, classes in extension_types().items()}  # fmt: skip
     check = "; ".join((
         "import importlib",
         f"declared = {declared!r}",
@@ -112,14 +141,21 @@ def test_the_suite_runs_the_plain_python_sources() -> None:
     assert all(module.__file__.endswith(".py") for module in (parsers.http1, sniffer.flows, detectors.payload))
 
 
-def test_each_extension_type_declares_exactly_its_class_slots() -> None:
+def test_each_extension_type_declares_exactly_its_class_slots_and_methods() -> None:
     """A `.pxd` class that lacks an attribute of its Python class breaks the compiled build only (setting it
     raises AttributeError there), and plain Python, which the suite runs, never reads the .pxd: the two lists
-    must be the same. `__slots__` keeps plain Python to them too."""
+    must be the same. `__slots__` keeps plain Python to them too. A cpdef method is declared with the parameters
+    of its Python definition, defaults where it has them."""
     declared = extension_types()
     assert {"Http1DirectionParser", "Flow", "StreamReassembler", "Pipeline"} <= {
         name for classes in declared.values() for name in classes
     }
     for module, classes in declared.items():
-        for name, attributes in classes.items():
-            assert attributes == list(getattr(importlib.import_module(module), name).__slots__), f"{module}.{name}"
+        for name, declaration in classes.items():
+            python_class = getattr(importlib.import_module(module), name)
+            assert declaration.attributes == list(python_class.__slots__), f"{module}.{name}"
+            for method, parameters in declaration.methods.items():
+                signature = inspect.signature(vars(python_class)[method])
+                defined = [parameter.name + ("=*" if parameter.default is not parameter.empty else "")
+                           for parameter in list(signature.parameters.values())[1:]]  # fmt: skip
+                assert parameters == defined, f"{module}.{name}.{method}"
