@@ -21,7 +21,7 @@ import math
 import random
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,17 +50,24 @@ class MetricsSettings:
     source: str = ""  # the `source` tag of apispy_capture; default: the first capture's file name
 
 
-@dataclass(slots=True)
 class SeriesAggregate:
-    count: int = 0
-    errors: int = 0
-    req_bytes: int = 0
-    resp_bytes: int = 0
-    latencies: list[float] = field(default_factory=list)
-    latencies_seen: int = 0
-    sampler: random.Random | None = None  # made when the reservoir fills up
-    next_sampled: int = 0  # the number (1-based) of the next latency that enters the full reservoir
-    skip_weight: float = 0.0  # Algorithm L's W
+    """One series' figures in one interval, updated per transaction (an extension type in the compiled build)."""
+
+    __slots__ = (
+        "count", "errors", "req_bytes", "resp_bytes", "latencies", "latencies_seen", "sampler", "next_sampled",
+        "skip_weight",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.req_bytes = 0
+        self.resp_bytes = 0
+        self.latencies: list[float] = []
+        self.latencies_seen = 0
+        self.sampler: random.Random | None = None  # made when the reservoir fills up
+        self.next_sampled = 0  # the number (1-based) of the next latency that enters the full reservoir
+        self.skip_weight = 0.0  # Algorithm L's W
 
 
 @dataclass(slots=True)

@@ -1,6 +1,16 @@
 # Read by Cython only, when `pip install .` compiles sniffer/summary.py (see setup.py): these classes become
 # extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
-# are C struct fields, read and written without a dictionary lookup. Plain Python ignores this file.
+# are C struct fields, read and written without a dictionary lookup. The methods declared cpdef are called as C
+# functions, from the class and from the methods whose locals `@cython.locals` types. Plain Python ignores this
+# file.
+
+cimport cython
+
+
+cdef class EndpointStats:
+    cdef public object count, errors, histogram
 
 cdef class EndpointSummary:
     cdef public object rows
+    @cython.locals(row=EndpointStats)
+    cpdef add(self, transaction)

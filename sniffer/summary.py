@@ -7,7 +7,6 @@ endpoint is constant whatever the run's length; percentiles are read off the his
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,11 +45,15 @@ def bucket_upper_ms(bucket: int) -> float:
     return MIN_LATENCY_MS * BUCKET_GROWTH**bucket
 
 
-@dataclass
 class EndpointStats:
-    count: int = 0
-    errors: int = 0
-    histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)  # a list: one += per transaction
+    """One (method, endpoint) row, updated per transaction (an extension type in the compiled build)."""
+
+    __slots__ = ("count", "errors", "histogram")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.histogram = [0] * BUCKETS  # a list: one += per transaction
 
     def percentile(self, fraction: float) -> float | None:
         total = sum(self.histogram)
