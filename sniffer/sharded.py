@@ -66,10 +66,11 @@ CAPTURE_WIDE_COUNTERS = frozenset(
 
 # The parent parses a smaller share of the connections than each worker: it also merges what every shard sends
 # (names endpoints, runs the detectors that span connections, the metrics and every output), which costs it about
-# a fifth of parsing the whole capture per worker beside it (bench capture, every detector on). 2 processes on
-# the bench capture, workers forked: wall time 3.5-3.8 s with the parent's share at 0.4, 3.8 s at 0.5, 3.6-4.0 s
-# at 0.3.
-MERGE_COST = 0.2
+# 45% of parsing the whole capture per worker beside it, now that the compiled build parses faster. 2 processes on
+# the bench capture, workers forked, compiled build, writing the time series, fastest three of each interleaved:
+# every detector on, 3.30-3.43 s with the parent's share at 0.4 (MERGE_COST 0.2), 3.13-3.45 at 0.325, 2.98-3.16
+# at 0.275, 3.05-3.25 at 0.25, 3.69-3.77 at 0.1; detectors off, 2.54-2.69 s at 0.4, 2.32-2.50 at 0.275.
+MERGE_COST = 0.45
 
 
 def parent_share(workers: int) -> float:
