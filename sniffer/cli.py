@@ -327,18 +327,21 @@ def live_command(
 ) -> None:
     """Capture from network interfaces (a mirror port) and report their HTTP traffic until stopped."""
     # Imported here: scapy costs a few tenths of a second of start-up that a replay need not pay.
-    from sniffer.capture.live import LiveCaptureError, LiveSettings, LiveSource, drop_privileges
+    from sniffer.capture.live import LiveCaptureError, LiveSettings, LiveSource, drop_privileges, load_ring_kernel
     from sniffer.warmup import warm_up
 
     settings = LiveSettings(snaplen=snaplen, promiscuous=not no_promisc, bpf=bpf,
                             socket_buffer_bytes=buffer_mb << 20, ring=not no_ring)  # fmt: skip
 
     def open_sockets(config: Config, spec: ApiSpec | None) -> Any:
+        # Every kernel is loaded before the sockets open: on a first run after installing, numba compiles them,
+        # which takes seconds a receive ring would overflow in.
+        warm_up(config)
+        load_ring_kernel(settings)
         try:
             sources = [LiveSource(list(interfaces), settings, [] if workers > 1 else None)]
             sources += [LiveSource(list(interfaces), settings, sources[0].fanout_groups, counts_interface_drops=False)
                         for _ in range(1, workers)]
-            warm_up(config)
             if user:
                 drop_privileges(user)
         except LiveCaptureError as error:

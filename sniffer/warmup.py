@@ -1,12 +1,17 @@
 """Loads every compiled kernel before live capture starts, by running one synthetic exchange through a
-throwaway pipeline with the detectors on.
+throwaway pipeline with the detectors on (the ring's own kernel: sniffer.capture.live.load_ring_kernel).
 
-Two reasons: the first real packets are not delayed by loading numba's cache or building the Hyperscan
-database, and everything the process needs from disk is read while it still runs as the user who started it
-(`--user` drops to an account that may not read the Python installation's lazily imported modules).
+Two reasons: the first real packets are not delayed by loading numba's cache (on a first run after installing:
+by compiling, seconds in which a receive ring overflows) or building the Hyperscan database, and everything the
+process needs from disk is read while it still runs as the user who started it (`--user` drops to an account
+that may not read the Python installation's lazily imported modules). A kernel is compiled for the types of its
+arguments, so the warm-up passes it what a capture does (tests/sniffer/capture/test_live.py checks that no kernel
+is compiled once capture has started).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 from scapy.layers.inet import IP, TCP
@@ -18,6 +23,8 @@ from sniffer.config import Config
 from sniffer.decode.link import LINKTYPE_ETHERNET
 
 CLIENT, SERVER = ("10.255.0.1", 40000), ("10.255.0.2", 80)
+# Given, not looked up: scapy would look for a route to each address (and warn where there is none).
+MACS = {CLIENT: "02:00:00:00:00:01", SERVER: "02:00:00:00:00:02"}
 REQUEST_BODY, RESPONSE_BODY = b'{"a": "b c"}', b'{"ok": "yes 42"}'
 REQUEST = (b"POST /warm/1 HTTP/1.1\r\nHost: warm\r\nContent-Type: application/json\r\n"
            b"Content-Length: %d\r\n\r\n%s" % (len(REQUEST_BODY), REQUEST_BODY))
@@ -27,7 +34,7 @@ RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 
 def _frames() -> list[bytes]:
     def segment(source, destination, flags, seq, ack, payload=b""):
-        packet = Ether() / IP(src=source[0], dst=destination[0]) / TCP(
+        packet = Ether(src=MACS[source], dst=MACS[destination]) / IP(src=source[0], dst=destination[0]) / TCP(
             sport=source[1], dport=destination[1], flags=flags, seq=seq, ack=ack) / payload
         return bytes(packet)
 
@@ -42,13 +49,18 @@ def _frames() -> list[bytes]:
 
 
 def warm_up(config: Config) -> int:
-    """Runs the synthetic exchange; returns how many transactions came out (one, when everything works)."""
+    """Runs the synthetic exchange; returns how many transactions came out (one, when everything works).
+
+    The detectors run with every limit at its lowest, so that every rule fires and every kernel behind an alert
+    runs too (they are typed by the arguments, not by the limits). The frames are writable, as a live capture's
+    are: numba compiles a kernel apart for read-only arrays."""
     from sniffer.replay import Run
 
+    config = _every_rule_fires(config)
     frames = _frames()
     lengths = np.array([len(frame) for frame in frames], np.int32)
     batch = PacketBatch(
-        frames=np.frombuffer(b"".join(frames), np.uint8),
+        frames=np.frombuffer(bytearray(b"".join(frames)), np.uint8),
         frame_offsets=np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.int64),
         captured_lengths=lengths,
         wire_lengths=lengths.copy(),
@@ -60,3 +72,11 @@ def warm_up(config: Config) -> int:
     run.feed(batch)
     run.finish([])
     return len(transactions)
+
+
+def _every_rule_fires(config: Config) -> Config:
+    rate = replace(
+        config.detectors.rate, client_limit=1, client_endpoint_limit=1, min_population=1, population_floor=0,
+        auth_failure_limit=1, failed_login_limit=1, enumeration_distinct_limit=1,
+    )  # fmt: skip
+    return replace(config, detectors=replace(config.detectors, enabled=True, rate=rate))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sniffer.batch import PacketBatch
-from sniffer.capture.ring import MIN_FRAME_FOOTPRINT, ReceiveRing, copy_block
+from sniffer.capture.ring import BLOCK_LENGTH, MIN_FRAME_FOOTPRINT, ReceiveRing, copy_block
 from sniffer.decode.link import LINKTYPE_ETHERNET, LINKTYPE_RAW
 
 SOL_PACKET = 263
@@ -239,6 +239,11 @@ class LiveSource:
         self.sockets = []
 
 
+def load_ring_kernel(settings: LiveSettings) -> None:
+    """Loads the kernel that copies frames out of the receive ring (see `_BatchBuilder.copy_empty_block`)."""
+    _BatchBuilder(settings, 0).copy_empty_block()
+
+
 class _BatchBuilder:
     """The arrays one batch of frames is gathered in, reused from batch to batch.
 
@@ -270,6 +275,15 @@ class _BatchBuilder:
     @property
     def full(self) -> bool:
         return self.blocked or self.count >= self.packet_limit or self.position >= self.byte_limit
+
+    def copy_empty_block(self) -> None:
+        """Runs copy_block on a block that holds no frame, with the arguments `read_ring` passes, so that numba
+        loads it (on a first run after installing, compiles it: a second or more) before packets wait."""
+        empty_block = np.zeros(BLOCK_LENGTH + 4, np.uint8)  # as the mapped ring: writable bytes; no frame in it
+        self.count, self.position = copy_block(
+            empty_block, 0, False, self.settings.snaplen, 0, self.buffer, self.position, self.count, self.offsets,
+            self.captured, self.wire, self.ts_ns, self.link_types,
+        )  # fmt: skip
 
     def read_ring(self, capture: Capture) -> None:
         """Copies every block the kernel handed over, while they fit, and gives each back at once."""

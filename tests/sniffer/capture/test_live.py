@@ -341,3 +341,33 @@ def test_each_capture_gets_its_own_fanout_group_and_workers_join_it() -> None:
     finally:
         for source in (first, second, worker):
             source.close()
+
+
+def kernel_indexes(cache: Path) -> dict[str, int]:
+    """numba's cache index files under `cache`, by path, with their modification times: an index is written
+    whenever a kernel is compiled for argument types it had not seen."""
+    return {str(path.relative_to(cache)): path.stat().st_mtime_ns for path in cache.rglob("*.nbi")}
+
+
+def test_no_kernel_is_compiled_once_capture_has_started(veth, tmp_path: Path) -> None:
+    """The warm-up loads (on a first run after installing: compiles) every kernel live capture runs, for the very
+    argument types it runs them with: compiling one mid-capture takes a second or more, and the receive ring
+    overflows meanwhile. An empty numba cache shows every kernel compiled after the start."""
+    namespace, inside, outside = veth
+    cache = tmp_path / "numba"
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", namespace, APISPY, "live", "-i", inside, "--transactions", str(tmp_path / "t.jsonl")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NUMBA_CACHE_DIR": str(cache)},
+    )  # fmt: skip
+    line = process.stderr.readline()
+    assert line.startswith("apispy: capturing on"), line + process.stderr.read()
+    warmed = kernel_indexes(cache)
+    assert len(warmed) > 10
+    for name in ("attacks_rate_abuse.pcap", "attacks_payload.pcap", "api_nginx_wrk.pcap"):
+        sh("tcpreplay", "-q", "-i", outside, "--pps", "20000", str(PCAPS / name))
+    time.sleep(0.5)
+    _, stderr = stop(process)
+    assert "dropped=0" in stderr
+    assert len((tmp_path / "t.jsonl").read_text().splitlines()) > 1000
+    compiled = {name for name, changed in kernel_indexes(cache).items() if warmed.get(name) != changed}
+    assert not compiled, "compiled during capture"
