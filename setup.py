@@ -1,15 +1,16 @@
 """apispy's build: its pure-Python hot modules are compiled with Cython wherever a C compiler is at hand.
 
-`pip install .` (and `pipx install .`) compiles them: a replay takes about 30% less time, and every output is the same
-(tests/test_compiled.py replays the samples both ways and compares each byte). Where compiling fails (no compiler,
+`pip install .` (and `pipx install .`) compiles them: a replay takes about 30% less time, and every output is the
+same (tests/test_compiled.py replays the samples both ways and compares each byte). Where compiling fails (no compiler,
 no Python headers), apispy installs as plain Python and the build says why. `APISPY_COMPILE=0` installs plain
 Python. An editable install (`pip install -e .`, a development checkout) is plain Python unless
 `APISPY_COMPILE=1`: compiled modules beside their sources would hide every later edit of them. Modules with numba
 kernels stay Python whatever the setting: numba compiles their bytecode.
 
 A module's `.pxd` file, where there is one, makes the classes it names extension types when compiled: their
-attributes (each class's `__slots__`) become C fields, read without a dictionary lookup, which saves some 15% of
-a replay over compiling the same classes as ordinary ones. Plain Python never reads the `.pxd` files.
+attributes (each class's `__slots__`) become C fields, read without a dictionary lookup, and the methods it
+declares cpdef are called as C functions. That saves about a fifth of a replay's time over compiling the same
+classes as ordinary ones. Plain Python never reads the `.pxd` files.
 """
 
 import os

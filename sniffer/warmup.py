@@ -51,12 +51,12 @@ def _frames() -> list[bytes]:
 def warm_up(config: Config) -> int:
     """Runs the synthetic exchange; returns how many transactions came out (one, when everything works).
 
-    The detectors run with every limit at its lowest, so that every rule fires and every kernel behind an alert
-    runs too (they are typed by the arguments, not by the limits). The frames are writable, as a live capture's
-    are: numba compiles a kernel apart for read-only arrays."""
+    The rate detector runs with its limits at their lowest, so that its alerts are raised and the kernels behind
+    them run too (kernels are typed by their arguments, not by the limits). The frames are writable, as a live
+    capture's are: numba compiles a kernel apart for read-only arrays."""
     from sniffer.replay import Run
 
-    config = _every_rule_fires(config)
+    config = _rate_alerts_raised(config)
     frames = _frames()
     lengths = np.array([len(frame) for frame in frames], np.int32)
     batch = PacketBatch(
@@ -74,7 +74,7 @@ def warm_up(config: Config) -> int:
     return len(transactions)
 
 
-def _every_rule_fires(config: Config) -> Config:
+def _rate_alerts_raised(config: Config) -> Config:
     rate = replace(
         config.detectors.rate, client_limit=1, client_endpoint_limit=1, min_population=1, population_floor=0,
         auth_failure_limit=1, failed_login_limit=1, enumeration_distinct_limit=1,
