@@ -176,7 +176,7 @@ def report(result: ReplayResult, quiet: bool) -> None:
 
 def build_name() -> str:
     """How this apispy was built: `pip install .` compiles its hot modules with Cython where it can (see setup.py);
-    an editable install, `APISPY_COMPILE=0` or a failed compile leave plain Python, some 20% slower."""
+    an editable install, `APISPY_COMPILE=0` or a failed compile leave plain Python, some 30% slower."""
     import parsers.http1
 
     return "compiled with Cython" if Path(parsers.http1.__file__).suffix in (".so", ".pyd") else "plain Python"

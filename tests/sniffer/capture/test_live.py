@@ -52,12 +52,13 @@ def veth():
         sh("ip", "netns", "del", namespace, check=False)
 
 
-def start_live(namespace: str, interface: str, *args: str) -> subprocess.Popen:
+def start_live(namespace: str, interface: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     process = subprocess.Popen(
         ["ip", "netns", "exec", namespace, APISPY, "live", "-i", interface, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     line = process.stderr.readline()
     assert line.startswith("apispy: capturing on"), line + process.stderr.read()
@@ -355,12 +356,8 @@ def test_no_kernel_is_compiled_once_capture_has_started(veth, tmp_path: Path) ->
     overflows meanwhile. An empty numba cache shows every kernel compiled after the start."""
     namespace, inside, outside = veth
     cache = tmp_path / "numba"
-    process = subprocess.Popen(
-        ["ip", "netns", "exec", namespace, APISPY, "live", "-i", inside, "--transactions", str(tmp_path / "t.jsonl")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NUMBA_CACHE_DIR": str(cache)},
-    )  # fmt: skip
-    line = process.stderr.readline()
-    assert line.startswith("apispy: capturing on"), line + process.stderr.read()
+    process = start_live(namespace, inside, "--transactions", str(tmp_path / "t.jsonl"),
+                         env={**os.environ, "NUMBA_CACHE_DIR": str(cache)})  # fmt: skip
     warmed = kernel_indexes(cache)
     assert len(warmed) > 10
     for name in ("attacks_rate_abuse.pcap", "attacks_payload.pcap", "api_nginx_wrk.pcap"):
