@@ -4,10 +4,10 @@ Every kernel works on numpy arrays only and writes into arrays the caller preall
 Each one is also plain Python (`kernel.py_func`), and tests/detectors/test_kernels.py checks that both give
 identical results.
 
-Body features (one row per body, columns FEATURE_*): the length in bytes, the byte entropy in bits per byte
-(0..8), and the fractions of ASCII letters, ASCII digits, punctuation and whitespace (printable ASCII that is
-neither, plus tab, CR, LF), and other bytes (control characters and bytes >= 0x7f). The four fractions sum to 1
-for a non-empty body and are 0 for an empty one.
+Body features (columns FEATURE_*, from the body's first column in its transaction's row, see payload_rows):
+log2(1 + the body's size), the byte entropy in bits per byte (0..8), and the fractions of ASCII letters, ASCII
+digits, punctuation and whitespace (printable ASCII that is neither, plus tab, CR, LF), and other bytes (control
+characters and bytes >= 0x7f). The four fractions sum to 1 for a non-empty body and are 0 for an empty one.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ FEATURE_LENGTH = 0
 FEATURE_ENTROPY = 1
 FEATURE_LETTERS = 2  # FEATURE_LETTERS + class id is the column of that class's fraction
 N_BODY_FEATURES = FEATURE_LETTERS + N_CLASSES
+# A transaction's baseline row: its request body's features, then its response body's (see payload_rows).
+RESPONSE_OFFSET = N_BODY_FEATURES
+N_ROW_FEATURES = 2 * N_BODY_FEATURES
 
 MAD_TO_SIGMA = 1.4826  # MAD times this estimates the standard deviation of normally distributed values
 BYTE_VALUES = 256
@@ -62,33 +65,69 @@ def _take_count(counts: np.ndarray, class_counts: np.ndarray, value: int, length
     return probability * math.log2(probability)
 
 
-@njit(cache=True)
-def body_features(buffer: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, out: np.ndarray) -> None:
-    """Shape features of the bodies buffer[offsets[i]:offsets[i] + lengths[i]] into out[i, :N_BODY_FEATURES].
+@njit(cache=True, inline="always")
+def _body_shape(
+    buffer: np.ndarray, start: int, length: int, counts: np.ndarray, class_counts: np.ndarray, out: np.ndarray,
+    row: int, column: int,
+) -> None:  # fmt: skip
+    """The entropy and class fractions of the body buffer[start:start + length] into out[row, column +
+    FEATURE_ENTROPY:column + N_BODY_FEATURES]. `counts` is all zero before and after."""
+    class_counts[:] = 0
+    for position in range(start, start + length):
+        counts[buffer[position]] += 1
+    entropy = 0.0
+    if length < BYTE_VALUES:
+        # A short body (most API bodies): visit its distinct bytes in order of first appearance, instead of all
+        # 256 values.
+        for position in range(start, start + length):
+            entropy -= _take_count(counts, class_counts, buffer[position], length)
+    else:
+        for value in range(BYTE_VALUES):
+            entropy -= _take_count(counts, class_counts, value, length)
+    out[row, column + FEATURE_ENTROPY] = entropy
+    for class_id in range(N_CLASSES):
+        out[row, column + FEATURE_LETTERS + class_id] = class_counts[class_id] / length if length > 0 else 0.0
 
-    `buffer` is uint8, `offsets`/`lengths` int64, `out` float64 with at least N_BODY_FEATURES columns.
+
+@njit(cache=True)
+def payload_rows(
+    buffer: np.ndarray,
+    lengths: np.ndarray,
+    log_sizes: np.ndarray,
+    statuses: np.ndarray,
+    min_shape_bytes: int,
+    ok_low: int,
+    ok_high: int,
+    out: np.ndarray,
+) -> None:
+    """The baseline rows of a batch of transactions into out (count x N_ROW_FEATURES): row i holds its request
+    body's features from column 0, its response body's from RESPONSE_OFFSET.
+
+    The bodies lie back to back in `buffer` (uint8): the count request bodies, then the count response bodies,
+    body j taking lengths[j] bytes. log_sizes[j] goes into body j's FEATURE_LENGTH column (the caller takes the
+    logarithm: numpy's log2 and the C library's differ in the last bit now and then). Entropy and class fractions
+    are NaN for a body shorter than min_shape_bytes, and every response column is NaN where the status is not
+    within ok_low..ok_high (statuses int64, one per row).
     """
+    count = out.shape[0]
     counts = np.zeros(BYTE_VALUES, dtype=np.int64)  # all zero between bodies
     class_counts = np.zeros(N_CLASSES, dtype=np.int64)
-    for row in range(offsets.shape[0]):
-        start = offsets[row]
-        length = lengths[row]
-        class_counts[:] = 0
-        for position in range(start, start + length):
-            counts[buffer[position]] += 1
-        entropy = 0.0
-        if length < BYTE_VALUES:
-            # A short body (most API bodies): visit its distinct bytes in order of first appearance, instead of
-            # all 256 values.
-            for position in range(start, start + length):
-                entropy -= _take_count(counts, class_counts, buffer[position], length)
+    start = 0
+    for body in range(2 * count):
+        length = lengths[body]
+        row = body if body < count else body - count
+        column = 0 if body < count else RESPONSE_OFFSET
+        if body >= count and not ok_low <= statuses[row] <= ok_high:
+            for feature in range(N_BODY_FEATURES):
+                out[row, column + feature] = np.nan
         else:
-            for value in range(BYTE_VALUES):
-                entropy -= _take_count(counts, class_counts, value, length)
-        out[row, FEATURE_LENGTH] = length
-        out[row, FEATURE_ENTROPY] = entropy
-        for class_id in range(N_CLASSES):
-            out[row, FEATURE_LETTERS + class_id] = class_counts[class_id] / length if length > 0 else 0.0
+            out[row, column + FEATURE_LENGTH] = log_sizes[body]
+            if length < min_shape_bytes:
+                for feature in range(FEATURE_ENTROPY, N_BODY_FEATURES):
+                    out[row, column + feature] = np.nan
+            else:
+                _body_shape(buffer, start, length, counts, class_counts, out, row, column)
+        start += length
 
 
 @njit(cache=True)

@@ -42,18 +42,15 @@ from detectors.kernels import (
     FEATURE_ENTROPY,
     FEATURE_LENGTH,
     FEATURE_LETTERS,
-    N_BODY_FEATURES,
     N_CLASSES,
-    body_features,
+    N_ROW_FEATURES,
+    RESPONSE_OFFSET,
+    payload_rows,
     score_and_learn,
 )
 from detectors.signatures import SignatureSet, injection_alerts_batch, printable, scrub
 from parsers.transaction import Transaction
 
-# Columns of a baseline row: the request body's features, then the response body's, each laid out like the
-# kernel's body features except that FEATURE_LENGTH holds log2(1 + size in bytes).
-RESPONSE_OFFSET = N_BODY_FEATURES
-N_ROW_FEATURES = 2 * N_BODY_FEATURES
 DIRECTIONS = (("request", 0), ("response", RESPONSE_OFFSET))
 CLASS_NAMES = ("letters", "digits", "punctuation", "other bytes")
 INITIAL_CAPACITY = 64
@@ -373,21 +370,14 @@ class EndpointBaselines:
         if count and kept.max() > limit:
             bodies = [body[:limit] for body in bodies]
             lengths = np.minimum(kept, limit)
-        offsets = np.zeros(2 * count, dtype=np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
-        buffer = np.frombuffer(b"".join(bodies), dtype=np.uint8)
-        shapes = np.empty((2 * count, N_BODY_FEATURES), dtype=np.float64)
-        body_features(buffer, offsets, lengths, shapes)
-        shapes[lengths < self.settings.min_shape_bytes, FEATURE_ENTROPY:] = np.nan
-        values = np.hstack((shapes[:count], shapes[count:]))
         # Body sizes: as on the wire, or as kept when decoding made them larger.
         wire = np.fromiter(chain(map(_req_wire, transactions), map(_resp_wire, transactions)), np.int64, 2 * count)
-        sizes = np.log2(1.0 + np.maximum(wire, kept))
-        values[:, FEATURE_LENGTH] = sizes[:count]
-        values[:, RESPONSE_OFFSET + FEATURE_LENGTH] = sizes[count:]
         statuses = np.fromiter([t.status or 0 for t in transactions], dtype=np.int64, count=count)
-        ok = (statuses >= HTTP_OK_MIN) & (statuses <= HTTP_OK_MAX)
-        values[~ok, RESPONSE_OFFSET:] = np.nan
+        values = np.empty((count, N_ROW_FEATURES), dtype=np.float64)
+        payload_rows(
+            np.frombuffer(b"".join(bodies), dtype=np.uint8), lengths, np.log2(1.0 + np.maximum(wire, kept)), statuses,
+            self.settings.min_shape_bytes, HTTP_OK_MIN, HTTP_OK_MAX, values,
+        )  # fmt: skip
         return values
 
     def _anomaly_alerts(

@@ -16,8 +16,10 @@ from detectors.kernels import (
     FEATURE_LETTERS,
     MAD_TO_SIGMA,
     N_BODY_FEATURES,
-    body_features,
+    N_ROW_FEATURES,
+    RESPONSE_OFFSET,
     luhn_valid,
+    payload_rows,
     score_and_learn,
     window_stats,
 )
@@ -33,42 +35,61 @@ REAL_BODIES = [
 ]
 
 
-def _concatenate(bodies: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rows_both_ways(
+    requests: list[bytes], responses: list[bytes], statuses: list[int], min_shape_bytes: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """payload_rows compiled and as plain Python, with each body's size as its log size."""
+    bodies = requests + responses
     lengths = np.array([len(body) for body in bodies], dtype=np.int64)
-    offsets = np.zeros(len(bodies), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    return np.frombuffer(b"".join(bodies), dtype=np.uint8), offsets, lengths
-
-
-def _features_both_ways(bodies: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    buffer, offsets, lengths = _concatenate(bodies)
-    compiled = np.full((len(bodies), N_BODY_FEATURES), -1.0)
-    reference = np.full((len(bodies), N_BODY_FEATURES), -1.0)
-    body_features(buffer, offsets, lengths, compiled)
-    python_body(body_features)(buffer, offsets, lengths, reference)
-    return compiled, reference
+    log_sizes = np.log2(1.0 + lengths)
+    buffer = np.frombuffer(b"".join(bodies), dtype=np.uint8)
+    outputs = []
+    for kernel in (payload_rows, python_body(payload_rows)):
+        out = np.full((len(requests), N_ROW_FEATURES), -1.0)
+        kernel(buffer, lengths, log_sizes, np.array(statuses, np.int64), min_shape_bytes, 200, 299, out)
+        outputs.append(out)
+    return outputs[0], outputs[1]
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.binary(max_size=600), min_size=1, max_size=12))
-def test_body_features_compiled_equals_python_on_random_bodies(bodies):
-    compiled, reference = _features_both_ways(bodies)
+@given(
+    st.lists(st.tuples(st.binary(max_size=600), st.binary(max_size=600), st.sampled_from([0, 200, 204, 299, 301, 404])),
+             min_size=1, max_size=12),
+    st.integers(0, 40),
+)  # fmt: skip
+def test_payload_rows_compiled_equals_python_on_random_bodies(rows, min_shape_bytes):
+    requests, responses, statuses = (list(column) for column in zip(*rows, strict=True))
+    compiled, reference = _rows_both_ways(requests, responses, statuses, min_shape_bytes)
     np.testing.assert_array_equal(compiled, reference)
 
 
-def test_body_features_compiled_equals_python_on_real_bodies():
-    compiled, reference = _features_both_ways(REAL_BODIES)
+def test_payload_rows_compiled_equals_python_on_real_bodies():
+    compiled, reference = _rows_both_ways(REAL_BODIES, REAL_BODIES[::-1], [200] * len(REAL_BODIES), 16)
     np.testing.assert_array_equal(compiled, reference)
 
 
-def test_body_features_values_for_known_bodies():
-    compiled, _ = _features_both_ways([b"", b"ab", b"a1,\x00", bytes(range(256))])
-    np.testing.assert_array_equal(compiled[0], [0, 0, 0, 0, 0, 0])
-    np.testing.assert_array_equal(compiled[1], [2, 1.0, 1.0, 0, 0, 0])
-    np.testing.assert_array_equal(compiled[2], [4, 2.0, 0.25, 0.25, 0.25, 0.25])
-    assert compiled[3, FEATURE_LENGTH] == 256
+def test_payload_rows_values_for_known_bodies():
+    compiled, _ = _rows_both_ways([b"", b"ab", b"a1,\x00", bytes(range(256))], [b"ab", b"", b"ab", b"a1,\x00"],
+                                  [200, 200, 404, 0])  # fmt: skip
+    np.testing.assert_array_equal(compiled[0, :N_BODY_FEATURES], [0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(compiled[1, :N_BODY_FEATURES], [math.log2(3), 1.0, 1.0, 0, 0, 0])
+    np.testing.assert_array_equal(compiled[2, :N_BODY_FEATURES], [math.log2(5), 2.0, 0.25, 0.25, 0.25, 0.25])
+    assert compiled[3, FEATURE_LENGTH] == math.log2(257)
     assert compiled[3, FEATURE_ENTROPY] == 8.0
-    np.testing.assert_allclose(compiled[3, FEATURE_LETTERS:], [52 / 256, 10 / 256, 36 / 256, 158 / 256])
+    np.testing.assert_allclose(compiled[3, FEATURE_LETTERS:N_BODY_FEATURES], [52 / 256, 10 / 256, 36 / 256, 158 / 256])
+    # Responses: their own columns, and none at all where the status is not a 2xx.
+    np.testing.assert_array_equal(compiled[0, RESPONSE_OFFSET:], [math.log2(3), 1.0, 1.0, 0, 0, 0])
+    np.testing.assert_array_equal(compiled[1, RESPONSE_OFFSET:], [0, 0, 0, 0, 0, 0])
+    assert np.isnan(compiled[2:, RESPONSE_OFFSET:]).all()
+
+
+def test_payload_rows_leave_short_bodies_without_shape():
+    compiled, _ = _rows_both_ways([b"abc", b"x" * 16], [b"{}", b"y" * 15], [200, 200], min_shape_bytes=16)
+    assert compiled[0, FEATURE_LENGTH] == 2.0
+    assert np.isnan(compiled[0, FEATURE_ENTROPY:N_BODY_FEATURES]).all()
+    np.testing.assert_array_equal(compiled[1, :N_BODY_FEATURES], [math.log2(17), 0.0, 1.0, 0, 0, 0])
+    assert compiled[1, RESPONSE_OFFSET + FEATURE_LENGTH] == 4.0
+    assert np.isnan(compiled[1, RESPONSE_OFFSET + FEATURE_ENTROPY :]).all()
 
 
 def _random_windows(seed: int, slots: int, window: int, features: int, fill_fraction: float) -> np.ndarray:
