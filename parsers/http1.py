@@ -82,6 +82,21 @@ def _text(value: bytes) -> str:
     return value.decode("latin-1")
 
 
+# The methods and versions nearly every message carries, each as one shared str: a str decoded per message
+# would be a new object each time, and the detectors, which code a batch's methods through a dict, then hash
+# and compare each one (a shared str is found by its address). A fixed set, so no traffic can grow it.
+_COMMON_TOKENS = {
+    token.encode(): token
+    for token in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "1.0", "1.1")
+}
+
+
+def _token_text(value: bytes) -> str:
+    """A method or version as text: the shared str of a common one."""
+    text = _COMMON_TOKENS.get(value)
+    return text if text is not None else value.decode("latin-1")
+
+
 class Http1DirectionParser:
     """Parses one direction. `at_stream_start` says the first byte fed is the first byte of the stream."""
 
@@ -423,12 +438,12 @@ class Http1DirectionParser:
         self, headers: list[tuple[bytes, bytes]], http_version: bytes, method: bytes, target: bytes, status: int,
         reason: bytes,
     ) -> MessageHead:  # fmt: skip
-        version = _text(http_version)
+        version = _token_text(http_version)
         if self.role == ROLE_REQUESTS:
             if self.host_injected:
                 # The empty Host put in for h11 goes again (a new list: a remembered head's list is shared).
                 headers = [header for header in headers if header != (b"host", b"")]
-            return MessageHead(self.message_ts, version, headers, method=_text(method), target=_text(target))
+            return MessageHead(self.message_ts, version, headers, method=_token_text(method), target=_text(target))
         return MessageHead(self.message_ts, version, headers, status=status, reason=_text(reason))
 
     def _take_head(self, head: MessageHead, ts_ns: int, framing: int | None = None) -> None:

@@ -159,6 +159,19 @@ def test_post_with_chunked_answer_in_whole_segments_makes_one_exchange():
     assert [summary(exchange) for exchange in post_exchange([POST], [CREATED_CHUNKED])] == [POST_SUMMARY]
 
 
+def test_common_methods_and_versions_are_shared_strings_and_others_are_kept():
+    """Every GET carries the one shared "GET" (the detectors code a batch's methods by dict lookups, which find a
+    shared str by its address), and a method nobody registered still comes through as sent."""
+    conversation = Conversation()
+    conversation.client.feed(1, GET + GET.replace(b"/a", b"/b") + b"BREW /pot HTTP/1.0\r\nHost: api\r\n\r\n")
+    for ts in (2, 3, 4):
+        conversation.server.feed(ts, OK)
+    first, second, third = (exchange.request for exchange in conversation.exchanges)
+    assert (first.method, first.http_version) == ("GET", "1.1")
+    assert second.method is first.method and second.http_version is first.http_version
+    assert (third.method, third.http_version) == ("BREW", "1.0")
+
+
 @pytest.mark.parametrize("split_at", range(1, len(POST)))
 def test_request_split_at_any_position_gives_the_same_exchange(split_at):
     exchanges = post_exchange([POST[:split_at], POST[split_at:]], [CREATED_CHUNKED])
