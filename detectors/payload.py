@@ -135,6 +135,34 @@ class KeysetWindow:
                 del counts[oldest]
         counts[keyset] = counts.get(keyset, 0) + 1
 
+    def add_many(self, keyset: frozenset[str], times: int) -> None:
+        """`add(keyset)` `times` times, with list slices: an endpoint's rows of a batch mostly carry one key set."""
+        recent, counts = self.recent, self.set_counts
+        room = min(times, self.size - len(recent))
+        if room:
+            recent += [keyset] * room
+            counts[keyset] = counts.get(keyset, 0) + room
+            times -= room
+        while times:
+            cursor = self.cursor
+            step = min(times, self.size - cursor)
+            evicted = recent[cursor : cursor + step]
+            recent[cursor : cursor + step] = [keyset] * step
+            self.cursor = cursor + step if cursor + step < self.size else 0
+            times -= step
+            same = evicted.count(keyset)
+            if same == step:
+                continue  # the usual case, as in `add`
+            counts[keyset] = counts.get(keyset, 0) + step - same
+            for oldest in evicted:
+                if oldest is keyset or oldest == keyset:
+                    continue
+                left = counts[oldest] - 1
+                if left:
+                    counts[oldest] = left
+                else:
+                    del counts[oldest]
+
     def judge(self, keyset: frozenset[str], settings: PayloadSettings) -> tuple[float, list[str], int] | None:
         """None if `keyset` is usual (or the window cannot tell); else (score, keys not in the window, number of
         common key sets). The score is 1 - the largest Jaccard similarity to a common key set, in 0..1."""
@@ -338,26 +366,59 @@ class EndpointBaselines:
         flagged = np.flatnonzero(largest > settings.z_threshold)
         for row in flagged:
             alerts[kept[row]].extend(self._anomaly_alerts(transactions[row], z_scores[row], medians[row], values[row]))
-        common = settings.json_keyset_min_count
+        self._judge_keysets(transactions, slots, keysets, kept, alerts)
+
+    def _judge_keysets(
+        self,
+        transactions: Sequence[Transaction],
+        slots: np.ndarray,
+        keysets: list[tuple[frozenset[str] | None, frozenset[str] | None]],
+        kept: np.ndarray,
+        alerts: list[list[Alert]],
+    ) -> None:
+        """Judges and learns each row's JSON key sets, row by row within each endpoint (endpoints' windows are
+        apart, so their rows need not interleave). An endpoint's rows mostly carry the key sets it always does:
+        a run of rows with the same usual pair is learned at once (`add_many`); a usual key set stays usual while
+        it is added, since adding it never lowers its own count."""
+        count = len(keysets)
+        if not count:
+            return
+        requests, responses = zip(*keysets, strict=True)
+        order = np.argsort(slots, kind="stable")
+        # Runs of rows with one slot and the very same key set objects (interned: equal ones mostly are).
+        columns = [slots[order]]
+        columns += [np.fromiter(map(id, direction), np.int64, count)[order] for direction in (requests, responses)]
+        new_run = np.empty(count, dtype=bool)
+        new_run[0] = True
+        new_run[1:] = False
+        for column in columns:
+            new_run[1:] |= column[1:] != column[:-1]
+        starts = np.flatnonzero(new_run).tolist()
+        order = order.tolist()
+        common = self.settings.json_keyset_min_count
         windows_of = self.keysets
-        for row, (slot, pair) in enumerate(zip(slots.tolist(), keysets, strict=True)):
+        for start, end in zip(starts, [*starts[1:], count], strict=True):
+            pair = keysets[order[start]]
             request, response = pair
             if request is None and response is None:
                 continue
-            windows = windows_of[slot]
-            if (
-                windows is not None
-                and (request is None or windows[0].set_counts.get(request, 0) >= common)
-                and (response is None or windows[1].set_counts.get(response, 0) >= common)
-            ):  # the usual key sets of the endpoint: nothing to judge, only to learn
-                if request is not None:
-                    windows[0].add(request)
-                if response is not None:
-                    windows[1].add(response)
-                continue
-            alert = self._json_keys(transactions[row], slot, pair)
-            if alert is not None:
-                alerts[kept[row]].append(alert)
+            slot = int(columns[0][start])
+            for position in range(start, end):
+                windows = windows_of[slot]
+                if (
+                    windows is not None
+                    and (request is None or windows[0].set_counts.get(request, 0) >= common)
+                    and (response is None or windows[1].set_counts.get(response, 0) >= common)
+                ):  # the usual key sets of the endpoint: nothing to judge, only to learn
+                    if request is not None:
+                        windows[0].add_many(request, end - position)
+                    if response is not None:
+                        windows[1].add_many(response, end - position)
+                    break
+                row = order[position]
+                alert = self._json_keys(transactions[row], slot, pair)
+                if alert is not None:
+                    alerts[kept[row]].append(alert)
 
     def _features(self, transactions: Sequence[Transaction]) -> np.ndarray:
         """One row of N_ROW_FEATURES per transaction; NaN where a feature is not defined (see module docstring)."""

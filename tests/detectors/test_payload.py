@@ -307,3 +307,47 @@ def test_baseline_slots_are_looked_up_once_per_operation_leaving_the_order_of_ev
         slots = by_operation.slots_of_rows(batch).tolist()
         assert slots == [by_row.slot((transaction.method, transaction.endpoint)) for transaction in batch]
         assert list(by_operation.slot_of.items()) == list(by_row.slot_of.items())
+
+
+def test_adding_a_key_set_many_times_is_adding_it_once_each_time() -> None:
+    """`add_many` (an endpoint's run of rows with one key set) leaves the window as that many `add` calls do:
+    the ring, its cursor and the counts, whatever the ring held and wherever it wraps."""
+    from detectors.payload import KeysetWindow
+
+    rng = random.Random(5)
+    keysets = [frozenset({"a"}), frozenset({"a", "b"}), frozenset({"c"}), frozenset()]
+    for _ in range(300):
+        size = rng.randrange(1, 9)
+        one_by_one, at_once = KeysetWindow(size), KeysetWindow(size)
+        for keyset in rng.choices(keysets, k=rng.randrange(0, 20)):
+            one_by_one.add(keyset)
+            at_once.add(keyset)
+        keyset, times = rng.choice(keysets), rng.randrange(0, 25)
+        for _ in range(times):
+            one_by_one.add(keyset)
+        at_once.add_many(frozenset(keyset), times)  # an equal key set, not the same object
+        assert (at_once.recent, at_once.cursor, at_once.set_counts) == (
+            one_by_one.recent, one_by_one.cursor, one_by_one.set_counts)  # fmt: skip
+
+
+def test_key_sets_are_judged_alike_whatever_the_batches(signatures) -> None:
+    """Key sets are judged per endpoint in runs of rows (`_judge_keysets`): endpoints interleaved in a batch, and
+    their key sets changing within it, give the alerts and the windows that batches of one row give."""
+    rng = random.Random(12)
+    responses = [b'{"id": 1, "name": "a"}', b'{"id": 2, "name": "b", "tags": []}', b'{"id": 3}', b"[1]"]
+    stream = []
+    for index in range(600):
+        response = rng.choice(responses) if rng.random() < 0.3 else responses[index % 2 == 0]
+        body = b'{"item": "x", "qty": 1, "admin": true}' if rng.random() < 0.05 else None
+        stream.append(order(index, body, endpoint=f"/api/v1/orders/{rng.randrange(3)}", response=response))
+    results = []
+    for size in (1, 5, 64, 600):
+        detector = anomaly_detector(signatures, window_samples=16, min_samples=4)
+        alerts = []
+        for start in range(0, len(stream), size):
+            alerts += detector.inspect(stream[start : start + size])
+        windows = [(window.recent, window.cursor, window.set_counts)
+                   for pair in detector.baselines.keysets if pair is not None for window in pair]  # fmt: skip
+        results.append(([(alert.ts, alert.rule, alert.severity, alert.evidence) for alert in alerts], windows))
+    assert sum(rule == "json_keys" for _, rule, _, _ in results[0][0]) > 20
+    assert results[1:] == [results[0]] * 3
