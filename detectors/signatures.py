@@ -582,10 +582,13 @@ def _add_query_fields(fields: list[Field], query: bytes, max_scan_bytes: int, ro
     _pairs(fields, query, b"&", KIND_QUERY, KIND_QUERY_NAME, rounds, max_scan_bytes)
 
 
+_FORM_TYPE = "x-www-form-urlencoded"
+
+
 def _add_body_fields(fields: list[Field], body: bytes, content_type: str, max_scan_bytes: int, rounds: int) -> None:
     if body:
         media = content_type.lower()
-        if "x-www-form-urlencoded" in media:
+        if _FORM_TYPE in media:
             _pairs(fields, body, b"&", KIND_FORM, KIND_FORM_NAME, rounds, max_scan_bytes)
         else:
             is_json = "json" in media or body[:1] in (b"{", b"[")
@@ -728,13 +731,19 @@ def injection_alerts_batch(
         for index in np.unique(np.searchsorted(ends, marks, side="right")).tolist():
             texts += _target_texts(memo, targets[index], max_scan_bytes, rounds)
     seen_headers: set[int] = set()  # ids: every list is alive in the batch
+    plain_bodies: list[Transaction] = []  # bodies that are one field each (not forms): see _plain_body_texts
     for transaction in transactions:
         if transaction.req_body:
-            texts += _body_texts(transaction, max_scan_bytes, rounds)
+            if _FORM_TYPE in transaction.req_content_type.lower():
+                texts += _body_texts(transaction, max_scan_bytes, rounds)
+            else:
+                plain_bodies.append(transaction)
         header_list = transaction.req_headers
         if header_list and id(header_list) not in seen_headers:
             seen_headers.add(id(header_list))
             texts.append(_header_entry(header_list, max_scan_bytes, rounds)[1])
+    if plain_bodies:
+        texts += _plain_body_texts(plain_bodies, max_scan_bytes, rounds)
     if not signatures.scan(b"\x00".join(texts), REQUEST):
         return alerts
     # Then which requests: each one's texts as a unit.
@@ -756,6 +765,16 @@ def injection_alerts_batch(
         )  # fmt: skip
         alerts[index] = _injection_alerts(transaction, scan_fields(signatures, fields))
     return alerts
+
+
+def _plain_body_texts(transactions: list[Transaction], max_scan_bytes: int, rounds: int) -> list[bytes]:
+    """The texts of request bodies that are not forms, for the batch scan: each is its body's only field, and
+    most need no decoding, which one search over them all joined tells; decoded one by one only if some do."""
+    bodies = [transaction.req_body[:max_scan_bytes] for transaction in transactions]
+    joined = b"\x00".join(bodies)
+    if _NEEDS_DECODING(joined) is None:
+        return [joined]  # NUL-separated, as the batch's texts are joined: the same text to scan
+    return [text for transaction in transactions for text in _body_texts(transaction, max_scan_bytes, rounds)]
 
 
 def _body_texts(transaction: Transaction, max_scan_bytes: int, rounds: int) -> list[bytes]:

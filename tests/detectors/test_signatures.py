@@ -656,6 +656,32 @@ def test_an_attack_seen_only_once_decoded_is_found_wherever_its_target_sits(sign
     assert {alert.rule for alert in found[position]} == {"xss"}
 
 
+@pytest.mark.parametrize("position", [0, 5, 11])
+@pytest.mark.parametrize("encoded", [False, True])
+def test_an_attack_in_one_body_of_a_batch_is_found_whether_bodies_need_decoding_or_not(
+    signatures, position, encoded
+) -> None:
+    """The first pass scans a batch's plain bodies (not forms) joined, as they are when none needs decoding, else
+    each decoded: an attack in one body, as sent or encoded, is found at any position, beside form bodies."""
+    from detectors.signatures import injection_alerts_batch
+
+    def order(n: int) -> bytes:
+        return json.dumps({"item": f"SKU-{n}", "qty": n % 3 + 1}).encode()
+
+    attack = "<script>alert(1)</script>"
+    payload = quote(attack, safe="") if encoded else attack
+    batch = [request(f"/api/v1/orders/{n}", body=order(n), content_type="application/json", method="POST")
+             for n in range(12)]  # fmt: skip
+    batch[3] = request("/api/v1/login", body=b"user=ann&remember=1", content_type="application/x-www-form-urlencoded",
+                       method="POST")  # fmt: skip
+    batch[position] = request("/api/v1/orders", body=b'{"note": "' + payload.encode() + b'"}',
+                              content_type="application/json", method="POST")  # fmt: skip
+    found = injection_alerts_batch(signatures, batch)
+    assert [n for n, alerts in enumerate(found) if alerts] == [position]
+    assert {alert.rule for alert in found[position]} == {"xss"}
+    assert found == [injection_alerts(signatures, transaction) for transaction in batch]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["/users/1", "/a%2e%2e/b", "/x+y", "", "/p$q"]),
                           st.text(alphabet="ab=&%+2e$#?\\;", max_size=16)), min_size=1, max_size=8))  # fmt: skip
