@@ -20,14 +20,16 @@ from numba import njit
 
 class TransactionBatch(list):
     """A batch of transactions, as the detection engine hands it to each detector, that remembers the columns
-    several detectors read (`endpoints_of`, `operations_of`), so that they are taken from the transactions once."""
+    several detectors read (`endpoints_of`, `operations_of`, `statuses_of`), so that they are taken from the
+    transactions once."""
 
-    __slots__ = ("endpoints", "operations")
+    __slots__ = ("endpoints", "operations", "statuses")
 
     def __init__(self, transactions: Sequence = ()) -> None:
         super().__init__(transactions)
         self.endpoints: tuple[list[str], np.ndarray] | None = None
         self.operations: tuple[list[tuple[str, str]], np.ndarray] | None = None
+        self.statuses: np.ndarray | None = None
 
 
 _method = attrgetter("method")
@@ -43,6 +45,17 @@ def endpoints_of(transactions: Sequence) -> tuple[list[str], np.ndarray]:
         if isinstance(transactions, TransactionBatch):
             transactions.endpoints = endpoints
     return endpoints
+
+
+def statuses_of(transactions: Sequence) -> np.ndarray:
+    """Each row's response status, 0 where no response was seen; remembered by a TransactionBatch (shared: do not
+    change it; not made read-only, which numba would compile its kernels apart for)."""
+    statuses = getattr(transactions, "statuses", None)
+    if statuses is None:
+        statuses = np.fromiter([t.status or 0 for t in transactions], dtype=np.int64, count=len(transactions))
+        if isinstance(transactions, TransactionBatch):
+            transactions.statuses = statuses
+    return statuses
 
 
 def operations_of(transactions: Sequence) -> tuple[list[tuple[str, str]], np.ndarray]:

@@ -36,7 +36,7 @@ from operator import attrgetter
 import numpy as np
 
 from detectors.alert import Alert
-from detectors.batchkeys import group, operations_of
+from detectors.batchkeys import group, operations_of, statuses_of
 from detectors.exposure import ExposureScanner
 from detectors.kernels import (
     FEATURE_ENTROPY,
@@ -433,7 +433,7 @@ class EndpointBaselines:
             lengths = np.minimum(kept, limit)
         # Body sizes: as on the wire, or as kept when decoding made them larger.
         wire = np.fromiter(chain(map(_req_wire, transactions), map(_resp_wire, transactions)), np.int64, 2 * count)
-        statuses = np.fromiter([t.status or 0 for t in transactions], dtype=np.int64, count=count)
+        statuses = statuses_of(transactions)
         values = np.empty((count, N_ROW_FEATURES), dtype=np.float64)
         payload_rows(
             np.frombuffer(b"".join(bodies), dtype=np.uint8), lengths, np.log2(1.0 + np.maximum(wire, kept)), statuses,

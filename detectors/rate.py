@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.alert import Alert
-from detectors.batchkeys import Groups, codes_of, endpoints_of, group, operations_of
+from detectors.batchkeys import Groups, codes_of, endpoints_of, group, operations_of, statuses_of
 from detectors.ids import batch_id_hashes
 from detectors.slots import SlotTable
 from detectors.windows import BITMAP_WORDS, robust_threshold, window_counts, window_distinct
@@ -164,7 +164,9 @@ class RateDetector:
             )
         alerts.extend(self._population(ordered, by_client, totals, ts_ns))
 
-        statuses = np.array([t.status or 0 for t in ordered], np.int64)
+        statuses = statuses_of(transactions)
+        if ordered is not transactions:
+            statuses = statuses[order]
         failures = ((statuses == 401) | (statuses == 403)).astype(np.int64)
         if failures.any():
             failure_totals = self.auth.count(clients, by_client, ts_ns, failures)

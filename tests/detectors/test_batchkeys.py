@@ -97,3 +97,18 @@ def test_a_batch_takes_its_operations_from_the_transactions_once() -> None:
     batch[0].method = "DELETE"  # remembered: not read again
     assert operations_of(batch)[0] is operations
     assert operations_of(list(batch))[0][0] == ("DELETE", "/users/{id}")  # a plain list is read each time
+
+
+def test_a_batch_takes_its_statuses_from_the_transactions_once() -> None:
+    from detectors.batchkeys import TransactionBatch, statuses_of
+    from parsers.transaction import Transaction
+
+    rows = [Transaction(ts=1.0, src_ip="127.0.0.1", src_port=1, dst_ip="127.0.0.2", dst_port=80, method="GET",
+                        uri="/", host="h", path="/", query="", http_version="1.1", status=status)
+            for status in (200, None, 401)]  # fmt: skip
+    batch = TransactionBatch(rows)
+    statuses = statuses_of(batch)
+    assert statuses.tolist() == [200, 0, 401]  # no response: 0
+    batch[1].status = 500  # remembered: not read again
+    assert statuses_of(batch) is statuses
+    assert statuses_of(list(batch)).tolist() == [200, 500, 401]  # a plain list is read each time
