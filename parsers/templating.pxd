@@ -3,4 +3,5 @@
 # are C struct fields, read and written without a dictionary lookup. Plain Python ignores this file.
 
 cdef class EndpointTemplater:
-    cdef public object _cache, _cache_size, _learn_min_distinct, _max_tracked_prefixes, _parents, _positions, _shapes
+    cdef public object _cache, _cache_size, _endpoints, _learn_min_distinct, _max_tracked_prefixes
+    cdef public object _parents, _positions, _shapes

@@ -140,7 +140,8 @@ class EndpointTemplater:
     """
 
     __slots__ = (
-        "_cache", "_cache_size", "_learn_min_distinct", "_max_tracked_prefixes", "_parents", "_positions", "_shapes",
+        "_cache", "_cache_size", "_endpoints", "_learn_min_distinct", "_max_tracked_prefixes", "_parents",
+        "_positions", "_shapes",
     )  # fmt: skip
 
     def __init__(
@@ -174,6 +175,10 @@ class EndpointTemplater:
         # path with its decimal segments masked ("/orders/\x00/items") -> its endpoint: ids anywhere in the path,
         # not only last. Exact for the same reason, and emptied at the same time.
         self._shapes: OrderedDict[str, str] = OrderedDict()
+        # Each endpoint as one shared str, where the paths of one endpoint would each build their own: the
+        # detectors code a batch's endpoints by dict lookups, which find a shared str by its address. Bounded by
+        # cache_size (emptied when full).
+        self._endpoints: dict[str, str] = {}
 
     def template(self, path: str) -> str:
         """The endpoint for `path` (no query string; any `?...` is dropped so query values never leak in).
@@ -186,6 +191,12 @@ class EndpointTemplater:
             return cached
         endpoint = self._template_uncached(path)
         if self._cache_size:
+            shared = self._endpoints.get(endpoint)
+            if shared is None:
+                if len(self._endpoints) >= self._cache_size:
+                    self._endpoints.clear()
+                shared = self._endpoints[endpoint] = endpoint
+            endpoint = shared
             if len(self._cache) >= self._cache_size:
                 self._cache.popitem(last=False)
             self._cache[path] = endpoint

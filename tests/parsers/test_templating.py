@@ -361,3 +361,14 @@ def test_paths_with_ids_anywhere_remembered_by_shape_give_the_same_endpoints_as_
     assert [remembering.template(path) for path in paths] == [forgetting.template(path) for path in paths]
     assert any("{param}" in remembering.template(path) for path in paths)
     assert len(remembering._shapes) > 0  # the shapes were used on the way
+
+
+def test_paths_of_one_endpoint_share_one_endpoint_string_and_the_table_is_bounded() -> None:
+    """The detectors code a batch's endpoints by dict lookups, which find a shared str by its address."""
+    templater = EndpointTemplater(cache_size=4)
+    first, second = templater.template("/api/v1/users/17"), templater.template("/api/v1/users/18")
+    assert first == "/api/v1/users/{id}" and second is first
+    for n in range(20):
+        templater.template(f"/api/v{n}/orders")
+    assert 0 < len(templater._endpoints) <= 4
+    assert templater.template("/api/v1/users/19") == "/api/v1/users/{id}"
