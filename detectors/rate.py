@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -51,6 +52,7 @@ class RateSettings:
 
 
 INITIAL_ROWS = 1024
+_ts, _client_id, _path = attrgetter("ts"), attrgetter("client_id"), attrgetter("path")
 
 
 class _Windows:
@@ -126,7 +128,7 @@ class RateDetector:
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
         if not transactions:
             return []
-        ts_ns = np.rint(np.array([t.ts for t in transactions], np.float64) * NS_PER_S).astype(np.int64)
+        ts_ns = np.rint(np.fromiter(map(_ts, transactions), np.float64, len(transactions)) * NS_PER_S).astype(np.int64)
         ordered = transactions
         if len(ts_ns) > 1 and (np.diff(ts_ns) < 0).any():
             order = np.argsort(ts_ns, kind="stable")
@@ -138,7 +140,9 @@ class RateDetector:
         if ordered is not transactions:
             endpoint_codes, operation_codes = endpoint_codes[order], operation_codes[order]
         ones = np.ones(len(ordered), np.int64)
-        clients, client_codes = codes_of([t.client_id or t.src_ip for t in ordered])
+        clients, client_codes = codes_of(list(map(_client_id, ordered)))
+        if "" in clients:  # rare: no client id, the address stands in
+            clients, client_codes = codes_of([t.client_id or t.src_ip for t in ordered])
         alerts: list[Alert] = []
         settings = self.settings
 
@@ -222,9 +226,11 @@ class RateDetector:
         candidates = np.flatnonzero(templated[endpoint_codes])
         if not len(candidates):
             return []
-        named, hashes = batch_id_hashes(
-            [ordered[i].path for i in candidates.tolist()], endpoints, endpoint_codes[candidates]
-        )
+        if len(candidates) == len(ordered):
+            paths = list(map(_path, ordered))
+        else:
+            paths = [ordered[i].path for i in candidates.tolist()]
+        named, hashes = batch_id_hashes(paths, endpoints, endpoint_codes[candidates])
         rows = candidates[named]
         if not len(rows):
             return []

@@ -67,6 +67,18 @@ def test_a_burst_from_one_client_is_rate_abuse() -> None:
     assert first.message.startswith("10.6.6.6 sent ")
 
 
+def test_a_client_without_an_id_is_counted_by_its_address() -> None:
+    """Clients are keyed by client_id, and by the source address where there is none."""
+    from dataclasses import replace
+
+    detector = RateDetector()
+    burst = [tx(10 + i / 100, "10.6.6.6") for i in range(250)] + [tx(11.5 + i / 100, "10.6.6.7") for i in range(60)]
+    traffic = [replace(transaction, client_id="") if i % 2 else transaction for i, transaction in enumerate(burst)]
+    alerts = detector.inspect(sorted(traffic, key=lambda transaction: transaction.ts))
+    assert ("rate_abuse", "client_rate", "10.6.6.6") in rules(alerts)  # 250 from one address, half without an id
+    assert all(alert.src_ip == "10.6.6.6" for alert in alerts if alert.rule == "client_rate")
+
+
 def test_the_window_slides_with_packet_time() -> None:
     detector = RateDetector(RateSettings(window_s=10, client_limit=50))
     slow = [tx(i * 0.5, "10.0.0.9") for i in range(200)]  # 2 per second for 100 s: 20 per window
