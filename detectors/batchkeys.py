@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from operator import attrgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -20,16 +20,17 @@ from numba import njit
 
 class TransactionBatch(list):
     """A batch of transactions, as the detection engine hands it to each detector, that remembers the columns
-    several detectors read (`endpoints_of`, `operations_of`, `statuses_of`), so that they are taken from the
-    transactions once."""
+    several detectors read (`endpoints_of`, `operations_of`, `statuses_of`, `detectors.batchbodies.bodies_of`), so
+    that they are taken from the transactions once."""
 
-    __slots__ = ("endpoints", "operations", "statuses")
+    __slots__ = ("bodies", "endpoints", "operations", "statuses")
 
     def __init__(self, transactions: Sequence = ()) -> None:
         super().__init__(transactions)
         self.endpoints: tuple[list[str], np.ndarray] | None = None
         self.operations: tuple[list[tuple[str, str]], np.ndarray] | None = None
         self.statuses: np.ndarray | None = None
+        self.bodies: tuple[int, Any] | None = None  # (the limit they were cut at, detectors.batchbodies.BatchBodies)
 
 
 _method = attrgetter("method")

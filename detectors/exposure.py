@@ -18,11 +18,13 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
 from operator import attrgetter
 
 import numpy as np
 
 from detectors.alert import Alert
+from detectors.batchbodies import bodies_of
 from detectors.evidence import mask_middle
 from detectors.kernels import luhn_valid
 from detectors.signatures import RESPONSE, Rule, SignatureSet, printable
@@ -113,7 +115,7 @@ class _Card:
     brand: str
 
 
-_resp_body, _resp_headers = attrgetter("resp_body"), attrgetter("resp_headers")
+_resp_headers = attrgetter("resp_headers")
 
 
 class ExposureScanner:
@@ -135,20 +137,24 @@ class ExposureScanner:
     def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
         """Append each transaction's findings to alerts[i].
 
-        The batch is scanned once as a whole: each distinct header list once, and every body. Where that scan
-        finds something (SignatureSet.texts_with_hits says which texts), the responses of those texts (all those
-        sharing a header list that hit) are looked at further, each alone.
+        The batch is scanned once as a whole: each distinct header list once, and each body once per run of
+        identical ones (detectors.batchbodies). Where that scan finds something (SignatureSet.texts_with_hits says
+        which texts), the responses of those texts (all those sharing a header list or a body that hit) are looked
+        at further, each alone.
         """
         if not transactions:
             return
-        limit = self.max_scan_bytes
-        bodies = list(map(_resp_body, transactions))
-        if max(map(len, bodies)) > limit:
-            bodies = [body[:limit] for body in bodies]
+        count = len(transactions)
+        batch_bodies = bodies_of(transactions, self.max_scan_bytes)
+        bodies = batch_bodies.bodies[count:]
+        # A response body is scanned once per run of identical ones (detectors.batchbodies): the same bytes hold
+        # the same matches. Each run's rows are looked at as before.
+        sources = batch_bodies.sources[count:] - count
+        firsts = sources == np.arange(count)
         header_lists = list(map(_resp_headers, transactions))
         distinct_lists = list({id(headers): headers for headers in header_lists}.values())  # every list is alive
         texts = [self._header_text(headers) for headers in distinct_lists]
-        texts += bodies
+        texts += compress(bodies, firsts.tolist())
         hit_texts = self.signatures.texts_with_hits(texts, RESPONSE)
         if hit_texts is None:  # too many matches to locate them one by one
             parts: list[bytes] = []
@@ -159,9 +165,10 @@ class ExposureScanner:
         elif not len(hit_texts):
             return
         else:
-            # The texts are the distinct header lists' (in order of first use), then each response's body.
+            # The texts are the distinct header lists' (in order of first use), then the first body of each run.
             shared = len(distinct_lists)
-            hit_units = hit_texts[hit_texts >= shared] - shared
+            hit_firsts = np.flatnonzero(firsts)[hit_texts[hit_texts >= shared] - shared]
+            hit_units = np.flatnonzero(np.isin(sources, hit_firsts))
             hit_lists = hit_texts[hit_texts < shared]
             if len(hit_lists):
                 list_numbers = {id(headers): number for number, headers in enumerate(distinct_lists)}

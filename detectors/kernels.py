@@ -92,7 +92,9 @@ def _body_shape(
 @njit(cache=True)
 def payload_rows(
     buffer: np.ndarray,
+    offsets: np.ndarray,
     lengths: np.ndarray,
+    sources: np.ndarray,
     log_sizes: np.ndarray,
     statuses: np.ndarray,
     min_shape_bytes: int,
@@ -103,16 +105,19 @@ def payload_rows(
     """The baseline rows of a batch of transactions into out (count x N_ROW_FEATURES): row i holds its request
     body's features from column 0, its response body's from RESPONSE_OFFSET.
 
-    The bodies lie back to back in `buffer` (uint8): the count request bodies, then the count response bodies,
-    body j taking lengths[j] bytes. log_sizes[j] goes into body j's FEATURE_LENGTH column (the caller takes the
-    logarithm: numpy's log2 and the C library's differ in the last bit now and then). Entropy and class fractions
-    are NaN for a body shorter than min_shape_bytes, and every response column is NaN where the status is not
-    within ok_low..ok_high (statuses int64, one per row).
+    Bodies are numbered j: the count request bodies, then the count response bodies. Body j's bytes are
+    buffer[offsets[j]:offsets[j] + lengths[j]] (uint8). sources[j] is an earlier body with the very same bytes, or
+    j (detectors.batchbodies): a repeated body takes the entropy and class fractions its bytes gave once. log_sizes[j]
+    goes into body j's FEATURE_LENGTH column (the caller takes the logarithm: numpy's log2 and the C library's
+    differ in the last bit now and then). Entropy and class fractions are NaN for a body shorter than
+    min_shape_bytes, and every response column is NaN where the status is not within ok_low..ok_high (statuses
+    int64, one per row).
     """
     count = out.shape[0]
     counts = np.zeros(BYTE_VALUES, dtype=np.int64)  # all zero between bodies
     class_counts = np.zeros(N_CLASSES, dtype=np.int64)
-    start = 0
+    shapes = np.empty((2 * count, N_BODY_FEATURES), dtype=np.float64)  # by source body, once computed
+    shaped = np.zeros(2 * count, dtype=np.bool_)
     for body in range(2 * count):
         length = lengths[body]
         row = body if body < count else body - count
@@ -126,8 +131,12 @@ def payload_rows(
                 for feature in range(FEATURE_ENTROPY, N_BODY_FEATURES):
                     out[row, column + feature] = np.nan
             else:
-                _body_shape(buffer, start, length, counts, class_counts, out, row, column)
-        start += length
+                source = sources[body]
+                if not shaped[source]:  # the same bytes as its source: computed here, for both
+                    _body_shape(buffer, offsets[body], length, counts, class_counts, shapes, source, 0)
+                    shaped[source] = True
+                for feature in range(FEATURE_ENTROPY, N_BODY_FEATURES):
+                    out[row, column + feature] = shapes[source, feature]
 
 
 @njit(cache=True)

@@ -36,6 +36,7 @@ from operator import attrgetter
 import numpy as np
 
 from detectors.alert import Alert
+from detectors.batchbodies import bodies_of
 from detectors.batchkeys import group, operations_of, statuses_of
 from detectors.exposure import ExposureScanner
 from detectors.kernels import (
@@ -55,6 +56,8 @@ DIRECTIONS = (("request", 0), ("response", RESPONSE_OFFSET))
 CLASS_NAMES = ("letters", "digits", "punctuation", "other bytes")
 INITIAL_CAPACITY = 64
 MAX_KEY_CHARS = 64  # objects with longer keys hold data in their keys: not judged
+# A transaction's JSON key sets: its request body's, its response body's (None: not a JSON object, or not read).
+KeysetPair = tuple[frozenset[str] | None, frozenset[str] | None]
 HTTP_OK_MIN = 200
 HTTP_OK_MAX = 299
 
@@ -328,20 +331,32 @@ class EndpointBaselines:
 
     def features(self, transactions: Sequence[Transaction]) -> AnomalyFeatures:
         """What the baselines compare, computed from the bodies: the part that can run where the bodies are."""
-        limit = self.settings.max_scan_bytes
-        keyset = self._keyset
-        keysets = []
-        for transaction in transactions:
-            request = response = None
-            body = transaction.req_body
-            if body and len(body) <= limit:
-                request = keyset(transaction.endpoint, 0, body, transaction.req_content_type)
-            body = transaction.resp_body
-            status = transaction.status
-            if body and status is not None and HTTP_OK_MIN <= status <= HTTP_OK_MAX and len(body) <= limit:
-                response = keyset(transaction.endpoint, 1, body, transaction.resp_content_type)
-            keysets.append((request, response))
-        return AnomalyFeatures(self._features(transactions), keysets)
+        values = self._features(transactions)
+        return AnomalyFeatures(values, self._keysets(transactions))
+
+    def _keysets(self, transactions: Sequence[Transaction]) -> list[KeysetPair]:
+        """Each row's (request, response) JSON key sets: of every body within the scan limit, of responses only
+        2xx ones (None otherwise). Read once per run of identical bodies (detectors.batchbodies)."""
+        count = len(transactions)
+        bodies = bodies_of(transactions, self.settings.max_scan_bytes)
+        wanted = (bodies.kept > 0) & (bodies.kept <= self.settings.max_scan_bytes)
+        statuses = statuses_of(transactions)
+        wanted[count:] &= (statuses >= HTTP_OK_MIN) & (statuses <= HTTP_OK_MAX)
+        if not wanted.any():
+            return [(None, None)] * count
+        sources = bodies.sources
+        by_body = np.full(2 * count, None, dtype=object)
+        for body in np.unique(sources[wanted]).tolist():  # a source may be a body not wanted itself (a 404's)
+            if body < count:
+                transaction = transactions[body]
+                found = self._keyset(transaction.endpoint, 0, transaction.req_body, transaction.req_content_type)
+            else:
+                transaction = transactions[body - count]
+                found = self._keyset(transaction.endpoint, 1, transaction.resp_body, transaction.resp_content_type)
+            by_body[body] = found
+        keysets = by_body[sources]
+        keysets[~wanted] = None
+        return list(zip(keysets[:count].tolist(), keysets[count:].tolist(), strict=True))
 
     def judge(self, transactions: Sequence[Transaction], features: AnomalyFeatures, alerts: list[list[Alert]]) -> None:
         """Scores each transaction against its endpoint's baseline, then learns from it (needs no body)."""
@@ -422,22 +437,14 @@ class EndpointBaselines:
 
     def _features(self, transactions: Sequence[Transaction]) -> np.ndarray:
         """One row of N_ROW_FEATURES per transaction; NaN where a feature is not defined (see module docstring)."""
-        limit = self.settings.max_scan_bytes
         count = len(transactions)
-        bodies = list(map(_req_body, transactions))
-        bodies += map(_resp_body, transactions)
-        kept = np.fromiter(map(len, bodies), dtype=np.int64, count=2 * count)  # decoded, as kept
-        lengths = kept
-        if count and kept.max() > limit:
-            bodies = [body[:limit] for body in bodies]
-            lengths = np.minimum(kept, limit)
+        bodies = bodies_of(transactions, self.settings.max_scan_bytes)
         # Body sizes: as on the wire, or as kept when decoding made them larger.
         wire = np.fromiter(chain(map(_req_wire, transactions), map(_resp_wire, transactions)), np.int64, 2 * count)
-        statuses = statuses_of(transactions)
         values = np.empty((count, N_ROW_FEATURES), dtype=np.float64)
         payload_rows(
-            np.frombuffer(b"".join(bodies), dtype=np.uint8), lengths, np.log2(1.0 + np.maximum(wire, kept)), statuses,
-            self.settings.min_shape_bytes, HTTP_OK_MIN, HTTP_OK_MAX, values,
+            bodies.buffer, bodies.offsets, bodies.lengths, bodies.sources, np.log2(1.0 + np.maximum(wire, bodies.kept)),
+            statuses_of(transactions), self.settings.min_shape_bytes, HTTP_OK_MIN, HTTP_OK_MAX, values,
         )  # fmt: skip
         return values
 
@@ -510,7 +517,6 @@ class EndpointBaselines:
         return Alert.about(transaction, "payload_anomaly", rule, severity, message, evidence, score)
 
 
-_req_body, _resp_body = attrgetter("req_body"), attrgetter("resp_body")
 _req_wire, _resp_wire = attrgetter("req_body_bytes"), attrgetter("resp_body_bytes")
 
 

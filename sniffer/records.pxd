@@ -6,4 +6,4 @@ cdef class EndpointNamer:
     cdef public object spec, templater
 
 cdef class TransactionBuilder:
-    cdef public object api_key_headers, identity, max_decoded_body_bytes, namer, request_facts
+    cdef public object api_key_headers, content_types, identity, max_decoded_body_bytes, namer, request_facts

@@ -18,6 +18,7 @@ from sniffer.identity import ClientIdentity
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 NS_PER_US = 1_000
+MAX_CONTENT_TYPES = 1024
 
 
 def split_target(target: str) -> tuple[str, str, str]:
@@ -83,7 +84,7 @@ class EndpointNamer:
 class TransactionBuilder:
     """Holds the stages that enrich a transaction; `build` is called once per finished exchange."""
 
-    __slots__ = ("api_key_headers", "identity", "max_decoded_body_bytes", "namer", "request_facts")
+    __slots__ = ("api_key_headers", "content_types", "identity", "max_decoded_body_bytes", "namer", "request_facts")
 
     def __init__(
         self,
@@ -100,6 +101,9 @@ class TransactionBuilder:
         # The parser hands out one header list for all requests with the same header lines: their facts are
         # read once per list (parsers.memo).
         self.request_facts: HeaderMemo[RequestFacts] = HeaderMemo()
+        # Each content type as one shared str, by its raw value (at most MAX_CONTENT_TYPES, emptied when full): the
+        # payload detectors tell runs of identical bodies by their content types' identity (detectors.batchbodies).
+        self.content_types: dict[bytes, str] = {}
 
     def build(self, flow: Flow, exchange: Exchange) -> Transaction:
         client, server = flow.client(), flow.server()
@@ -137,7 +141,7 @@ class TransactionBuilder:
             transaction.reason = response.reason
             if request is not None:
                 transaction.latency_ms = latency_ms(response.ts_ns - request.ts_ns)
-            transaction.resp_content_type = _text(response.header(b"content-type"))
+            transaction.resp_content_type = self._content_type(response.header(b"content-type"))
             transaction.resp_headers = response.headers
             self._add_response_body(transaction, response, exchange, flags)
         elif "no_response" not in flags:
@@ -174,12 +178,20 @@ class TransactionBuilder:
                 if credential:
                     break
         return (
-            _text(request.header(b"content-type")),
+            self._content_type(request.header(b"content-type")),
             _text(request.header(b"user-agent")),
             _text(request.header(b"x-forwarded-for")),
             _text(request.header(b"forwarded")),
             self.identity.api_key_hash(credential) if credential else None,
         )
+
+    def _content_type(self, raw: bytes) -> str:
+        content_type = self.content_types.get(raw)
+        if content_type is None:
+            if len(self.content_types) >= MAX_CONTENT_TYPES:
+                self.content_types.clear()
+            content_type = self.content_types[raw] = _text(raw)
+        return content_type
 
     def _add_response_body(self, transaction: Transaction, response: MessageHead, exchange: Exchange, flags: list):
         flags.extend(response.flags)

@@ -285,3 +285,19 @@ def test_responses_sharing_a_header_list_are_judged_per_response(detector, locat
     assert detector.inspect(batch) == alone
     assert {alert.rule for alert in alone} == {"ssn", "jwt"}
     assert sum(alert.rule == "jwt" for alert in alone) == sum(n % 5 == 2 for n in range(30))  # by headers alone
+
+
+def test_runs_of_identical_responses_are_each_judged(detector, locating) -> None:
+    """A body is scanned once per run of identical ones (detectors.batchbodies), yet every response of the run
+    gets its own findings, and whether a JWT is expected still depends on each one's endpoint."""
+    bodies = ['{"ok": true}', '{"card": "4111111111111111"}', f'{{"token": "{JWT}"}}', '{"ssn": "123-45-6789"}']
+    endpoints = ["/api/v1/users/{id}", "/api/v1/login", "/api/v1/orders"]
+    rng = random.Random(4)
+    batch = []
+    for _ in range(12):  # runs of one body on one endpoint, of random lengths
+        body, endpoint = rng.choice(bodies), rng.choice(endpoints)
+        batch += [response(body, endpoint=endpoint) for _ in range(rng.randrange(1, 6))]
+    alone = [alert for transaction in batch for alert in detector.inspect([transaction])]
+    assert detector.inspect(batch) == alone
+    assert {alert.rule for alert in alone} == {"credit_card", "jwt", "ssn"}
+    assert not any(alert.rule == "jwt" and alert.endpoint == "/api/v1/login" for alert in alone)

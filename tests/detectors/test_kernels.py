@@ -36,17 +36,26 @@ REAL_BODIES = [
 
 
 def _rows_both_ways(
-    requests: list[bytes], responses: list[bytes], statuses: list[int], min_shape_bytes: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """payload_rows compiled and as plain Python, with each body's size as its log size."""
+    requests: list[bytes], responses: list[bytes], statuses: list[int], min_shape_bytes: int = 0,
+    sources: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """payload_rows compiled and as plain Python, with each body's size as its log size; no body marked a repeat
+    unless `sources` says so."""
     bodies = requests + responses
     lengths = np.array([len(body) for body in bodies], dtype=np.int64)
     log_sizes = np.log2(1.0 + lengths)
-    buffer = np.frombuffer(b"".join(bodies), dtype=np.uint8)
+    if sources is None:
+        sources = np.arange(len(bodies), dtype=np.int64)
+    # Only the sources' bytes, back to back; each body read where its source's lie.
+    firsts = [index for index in range(len(bodies)) if sources[index] == index]
+    buffer = np.frombuffer(b"".join(bodies[index] for index in firsts), dtype=np.uint8)
+    first_offsets = dict(zip(firsts, np.cumsum([0] + [len(bodies[index]) for index in firsts]).tolist(), strict=False))
+    offsets = np.array([first_offsets[source] for source in sources.tolist()], dtype=np.int64)
     outputs = []
     for kernel in (payload_rows, python_body(payload_rows)):
         out = np.full((len(requests), N_ROW_FEATURES), -1.0)
-        kernel(buffer, lengths, log_sizes, np.array(statuses, np.int64), min_shape_bytes, 200, 299, out)
+        kernel(buffer, offsets, lengths, sources, log_sizes, np.array(statuses, np.int64), min_shape_bytes, 200, 299,
+               out)  # fmt: skip
         outputs.append(out)
     return outputs[0], outputs[1]
 
@@ -61,6 +70,28 @@ def test_payload_rows_compiled_equals_python_on_random_bodies(rows, min_shape_by
     requests, responses, statuses = (list(column) for column in zip(*rows, strict=True))
     compiled, reference = _rows_both_ways(requests, responses, statuses, min_shape_bytes)
     np.testing.assert_array_equal(compiled, reference)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.sampled_from([0, 200, 404])), min_size=1, max_size=12),
+    st.integers(0, 40),
+)  # fmt: skip
+def test_payload_rows_of_repeated_bodies_are_those_of_each_body_alone(rows, min_shape_bytes):
+    """A body marked a repeat of an earlier one (detectors.batchbodies) gets the features its own bytes give,
+    even where its source's row is NaN (a non-2xx response) and nothing was computed for it."""
+    from detectors.batchbodies import repeat_sources
+
+    pool = [b"", b"short", b'{"id": 7, "name": "Ann", "tags": ["a", "b"]}', bytes(range(200))]
+    requests = [pool[request] for request, _, _ in rows]
+    responses = [pool[response] for _, response, _ in rows]
+    statuses = [status for _, _, status in rows]
+    groups = np.repeat(np.array([0, 1], np.int64), len(rows))  # requests apart from responses
+    sources = repeat_sources(requests + responses, groups, np.zeros(2 * len(rows), np.int64))
+    marked, marked_reference = _rows_both_ways(requests, responses, statuses, min_shape_bytes, sources)
+    alone, _ = _rows_both_ways(requests, responses, statuses, min_shape_bytes)
+    np.testing.assert_array_equal(marked, alone)
+    np.testing.assert_array_equal(marked_reference, alone)
 
 
 def test_payload_rows_compiled_equals_python_on_real_bodies():

@@ -351,3 +351,20 @@ def test_key_sets_are_judged_alike_whatever_the_batches(signatures) -> None:
         results.append(([(alert.ts, alert.rule, alert.severity, alert.evidence) for alert in alerts], windows))
     assert sum(rule == "json_keys" for _, rule, _, _ in results[0][0]) > 20
     assert results[1:] == [results[0]] * 3
+
+
+def test_key_sets_of_a_batch_are_those_of_each_row_alone(signatures) -> None:
+    """Key sets are read once per run of identical bodies (detectors.batchbodies), also where the run's first
+    body is not read itself (a non-2xx response) or differs in its content type."""
+    from detectors.batchkeys import TransactionBatch
+
+    same = b'{"id": 5, "name": "a"}'
+    rows = [order(0, response=same, status=404), order(1, response=same), order(2, response=same),
+            order(3, body=b" [1]", content_type="text/plain"), order(4, body=b' {"a": 1}'), order(5, response=b"[]"),
+            order(6, response=same, endpoint="/api/v1/other"), order(7, response=same)]  # fmt: skip
+    rows[4].req_content_type = "application/json"  # a leading space: an object only where the type says JSON
+    rows[7].resp_content_type = "text/plain"
+    batch = anomaly_detector(signatures).baselines.features(TransactionBatch(rows)).keysets
+    alone = [anomaly_detector(signatures).baselines.features(TransactionBatch([row])).keysets[0] for row in rows]
+    assert batch == alone
+    assert [pair[1] for pair in alone[:3]] == [None, frozenset({"id", "name"}), frozenset({"id", "name"})]
