@@ -36,9 +36,10 @@ from operator import attrgetter
 import numpy as np
 
 from detectors.alert import Alert
-from detectors.batchbodies import bodies_of
+from detectors.batchbodies import BatchBodies, bodies_of
 from detectors.batchkeys import group, operations_of, statuses_of
 from detectors.exposure import ExposureScanner
+from detectors.jsonkeys import FOUND, object_keys
 from detectors.kernels import (
     FEATURE_ENTROPY,
     FEATURE_LENGTH,
@@ -189,28 +190,40 @@ RECENT_KEYSET_ENTRIES = 4096
 _keyset_cache: dict[tuple[bytes, int], frozenset[str] | None] = {}
 
 
-def json_keyset(body: bytes, content_type: str, max_keys: int) -> frozenset[str] | None:
+def json_keyset(
+    body: bytes, content_type: str, max_keys: int, read_keys: bytes | None = None
+) -> frozenset[str] | None:  # fmt: skip
     """The top-level keys of a JSON object body, or None (not JSON, not an object, too many keys or a key longer
-    than MAX_KEY_CHARS)."""
+    than MAX_KEY_CHARS). `read_keys`: the keys detectors.jsonkeys read from this very body (each followed by a
+    NUL byte), where it was sure of them; json.loads reads the others."""
     if not body or ("json" not in content_type.lower() and body[:1] != b"{"):
         return None
     if len(body) > KEYSET_CACHE_MAX_BYTES:
-        return _parse_keyset(body, max_keys)
+        return _parse_keyset(body, max_keys, read_keys)
     key = (body, max_keys)
     if key in _keyset_cache:
         return _keyset_cache[key]
     if len(_keyset_cache) >= KEYSET_CACHE_ENTRIES:
         _keyset_cache.clear()
-    keyset = _keyset_cache[key] = _parse_keyset(body, max_keys)
+    keyset = _keyset_cache[key] = _parse_keyset(body, max_keys, read_keys)
     return keyset
 
 
 # Key sets are interned: bodies that differ in their values share one key set object, so the windows that count
-# key sets compare and look them up by identity first. Bounded like the memo above.
+# key sets compare and look them up by identity first. Bounded like the memo above; so is the memo of the key
+# sets of the keys the kernel read.
 _interned_keysets: dict[frozenset[str], frozenset[str]] = {}
+_keysets_of_read_keys: dict[bytes, frozenset[str]] = {}
 
 
-def _parse_keyset(body: bytes, max_keys: int) -> frozenset[str] | None:
+def _parse_keyset(body: bytes, max_keys: int, read_keys: bytes | None = None) -> frozenset[str] | None:
+    if read_keys is not None:
+        keyset = _keysets_of_read_keys.get(read_keys)
+        if keyset is None:
+            if len(_keysets_of_read_keys) >= KEYSET_CACHE_ENTRIES:
+                _keysets_of_read_keys.clear()
+            keyset = _keysets_of_read_keys[read_keys] = _interned(frozenset(read_keys.decode("ascii").split("\0")[:-1]))
+        return keyset
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
@@ -219,7 +232,10 @@ def _parse_keyset(body: bytes, max_keys: int) -> frozenset[str] | None:
         return None
     if document and max(map(len, document)) > MAX_KEY_CHARS:
         return None
-    keyset = frozenset(document)
+    return _interned(frozenset(document))
+
+
+def _interned(keyset: frozenset[str]) -> frozenset[str]:
     interned = _interned_keysets.get(keyset)
     if interned is None:
         if len(_interned_keysets) >= KEYSET_CACHE_ENTRIES:
@@ -255,13 +271,15 @@ class EndpointBaselines:
     def __len__(self) -> int:
         return len(self.slot_of)
 
-    def _keyset(self, endpoint: str, direction: int, body: bytes, content_type: str) -> frozenset[str] | None:
+    def _keyset(
+        self, endpoint: str, direction: int, body: bytes, content_type: str, read_keys: bytes | None = None
+    ) -> frozenset[str] | None:  # fmt: skip
         """json_keyset of the body, taken from the endpoint's last one when it is the same body."""
         key = (endpoint, direction)
         recent = self.recent_keysets.get(key)
         if recent is not None and recent[0] == body and recent[1] == content_type:
             return recent[2]
-        keyset = json_keyset(body, content_type, self.settings.json_max_keys)
+        keyset = json_keyset(body, content_type, self.settings.json_max_keys, read_keys)
         if len(body) <= KEYSET_CACHE_MAX_BYTES:
             if recent is None and len(self.recent_keysets) >= RECENT_KEYSET_ENTRIES:
                 self.recent_keysets.clear()
@@ -346,17 +364,38 @@ class EndpointBaselines:
             return [(None, None)] * count
         sources = bodies.sources
         by_body = np.full(2 * count, None, dtype=object)
-        for body in np.unique(sources[wanted]).tolist():  # a source may be a body not wanted itself (a 404's)
+        needed = np.unique(sources[wanted])  # a source may be a body not wanted itself (a 404's)
+        for body, read_keys in zip(needed.tolist(), self._read_keys(bodies, needed), strict=True):
             if body < count:
                 transaction = transactions[body]
-                found = self._keyset(transaction.endpoint, 0, transaction.req_body, transaction.req_content_type)
+                found = self._keyset(
+                    transaction.endpoint, 0, transaction.req_body, transaction.req_content_type, read_keys
+                )
             else:
                 transaction = transactions[body - count]
-                found = self._keyset(transaction.endpoint, 1, transaction.resp_body, transaction.resp_content_type)
+                found = self._keyset(
+                    transaction.endpoint, 1, transaction.resp_body, transaction.resp_content_type, read_keys
+                )
             by_body[body] = found
         keysets = by_body[sources]
         keysets[~wanted] = None
         return list(zip(keysets[:count].tolist(), keysets[count:].tolist(), strict=True))
+
+    def _read_keys(self, bodies: BatchBodies, which: np.ndarray) -> list[bytes | None]:
+        """The top-level keys of bodies `which` as detectors.jsonkeys reads them (each followed by a NUL byte), or
+        None where it leaves the body to json.loads."""
+        lengths = bodies.lengths[which]
+        keys = np.empty(max(1, int(lengths.sum())), dtype=np.uint8)
+        key_ends = np.empty(len(which), dtype=np.int64)
+        results = np.empty(len(which), dtype=np.int64)
+        object_keys(
+            bodies.buffer, bodies.offsets[which], lengths, self.settings.json_max_keys, MAX_KEY_CHARS, keys, key_ends,
+            results,
+        )  # fmt: skip
+        written = keys.tobytes()
+        starts, ends = [0, *key_ends[:-1].tolist()], key_ends.tolist()
+        return [written[start:end] if result == FOUND else None
+                for start, end, result in zip(starts, ends, results.tolist(), strict=True)]  # fmt: skip
 
     def judge(self, transactions: Sequence[Transaction], features: AnomalyFeatures, alerts: list[list[Alert]]) -> None:
         """Scores each transaction against its endpoint's baseline, then learns from it (needs no body)."""

@@ -368,3 +368,29 @@ def test_key_sets_of_a_batch_are_those_of_each_row_alone(signatures) -> None:
     alone = [anomaly_detector(signatures).baselines.features(TransactionBatch([row])).keysets[0] for row in rows]
     assert batch == alone
     assert [pair[1] for pair in alone[:3]] == [None, frozenset({"id", "name"}), frozenset({"id", "name"})]
+
+
+def test_key_sets_read_by_the_kernel_are_those_json_loads_gives(signatures, monkeypatch) -> None:
+    """Where detectors.jsonkeys reads a body's keys, the key set is the one json.loads gives; the bodies it leaves
+    (escaped keys, NaN, too many keys, not an object) still get json.loads's answer."""
+    import detectors.payload as module
+    from detectors.batchkeys import TransactionBatch
+
+    many = json.dumps({f"k{n}": n for n in range(70)}).encode()
+    bodies = [b'{"id": 1, "name": "a"}', b'{"": 1, "": 2}', b"{}", b' {"a": [1, {"b": null}]} ', b'{"\\u0061": 1}',
+              b'{"a": NaN}', b"[1]", many, b'{"a": 1', b"x"]  # fmt: skip
+    rows = [order(n, response=body, endpoint=f"/e{n}") for n, body in enumerate(bodies)]
+    baselines = anomaly_detector(signatures).baselines
+    calls, loads = [], json.loads
+    monkeypatch.setattr(module.json, "loads", lambda body: calls.append(body) or loads(body))
+    monkeypatch.setattr(module, "_keyset_cache", {})
+    found = [pair[1] for pair in baselines.features(TransactionBatch(rows)).keysets]
+    expected = []
+    for body in bodies:
+        try:
+            document = loads(body)
+        except ValueError:
+            document = None
+        expected.append(frozenset(document) if isinstance(document, dict) and len(document) <= 64 else None)
+    assert found == expected
+    assert calls == bodies[4:]  # the kernel read the first four

@@ -66,6 +66,7 @@ IMPORTS_PYTHON_BODY = re.compile(r"^from support\.kernels import python_body$", 
 KERNEL_TEST_MODULES = (
     "tests/detectors/test_batchkeys.py",
     "tests/detectors/test_ids.py",
+    "tests/detectors/test_jsonkeys.py",
     "tests/detectors/test_kernels.py",
     "tests/detectors/test_windows.py",
     "tests/parsers/test_headparse.py",
