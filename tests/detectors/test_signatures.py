@@ -696,3 +696,8 @@ def test_remembered_target_texts_are_the_target_fields_texts(paths_and_queries) 
             target = f"{path}?{query}" if query else path or "/"
             expected = [text for _, _, text in _target_fields(target, 64, 3)]
             assert _target_texts(memo, target, 64, 3) == expected
+
+
+def test_every_expression_compiles_for_pythons_re_too(signatures) -> None:
+    """Python's twin of each expression is compiled at its first use (a finding's evidence): each must compile."""
+    assert all(signature.regex.pattern == signature.pattern for signature in signatures.signatures)
