@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from detectors.alert import Alert
+from detectors.batchkeys import TransactionBatch
 from detectors.engine import ExpectedJwts, worker_payload_detectors
 from detectors.openapi import ApiSpec
 from parsers.transaction import Transaction, public_values
@@ -193,7 +194,7 @@ class ShardCollector:
         if self.payload is not None:
             size = self.task.config.detectors.batch_size
             for start in range(0, len(transactions), size):
-                chunk = transactions[start : start + size]
+                chunk = TransactionBatch(transactions[start : start + size])  # its bodies taken once for both
                 alerts[start : start + size] = self.payload.inspect_grouped(chunk)
                 if self.tagger is not None:
                     values.append(self.tagger.tag(chunk))
