@@ -426,7 +426,7 @@ class EndpointBaselines:
         self,
         transactions: Sequence[Transaction],
         slots: np.ndarray,
-        keysets: list[tuple[frozenset[str] | None, frozenset[str] | None]],
+        keysets: list[KeysetPair],
         kept: np.ndarray,
         alerts: list[list[Alert]],
     ) -> None:
@@ -520,9 +520,7 @@ class EndpointBaselines:
             found.append(self._alert(transaction, rule, severity, z, what, f"{evidence}, robust z={z:.1f}"))
         return found
 
-    def _json_keys(
-        self, transaction: Transaction, slot: int, keysets: tuple[frozenset[str] | None, frozenset[str] | None]
-    ) -> Alert | None:
+    def _json_keys(self, transaction: Transaction, slot: int, keysets: KeysetPair) -> Alert | None:
         settings = self.settings
         windows = self.keysets[slot]
         if windows is None:
@@ -564,7 +562,7 @@ class AnomalyFeatures:
     """Per transaction of a batch: its row of numeric features, and its request and response JSON key sets."""
 
     values: np.ndarray
-    keysets: list[tuple[frozenset[str] | None, frozenset[str] | None]]
+    keysets: list[KeysetPair]
 
 
 class AnomalyFeatureTagger:
