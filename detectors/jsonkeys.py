@@ -2,12 +2,13 @@
 
 The payload baselines learn each JSON body's set of top-level keys. Decoding a whole document to read them costs
 `json.loads` several microseconds per body, most of detection's time on an API whose bodies differ. The kernel
-reads a strict subset of JSON: printable ASCII with JSON's whitespace, escapes only in strings below the top level
-and in values, numbers and the literals true, false and null as JSON spells them, at most MAX_DEPTH levels, top-
-level keys of at most `max_key_chars` characters and at most `max_keys` of them. A body in that subset is a JSON
-document that `json.loads` reads alike, so its keys are taken from the kernel. Any other body (non-ASCII text,
-an escape in a top-level key, NaN, a syntax error...) is left to `json.loads`, which decides: the kernel never
-rejects a body by itself, so it can only save time, never change a key set.
+reads a strict subset of JSON: an object or an array of printable ASCII with JSON's whitespace, escapes only in
+strings below the top level and in values, numbers and the literals true, false and null as JSON spells them, at
+most MAX_DEPTH levels, top-level keys of at most `max_key_chars` characters and at most `max_keys` of them. A body
+in that subset is a JSON document that `json.loads` reads alike, so its keys are taken from the kernel (an array
+has none). Any other body (non-ASCII text, an escape in a top-level key, NaN, a syntax error...) is left to
+`json.loads`, which decides: the kernel never rejects a body by itself, so it can only save time, never change a
+key set.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from numba import njit
 
 UNSURE = 0  # json.loads decides
 FOUND = 1  # an object whose keys the kernel wrote
+NOT_AN_OBJECT = 2  # an array: a JSON document, but no object, so it has no key set
 MAX_DEPTH = 64
 
 _SPACE, _TAB, _LF, _CR = 32, 9, 10, 13
@@ -69,8 +71,8 @@ def _literal_end(buffer, position, end, literal):
 def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends, results):
     """For each body (buffer[starts[i]:starts[i] + lengths[i]], uint8): results[i] = FOUND where it is a JSON object
     in the subset (module docstring), its top-level keys then written to `keys` (uint8, at least as long as all the
-    bodies together), each followed by a NUL byte, from key_ends[i - 1] (0 for the first) to key_ends[i]; else
-    UNSURE and nothing written.
+    bodies together), each followed by a NUL byte, from key_ends[i - 1] (0 for the first) to key_ends[i];
+    NOT_AN_OBJECT where it is an array in the subset; else UNSURE. Nothing is written but a FOUND body's keys.
 
     One loop over the bytes, a state machine with a stack of open containers. The scans of whitespace, strings
     and numbers are written out in the loop: a call per token to a helper costs several nanoseconds in numba,
@@ -86,7 +88,8 @@ def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends
             buffer[position] == _SPACE or buffer[position] == _LF or buffer[position] == _CR or buffer[position] == _TAB
         ):
             position += 1
-        state = _FAIL if position >= end or buffer[position] != _OPEN_OBJECT else _VALUE
+        opens_object = position < end and buffer[position] == _OPEN_OBJECT
+        state = _VALUE if opens_object or (position < end and buffer[position] == _OPEN_ARRAY) else _FAIL
         depth = 0
         found = 0
         while state != _FAIL:
@@ -232,7 +235,7 @@ def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends
                     break
                 state = _AFTER_VALUE
         if state == _DONE:
-            results[body] = FOUND
+            results[body] = FOUND if opens_object else NOT_AN_OBJECT
         else:
             written = first_key
         key_ends[body] = written

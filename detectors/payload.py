@@ -39,7 +39,7 @@ from detectors.alert import Alert
 from detectors.batchbodies import BatchBodies, bodies_of
 from detectors.batchkeys import group, operations_of, statuses_of
 from detectors.exposure import ExposureScanner
-from detectors.jsonkeys import FOUND, object_keys
+from detectors.jsonkeys import FOUND, NOT_AN_OBJECT, object_keys
 from detectors.kernels import (
     FEATURE_ENTROPY,
     FEATURE_LENGTH,
@@ -59,6 +59,7 @@ INITIAL_CAPACITY = 64
 MAX_KEY_CHARS = 64  # objects with longer keys hold data in their keys: not judged
 # A transaction's JSON key sets: its request body's, its response body's (None: not a JSON object, or not read).
 KeysetPair = tuple[frozenset[str] | None, frozenset[str] | None]
+OPEN_BRACE = ord("{")
 HTTP_OK_MIN = 200
 HTTP_OK_MAX = 299
 
@@ -218,12 +219,7 @@ _keysets_of_read_keys: dict[bytes, frozenset[str]] = {}
 
 def _parse_keyset(body: bytes, max_keys: int, read_keys: bytes | None = None) -> frozenset[str] | None:
     if read_keys is not None:
-        keyset = _keysets_of_read_keys.get(read_keys)
-        if keyset is None:
-            if len(_keysets_of_read_keys) >= KEYSET_CACHE_ENTRIES:
-                _keysets_of_read_keys.clear()
-            keyset = _keysets_of_read_keys[read_keys] = _interned(frozenset(read_keys.decode("ascii").split("\0")[:-1]))
-        return keyset
+        return keyset_of_read_keys(read_keys)
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
@@ -233,6 +229,16 @@ def _parse_keyset(body: bytes, max_keys: int, read_keys: bytes | None = None) ->
     if document and max(map(len, document)) > MAX_KEY_CHARS:
         return None
     return _interned(frozenset(document))
+
+
+def keyset_of_read_keys(read_keys: bytes) -> frozenset[str]:
+    """The key set of keys detectors.jsonkeys read (each followed by a NUL byte), interned."""
+    keyset = _keysets_of_read_keys.get(read_keys)
+    if keyset is None:
+        if len(_keysets_of_read_keys) >= KEYSET_CACHE_ENTRIES:
+            _keysets_of_read_keys.clear()
+        keyset = _keysets_of_read_keys[read_keys] = _interned(frozenset(read_keys.decode("ascii").split("\0")[:-1]))
+    return keyset
 
 
 def _interned(keyset: frozenset[str]) -> frozenset[str]:
@@ -365,7 +371,14 @@ class EndpointBaselines:
         sources = bodies.sources
         by_body = np.full(2 * count, None, dtype=object)
         needed = np.unique(sources[wanted])  # a source may be a body not wanted itself (a 404's)
-        for body, read_keys in zip(needed.tolist(), self._read_keys(bodies, needed), strict=True):
+        results, read = self._read_keys(bodies, needed)
+        opens_object = (bodies.buffer[bodies.offsets[needed]] == OPEN_BRACE).tolist()  # needed bodies are not empty
+        for body, result, read_keys, opens in zip(needed.tolist(), results, read, opens_object, strict=True):
+            if result == NOT_AN_OBJECT:
+                continue  # an array: no key set, whatever the content type says
+            if read_keys is not None and opens:  # json_keyset would read it whatever the content type: no memo
+                by_body[body] = keyset_of_read_keys(read_keys)
+                continue
             if body < count:
                 transaction = transactions[body]
                 found = self._keyset(
@@ -381,9 +394,9 @@ class EndpointBaselines:
         keysets[~wanted] = None
         return list(zip(keysets[:count].tolist(), keysets[count:].tolist(), strict=True))
 
-    def _read_keys(self, bodies: BatchBodies, which: np.ndarray) -> list[bytes | None]:
-        """The top-level keys of bodies `which` as detectors.jsonkeys reads them (each followed by a NUL byte), or
-        None where it leaves the body to json.loads."""
+    def _read_keys(self, bodies: BatchBodies, which: np.ndarray) -> tuple[list[int], list[bytes | None]]:
+        """What detectors.jsonkeys makes of bodies `which`: its results (FOUND, NOT_AN_OBJECT, UNSURE), and the
+        top-level keys it read (each followed by a NUL byte), None where it found none."""
         lengths = bodies.lengths[which]
         keys = np.empty(max(1, int(lengths.sum())), dtype=np.uint8)
         key_ends = np.empty(len(which), dtype=np.int64)
@@ -393,9 +406,9 @@ class EndpointBaselines:
             results,
         )  # fmt: skip
         written = keys.tobytes()
-        starts, ends = [0, *key_ends[:-1].tolist()], key_ends.tolist()
-        return [written[start:end] if result == FOUND else None
-                for start, end, result in zip(starts, ends, results.tolist(), strict=True)]  # fmt: skip
+        starts, ends, results = [0, *key_ends[:-1].tolist()], key_ends.tolist(), results.tolist()
+        return results, [written[start:end] if result == FOUND else None
+                         for start, end, result in zip(starts, ends, results, strict=True)]  # fmt: skip
 
     def judge(self, transactions: Sequence[Transaction], features: AnomalyFeatures, alerts: list[list[Alert]]) -> None:
         """Scores each transaction against its endpoint's baseline, then learns from it (needs no body)."""

@@ -1,4 +1,5 @@
-"""The JSON key kernel: where it finds an object's keys, json.loads reads the very same; plain documents are found."""
+"""The JSON key kernel: where it finds an object's keys, json.loads reads the very same, and where it finds an array,
+json.loads reads one; plain documents are found."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.kernels import python_body
 
-from detectors.jsonkeys import FOUND, MAX_DEPTH, UNSURE, object_keys
+from detectors.jsonkeys import FOUND, MAX_DEPTH, NOT_AN_OBJECT, UNSURE, object_keys
 
 MAX_KEYS = 64
 MAX_KEY_CHARS = 64
 
 
-def keys_both_ways(bodies: list[bytes], max_keys: int = MAX_KEYS) -> list[list[bytes] | None]:
-    """Each body's keys as the kernel found them (None: UNSURE), compiled and as plain Python, which must agree."""
+ARRAY = "an array"
+
+
+def keys_both_ways(bodies: list[bytes], max_keys: int = MAX_KEYS) -> list[list[bytes] | str | None]:
+    """Each body's keys as the kernel found them (ARRAY: NOT_AN_OBJECT, None: UNSURE), compiled and as plain
+    Python, which must agree."""
     answers = []
     for kernel in (object_keys, python_body(object_keys)):
         lengths = np.array([len(body) for body in bodies], dtype=np.int64)
@@ -26,15 +31,15 @@ def keys_both_ways(bodies: list[bytes], max_keys: int = MAX_KEYS) -> list[list[b
         key_ends = np.zeros(len(bodies), dtype=np.int64)
         results = np.zeros(len(bodies), dtype=np.int64)
         kernel(buffer, starts, lengths, max_keys, MAX_KEY_CHARS, keys, key_ends, results)
-        found: list[list[bytes] | None] = []
+        found: list[list[bytes] | str | None] = []
         for index, result in enumerate(results.tolist()):
-            assert result in (FOUND, UNSURE)
+            assert result in (FOUND, NOT_AN_OBJECT, UNSURE)
             first = int(key_ends[index - 1]) if index else 0
             if result == FOUND:
                 found.append(keys[first : key_ends[index]].tobytes().split(b"\0")[:-1])
             else:
                 assert key_ends[index] == first  # nothing written
-                found.append(None)
+                found.append(ARRAY if result == NOT_AN_OBJECT else None)
         answers.append(found)
     assert answers[0] == answers[1]
     return answers[0]
@@ -49,8 +54,11 @@ def loads_keys(body: bytes) -> list[str] | None:
     return list(document) if isinstance(document, dict) else None
 
 
-def agrees(body: bytes, found: list[bytes] | None) -> None:
+def agrees(body: bytes, found: list[bytes] | str | None) -> None:
     if found is None:
+        return
+    if found == ARRAY:
+        assert isinstance(json.loads(body), list), body
         return
     expected = loads_keys(body)
     assert expected is not None, body
@@ -74,10 +82,11 @@ def test_plain_objects_are_found_with_the_keys_json_loads_reads(document, ascii_
     agrees(body, found)
     if ascii_only:  # printable ASCII with escapes below the top level: always in the subset
         assert found is not None and sorted(found) == sorted(key.encode() for key in document)
+        assert keys_both_ways([json.dumps(list(document.values()), indent=indent).encode()]) == [ARRAY]
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.dictionaries(st.text(max_size=6), json_values, max_size=6), st.data())
+@given(st.dictionaries(st.text(max_size=6), json_values, max_size=6) | st.lists(json_values, max_size=6), st.data())
 def test_whatever_the_kernel_finds_json_loads_reads_alike(document, data) -> None:
     """Mutated documents: bytes changed, cut, inserted. The kernel may leave any to json.loads, never disagree."""
     body = bytearray(json.dumps(document, ensure_ascii=data.draw(st.booleans())).encode())
@@ -111,7 +120,8 @@ def test_known_bodies() -> None:
               b'{"a": "x\ty"}', b'{"a": 1.}']  # fmt: skip
     found = keys_both_ways(bodies)
     assert found[:3] == [[b"a", b"b", b"d"], [], [b"", b""]]
-    assert found[3:11] == [None] * 8  # escaped key, NaN, trailing comma, array, 01, extra data, UTF-8, too deep
+    assert found[3:11] == [None, None, None, ARRAY, None, None, None, None]  # escaped key, NaN, trailing comma,
+    # an array (no key set), 01, extra data, UTF-8, too deep
     assert found[11] is None  # MAX_DEPTH arrays inside the object: one level too many
     assert found[12:] == [None, None]  # a raw tab in a string, "1."
     for body, keys in zip(bodies, found, strict=True):

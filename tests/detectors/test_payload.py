@@ -371,8 +371,8 @@ def test_key_sets_of_a_batch_are_those_of_each_row_alone(signatures) -> None:
 
 
 def test_key_sets_read_by_the_kernel_are_those_json_loads_gives(signatures, monkeypatch) -> None:
-    """Where detectors.jsonkeys reads a body's keys, the key set is the one json.loads gives; the bodies it leaves
-    (escaped keys, NaN, too many keys, not an object) still get json.loads's answer."""
+    """Where detectors.jsonkeys reads a body's keys (or finds an array), the key set is the one json.loads gives;
+    the bodies it leaves (escaped keys, NaN, too many keys, cut, not JSON) still get json.loads's answer."""
     import detectors.payload as module
     from detectors.batchkeys import TransactionBatch
 
@@ -393,4 +393,16 @@ def test_key_sets_read_by_the_kernel_are_those_json_loads_gives(signatures, monk
             document = None
         expected.append(frozenset(document) if isinstance(document, dict) and len(document) <= 64 else None)
     assert found == expected
-    assert calls == bodies[4:]  # the kernel read the first four
+    assert calls == bodies[4:6] + bodies[7:]  # the kernel read the first four and the array
+
+
+def test_a_content_type_that_is_not_json_leaves_only_bodies_that_open_an_object(signatures) -> None:
+    """As json_keyset decides: a body that starts with "{" is read whatever its content type; one that starts with
+    whitespace only where the content type says JSON; an array never has a key set."""
+    from detectors.batchkeys import TransactionBatch
+
+    rows = [order(n, response=body) for n, body in enumerate([b'{"a": 1}', b' {"a": 1}', b' {"a": 1}', b"[1]"])]
+    for row in rows[:2] + rows[3:]:
+        row.resp_content_type = "text/plain"
+    found = [pair[1] for pair in anomaly_detector(signatures).baselines.features(TransactionBatch(rows)).keysets]
+    assert found == [frozenset({"a"}), None, frozenset({"a"}), None]
