@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, itemgetter
 
 import numpy as np
 
@@ -132,7 +133,7 @@ class RateDetector:
         ordered = transactions
         if len(ts_ns) > 1 and (np.diff(ts_ns) < 0).any():
             order = np.argsort(ts_ns, kind="stable")
-            ordered = [transactions[i] for i in order.tolist()]
+            ordered = itemgetter(*order.tolist())(transactions)  # a tuple: two rows at least
             ts_ns = ts_ns[order]
         # Columns the other detectors read too, coded once per batch (in arrival order).
         endpoints, endpoint_codes = endpoints_of(transactions)
@@ -222,14 +223,11 @@ class RateDetector:
         self, ordered, clients, client_codes, endpoints, endpoint_codes, operations, operation_codes, ts_ns
     ) -> list[Alert]:
         """Distinct ids per (client, method, endpoint): only the rows whose endpoint has a placeholder."""
-        templated = np.array(["{" in endpoint for endpoint in endpoints], bool)
-        candidates = np.flatnonzero(templated[endpoint_codes])
+        templated = np.array(["{" in endpoint for endpoint in endpoints], bool)[endpoint_codes]
+        candidates = np.flatnonzero(templated)
         if not len(candidates):
             return []
-        if len(candidates) == len(ordered):
-            paths = list(map(_path, ordered))
-        else:
-            paths = [ordered[i].path for i in candidates.tolist()]
+        paths = list(compress(map(_path, ordered), templated.tolist()))
         named, hashes = batch_id_hashes(paths, endpoints, endpoint_codes[candidates])
         rows = candidates[named]
         if not len(rows):
