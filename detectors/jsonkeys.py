@@ -20,6 +20,9 @@ UNSURE = 0  # json.loads decides
 FOUND = 1  # an object whose keys the kernel wrote
 NOT_AN_OBJECT = 2  # an array: a JSON document, but no object, so it has no key set
 MAX_DEPTH = 64
+# Python refuses to convert integers of more digits than sys.get_int_max_str_digits() (4300 by default, 640 at
+# the least where it is set): json.loads then fails. Longer integers are left to it.
+MAX_INTEGER_DIGITS = 640
 
 _SPACE, _TAB, _LF, _CR = 32, 9, 10, 13
 _QUOTE, _BACKSLASH, _COMMA, _COLON, _MINUS, _PLUS, _DOT = 34, 92, 44, 58, 45, 43, 46
@@ -197,11 +200,17 @@ def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends
                 if position >= end or not _ZERO <= buffer[position] <= _NINE:
                     state = _FAIL
                     break
+                integer_start = position
                 if buffer[position] == _ZERO:
                     position += 1
                 else:
                     while position < end and _ZERO <= buffer[position] <= _NINE:
                         position += 1
+                if position - integer_start > MAX_INTEGER_DIGITS and (
+                    position >= end or (buffer[position] != _DOT and buffer[position] != 101 and buffer[position] != 69)
+                ):
+                    state = _FAIL  # an integer Python may refuse to convert (sys.get_int_max_str_digits)
+                    break
                 if position < end and buffer[position] == _DOT:
                     position += 1
                     digits_start = position

@@ -128,6 +128,15 @@ def test_known_bodies() -> None:
         agrees(body, keys)
 
 
+def test_integers_python_may_refuse_to_convert_are_left_to_json_loads() -> None:
+    """json.loads fails on an integer of more digits than sys.get_int_max_str_digits() (4300 by default, at least
+    640 where set); a float of as many digits converts."""
+    long_integer = b'{"a": 1' + b"0" * 5000 + b"}"
+    found = keys_both_ways([long_integer, b'{"a": 1' + b"0" * 5000 + b".5}", b'{"a": 1' + b"0" * 639 + b"}"])
+    assert found == [None, [b"a"], [b"a"]]
+    agrees(long_integer, found[0])
+
+
 def test_too_many_or_too_long_keys_are_left_to_json_loads() -> None:
     many = json.dumps({f"k{n}": n for n in range(5)}).encode()
     long_key = json.dumps({"x" * (MAX_KEY_CHARS + 1): 1}).encode()
