@@ -39,8 +39,9 @@ _FALSE = np.frombuffer(b"false", np.uint8)
 _NULL = np.frombuffer(b"null", np.uint8)
 
 
-# What the kernel expects next.
-_VALUE, _AFTER_VALUE, _KEY, _DONE, _FAIL = 0, 1, 2, 3, 4
+# What the kernel expects next. _START: the document's first byte, "{" or "["; _OPENED: a key or value, or the
+# bracket that closes the container just opened; _AFTER_KEY: the colon after a key.
+_VALUE, _AFTER_VALUE, _KEY, _DONE, _FAIL, _START, _OPENED, _AFTER_KEY = 0, 1, 2, 3, 4, 5, 6, 7
 
 
 @njit(cache=True)
@@ -77,9 +78,9 @@ def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends
     bodies together), each followed by a NUL byte, from key_ends[i - 1] (0 for the first) to key_ends[i];
     NOT_AN_OBJECT where it is an array in the subset; else UNSURE. Nothing is written but a FOUND body's keys.
 
-    One loop over the bytes, a state machine with a stack of open containers. The scans of whitespace, strings
-    and numbers are written out in the loop: a call per token to a helper costs several nanoseconds in numba,
-    more than the token's bytes."""
+    One loop over the bytes, a state machine with a stack of open containers; whitespace is skipped at the top of
+    the loop, before every token. The scans of whitespace, strings and numbers are written out in the loop: a call
+    per token to a helper costs several nanoseconds in numba, more than the token's bytes."""
     stack = np.empty(MAX_DEPTH, dtype=np.uint8)
     written = 0
     for body in range(len(starts)):
@@ -87,16 +88,12 @@ def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends
         first_key = written
         position = starts[body]
         end = position + lengths[body]
-        while position < end and (
-            buffer[position] == _SPACE or buffer[position] == _LF or buffer[position] == _CR or buffer[position] == _TAB
-        ):
-            position += 1
-        opens_object = position < end and buffer[position] == _OPEN_OBJECT
-        state = _VALUE if opens_object or (position < end and buffer[position] == _OPEN_ARRAY) else _FAIL
+        state = _START
+        opens_object = False
         depth = 0
         found = 0
         while state != _FAIL:
-            while position < end:
+            while position < end:  # the only whitespace skip: every token starts here
                 byte = buffer[position]
                 if byte != _SPACE and byte != _LF and byte != _CR and byte != _TAB:
                     break
@@ -105,6 +102,27 @@ def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends
                 state = _DONE if state == _AFTER_VALUE and depth == 0 else _FAIL
                 break
             byte = buffer[position]
+            if state == _START:
+                if byte != _OPEN_OBJECT and byte != _OPEN_ARRAY:
+                    state = _FAIL
+                    break
+                opens_object = byte == _OPEN_OBJECT
+                state = _VALUE
+            elif state == _AFTER_KEY:
+                if byte != _COLON:
+                    state = _FAIL
+                    break
+                position += 1
+                state = _VALUE
+                continue
+            elif state == _OPENED:
+                top = stack[depth - 1]
+                if (byte == _CLOSE_OBJECT and top == _OPEN_OBJECT) or (byte == _CLOSE_ARRAY and top == _OPEN_ARRAY):
+                    depth -= 1
+                    position += 1
+                    state = _AFTER_VALUE
+                    continue
+                state = _KEY if top == _OPEN_OBJECT else _VALUE
             if state == _AFTER_VALUE:
                 if depth == 0:
                     state = _FAIL  # more than one document
@@ -157,16 +175,7 @@ def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends
                         written += 1
                     keys[written] = 0
                     written += 1
-                while position < end:
-                    byte = buffer[position]
-                    if byte != _SPACE and byte != _LF and byte != _CR and byte != _TAB:
-                        break
-                    position += 1
-                if position >= end or buffer[position] != _COLON:
-                    state = _FAIL
-                    break
-                position += 1
-                state = _VALUE
+                state = _AFTER_KEY
                 continue
             if state == _KEY:
                 state = _FAIL
@@ -179,20 +188,7 @@ def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends
                 stack[depth] = byte
                 depth += 1
                 position += 1
-                while position < end:
-                    closing = buffer[position]
-                    if closing != _SPACE and closing != _LF and closing != _CR and closing != _TAB:
-                        break
-                    position += 1
-                if position < end and (
-                    (byte == _OPEN_OBJECT and buffer[position] == _CLOSE_OBJECT)
-                    or (byte == _OPEN_ARRAY and buffer[position] == _CLOSE_ARRAY)
-                ):
-                    depth -= 1
-                    position += 1
-                    state = _AFTER_VALUE
-                else:
-                    state = _KEY if byte == _OPEN_OBJECT else _VALUE
+                state = _OPENED
             elif byte == _MINUS or _ZERO <= byte <= _NINE:
                 # -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
                 if byte == _MINUS:
