@@ -30,28 +30,38 @@ from sniffer.decode.link import LINKTYPE_RAW
 from sniffer.flows import Endpoint, Flow, FlowLimits, FlowTable, address_text
 from sniffer.fragments import FragmentReassembler
 from sniffer.records import TransactionBuilder
+from sniffer.shardsplit import SHARD_BUCKETS, FirstSightSplit
 
 INTERESTING_FLAGS = TCP_SYN | TCP_FIN | TCP_RST
 EXPIRY, FRAGMENT = 0, 1  # what stops the walk through a batch's segments at a row (see _process_decoded)
 NEVER = 1 << 63
 
 
-SHARD_BUCKETS = 4096  # flow keys fall into this many buckets; each shard owns a range of them
-
-
 @dataclass(frozen=True, slots=True)
 class Shard:
     """One of `count` shards of the connections. A connection's flow key (the same for both directions, a 64-bit
-    hash of the 4-tuple) falls into one of SHARD_BUCKETS buckets; each shard owns a range of them, of equal
-    size, or, with `first_share`, shard 0 owns that share and the others split the rest: the parent of a replay
-    parses shard 0 beside merging every shard."""
+    hash of the 4-tuple) falls into one of SHARD_BUCKETS buckets, and every bucket belongs to one shard. Shards
+    own equal shares of the buckets, or, with `first_share`, shard 0 owns that share and the others split the
+    rest: the parent of a replay parses shard 0 beside merging every shard.
+
+    `first_sight`: buckets are given to shards as they are first seen (sniffer.shardsplit), which every process
+    of a replay does alike; otherwise each shard owns a fixed range of them (a live capture's workers, which see
+    only their own packets)."""
 
     index: int
     count: int
     first_share: float | None = None
+    first_sight: bool = False
+
+    def shares(self) -> list[float]:
+        """Each shard's share of the connections, in shard order."""
+        if self.first_share is None or self.count == 1:
+            return [1.0 / self.count] * self.count
+        first = min(1.0, max(0.0, self.first_share))
+        return [first] + [(1.0 - first) / (self.count - 1)] * (self.count - 1)
 
     def bucket_range(self) -> tuple[int, int]:
-        """The buckets [first, end) this shard owns."""
+        """The buckets [first, end) this shard owns, with fixed ranges."""
         if self.first_share is None:
             return SHARD_BUCKETS * self.index // self.count, SHARD_BUCKETS * (self.index + 1) // self.count
         first = round(SHARD_BUCKETS * min(1.0, max(0.0, self.first_share)))
@@ -61,9 +71,15 @@ class Shard:
         return first + rest * (self.index - 1) // others, first + rest * self.index // others
 
     def owns(self, flow_keys: np.ndarray) -> np.ndarray:
+        """Whether each segment (by its flow key) is this shard's, with fixed ranges."""
         first, end = self.bucket_range()
         buckets = flow_keys % np.uint64(SHARD_BUCKETS)
         return (buckets >= np.uint64(first)) & (buckets < np.uint64(end))
+
+    def split(self) -> Shard | FirstSightSplit:
+        """What tells this process's segments from the others': the shard itself (fixed ranges), or, giving
+        buckets at first sight, a split that remembers whom it gave them to (one per pipeline)."""
+        return FirstSightSplit(self.index, self.shares()) if self.first_sight else self
 
 
 @dataclass(slots=True)
@@ -93,7 +109,7 @@ class Pipeline:
     ) -> None:
         """`shard`: keep only the connections of this shard (a worker of several); None keeps every one."""
         self.builder = builder
-        self.shard = shard
+        self.shard = shard.split() if shard is not None else None
         self.on_transaction = on_transaction
         self.flows = FlowTable(limits, self._emit)
         self.fragments = FragmentReassembler()

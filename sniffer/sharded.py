@@ -4,10 +4,11 @@ The parent parses shard 0 itself and starts a worker process for each other shar
 Shard 0 is smaller than the others (`parent_share`): the parent also merges. The workers are forked where that is
 safe (`ShardedRun.start`), so they skip apispy's start-up. Every process reads every capture itself: reading and
 decoding are numba kernels and cost little next to HTTP parsing, and it saves copying packets between processes.
-Each keeps only the TCP segments of its shard (see `Shard`: both directions of a connection land in the same shard)
-and runs the stages whose state is per connection: reassembly, HTTP parsing, transaction records with templating,
-and the detectors that need the bodies, which only that process holds (injection, data exposure, and the features
-the payload baselines compare). Per capture block (a step), each shard hands the parent its transactions' public
+Each keeps only the TCP segments of its shard (see `Shard`: both directions of a connection land in the same shard,
+and connections are given to shards in the order they are first seen, sniffer.shardsplit) and runs the stages
+whose state is per connection: reassembly, HTTP parsing, transaction records with templating, and the detectors
+that need the bodies, which only that process holds (injection, data exposure, and the features the payload
+baselines compare). Per capture block (a step), each shard hands the parent its transactions' public
 fields with those features, the alerts its detectors raised, its packet clock and the time of its oldest unanswered
 request.
 
@@ -66,12 +67,14 @@ CAPTURE_WIDE_COUNTERS = frozenset(
 
 
 # The parent parses a smaller share of the connections than each worker: it also merges what every shard sends
-# (names endpoints, runs the detectors that span connections, the metrics and every output), which costs it about
-# 45% of parsing the whole capture per worker beside it, now that the compiled build parses faster. 2 processes on
-# the bench capture, workers forked, compiled build, writing the time series, fastest three of each interleaved:
-# every detector on, 3.30-3.43 s with the parent's share at 0.4 (MERGE_COST 0.2), 3.13-3.45 at 0.325, 2.98-3.16
-# at 0.275, 3.05-3.25 at 0.25, 3.69-3.77 at 0.1; detectors off, 2.54-2.69 s at 0.4, 2.32-2.50 at 0.275.
-MERGE_COST = 0.45
+# (names endpoints, runs the detectors that span connections, the metrics and every output). It should stay the
+# busier of the two: a worker that falls behind leaves the parent idle, then merging its last steps after it ends.
+# 2 processes on the bench capture (16 connections, given at first sight), workers forked, compiled build, writing
+# the time series, five of each interleaved: every detector on, 2.67-2.77 s at 0.45, 2.62-2.74 at 0.3, 2.56-2.72
+# at 0.35, 2.58-2.71 at 0.25; detectors off, 2.21-2.31 s at 0.45, 2.14-2.22 at 0.3, 1.91-1.99 at 0.35, 1.90-1.98
+# at 0.25 (one process: 3.18-3.22 s and 2.48-2.53 s; fixed ranges of buckets at 0.45, which gave the parent 2 of the 16
+# connections: 2.81-3.00 s and 2.43-2.52 s).
+MERGE_COST = 0.35
 
 
 def parent_share(workers: int) -> float:
@@ -413,7 +416,7 @@ class ShardedRun:
         return self._finish(self.worker_counters, warnings)
 
     def _task(self, index: int) -> WorkerTask:
-        shard = Shard(index, self.workers, parent_share(self.workers))
+        shard = Shard(index, self.workers, parent_share(self.workers), first_sight=True)
         needs_pending = self.time_series if self.time_series is not None else self.metrics is not None
         return WorkerTask(shard, self.paths, self.config, self.spec, needs_pending)
 

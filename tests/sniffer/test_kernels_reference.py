@@ -72,6 +72,7 @@ KERNEL_TEST_MODULES = (
     "tests/parsers/test_headparse.py",
     "tests/sniffer/capture/test_ring.py",
     "tests/sniffer/test_decoder.py",
+    "tests/sniffer/test_shardsplit.py",
 )
 
 
