@@ -72,6 +72,16 @@ def _literal_end(buffer, position, end, literal):
 
 
 @njit(cache=True)
+def _digits_end(buffer, position, end):
+    """Where a run of one or more digits from `position` ends, or -1 if there is none (a fraction's or an exponent's
+    digits: rare enough per body that a call costs nothing, unlike the per-token scans written out in the kernel)."""
+    start = position
+    while position < end and _ZERO <= buffer[position] <= _NINE:
+        position += 1
+    return position if position > start else -1
+
+
+@njit(cache=True)
 def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends, results):
     """For each body (buffer[starts[i]:starts[i] + lengths[i]], uint8): results[i] = FOUND where it is a JSON object
     in the subset (module docstring), its top-level keys then written to `keys` (uint8, at least as long as all the
@@ -208,21 +218,16 @@ def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends
                     state = _FAIL  # an integer Python may refuse to convert (sys.get_int_max_str_digits)
                     break
                 if position < end and buffer[position] == _DOT:
-                    position += 1
-                    digits_start = position
-                    while position < end and _ZERO <= buffer[position] <= _NINE:
-                        position += 1
-                    if position == digits_start:
+                    position = _digits_end(buffer, position + 1, end)
+                    if position < 0:
                         state = _FAIL
                         break
                 if position < end and (buffer[position] == 101 or buffer[position] == 69):  # e, E
                     position += 1
                     if position < end and (buffer[position] == _PLUS or buffer[position] == _MINUS):
                         position += 1
-                    digits_start = position
-                    while position < end and _ZERO <= buffer[position] <= _NINE:
-                        position += 1
-                    if position == digits_start:
+                    position = _digits_end(buffer, position, end)
+                    if position < 0:
                         state = _FAIL
                         break
                 state = _AFTER_VALUE
