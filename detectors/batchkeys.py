@@ -125,36 +125,51 @@ def group(*columns: tuple[int, np.ndarray]) -> Groups:
     return Groups(*group_rows(joint))
 
 
+# Grouping hashes each key into an open-addressing table of at least twice as many slots as rows: one pass, in row
+# order, so groups are numbered by first row as they are met (a stable sort of the keys, then renumbering by
+# first row, took 8-19 us a batch of 512, this 1.6-1.9). The table's slot of a key: its low 31 bits, with the
+# high ones folded in, times an odd constant (the product fits in int64: no overflow in plain Python either),
+# bits 20 and up. Codes combined by `group` are multiples of a column's count plus a code, which a mask of the
+# low bits alone would pile into a few slots.
+HASH_MULTIPLIER = 0x9E3779B1
+HASH_SHIFT = 20
+LOW_31_BITS = 0x7FFFFFFF
+
+
 @njit(cache=True)
 def group_rows(keys):
     """(each row's group, each group's first row, each group's last row) of integer keys, groups numbered in the
     order of their first row."""
     count = len(keys)
     codes = np.empty(count, np.int64)
-    if count == 0:
-        return codes, np.empty(0, np.int64), np.empty(0, np.int64)
-    order = np.argsort(keys, kind="mergesort")  # stable: a key's rows come in row order
     firsts = np.empty(count, np.int64)
     lasts = np.empty(count, np.int64)
-    groups = -1
-    previous = keys[order[0]]
-    for position in range(count):
-        row = order[position]
-        key = keys[row]
-        if groups < 0 or key != previous:
-            groups += 1
-            firsts[groups] = row
-            previous = key
-        lasts[groups] = row
-        codes[row] = groups
-    groups += 1
-    by_first = np.argsort(firsts[:groups], kind="mergesort")
-    rank = np.empty(groups, np.int64)
-    for position in range(groups):
-        rank[by_first[position]] = position
+    size = 16
+    while size < 2 * count:
+        size *= 2
+    mask = size - 1
+    slot_keys = np.empty(size, np.int64)
+    slot_groups = np.full(size, -1, np.int64)
+    groups = 0
     for row in range(count):
-        codes[row] = rank[codes[row]]
-    return codes, firsts[:groups][by_first], lasts[:groups][by_first]
+        key = keys[row]
+        slot = ((((key ^ (key >> 31)) & LOW_31_BITS) * HASH_MULTIPLIER) >> HASH_SHIFT) & mask
+        while True:
+            found = slot_groups[slot]
+            if found < 0:
+                slot_groups[slot] = groups
+                slot_keys[slot] = key
+                firsts[groups] = row
+                lasts[groups] = row
+                codes[row] = groups
+                groups += 1
+                break
+            if slot_keys[slot] == key:
+                lasts[found] = row
+                codes[row] = found
+                break
+            slot = (slot + 1) & mask
+    return codes, firsts[:groups], lasts[:groups]
 
 
 @njit(cache=True)

@@ -12,6 +12,10 @@ from support.kernels import python_body
 from detectors.batchkeys import codes_of, first_per_group, group, group_rows
 
 keys = st.lists(st.integers(-3, 6), max_size=300)
+# What `group` makes of several coded columns: multiples of a column's count plus a code, and any int64 at all.
+wide_keys = st.lists(
+    st.one_of(st.integers(0, 40).map(lambda code: code * 1024), st.integers(-(2**63), 2**63 - 1)), max_size=300
+)
 
 
 def reference_groups(values: list[int]) -> tuple[list[int], list[int], list[int]]:
@@ -31,7 +35,7 @@ def reference_groups(values: list[int]) -> tuple[list[int], list[int], list[int]
 
 
 @settings(max_examples=200, deadline=None)
-@given(keys)
+@given(st.one_of(keys, wide_keys))
 def test_group_rows_matches_its_python_body_and_a_dict(values) -> None:
     array = np.array(values, np.int64)
     expected = reference_groups(values)
