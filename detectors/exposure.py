@@ -152,7 +152,8 @@ class ExposureScanner:
         sources = batch_bodies.sources[count:] - count
         firsts = sources == np.arange(count)
         header_lists = list(map(_resp_headers, transactions))
-        distinct_lists = list({id(headers): headers for headers in header_lists}.values())  # every list is alive
+        by_id = dict(zip(map(id, header_lists), header_lists, strict=True))  # every list is alive in the batch
+        distinct_lists = list(by_id.values())
         texts = [self._header_text(headers) for headers in distinct_lists]
         texts += compress(bodies, firsts.tolist())
         hit_texts = self.signatures.texts_with_hits(texts, RESPONSE)

@@ -637,7 +637,7 @@ class PayloadDetector:
 
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
         """Alerts for a batch of transactions in arrival order, grouped by transaction in that order."""
-        return [alert for found in self.inspect_grouped(transactions) for alert in found]
+        return list(chain.from_iterable(self.inspect_grouped(transactions)))
 
     def inspect_grouped(self, transactions: Sequence[Transaction]) -> list[list[Alert]]:
         """The alerts each transaction of the batch raised, in the batch's order."""

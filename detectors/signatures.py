@@ -28,6 +28,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
@@ -608,8 +609,13 @@ _target_memo: dict[tuple[int, int], dict[str, list[bytes]]] = {}
 _query_memo: dict[tuple[int, int], dict[bytes, list[bytes]]] = {}  # the same for queries (see _target_texts)
 
 
+_req_headers = attrgetter("req_headers")
+
 # What a target needs split (query, fragment) or decoded before it is scanned.
 _SPLIT_OR_DECODE = re.compile(rb"[%&+$\\?#]")
+# The same bytes as a table, to find them all in a batch's joined targets with one numpy lookup (a generator over
+# the regex's matches took some 45 us a batch of 512, this 13).
+_SPLIT_OR_DECODE_BYTES = np.array([_SPLIT_OR_DECODE.match(bytes([byte])) is not None for byte in range(256)])
 
 
 def _target_texts(memo: dict[str, list[bytes]], target: str, max_scan_bytes: int, rounds: int) -> list[bytes]:
@@ -731,20 +737,18 @@ def injection_alerts_batch(
     texts = [joined]
     if _SPLIT_OR_DECODE.search(joined) is not None:
         ends = np.cumsum(np.fromiter(map(len, targets), dtype=np.int64, count=len(targets)) + 1)
-        marks = np.fromiter((match.start() for match in _SPLIT_OR_DECODE.finditer(joined)), dtype=np.int64)
+        marks = np.flatnonzero(_SPLIT_OR_DECODE_BYTES[np.frombuffer(joined, np.uint8)])
         for index in np.unique(np.searchsorted(ends, marks, side="right")).tolist():
             texts += _target_texts(memo, targets[index], max_scan_bytes, rounds)
-    seen_headers: set[int] = set()  # ids: every list is alive in the batch
     plain_bodies: list[Transaction] = []  # bodies that are one field each (not forms): see _plain_body_texts
-    for transaction in transactions:
-        if transaction.req_body:
-            if _FORM_TYPE in transaction.req_content_type.lower():
-                texts += _body_texts(transaction, max_scan_bytes, rounds)
-            else:
-                plain_bodies.append(transaction)
-        header_list = transaction.req_headers
-        if header_list and id(header_list) not in seen_headers:
-            seen_headers.add(id(header_list))
+    for transaction in [transaction for transaction in transactions if transaction.req_body]:
+        if _FORM_TYPE in transaction.req_content_type.lower():
+            texts += _body_texts(transaction, max_scan_bytes, rounds)
+        else:
+            plain_bodies.append(transaction)
+    header_lists = list(map(_req_headers, transactions))
+    for header_list in dict(zip(map(id, header_lists), header_lists, strict=True)).values():  # ids: all alive
+        if header_list:
             texts.append(_header_entry(header_list, max_scan_bytes, rounds)[1])
     if plain_bodies:
         texts += _plain_body_texts(plain_bodies, max_scan_bytes, rounds)
