@@ -40,9 +40,11 @@ class DetectorSettings:
 
     enabled: bool = True
     # Small enough that a batch of transactions (bodies included) stays in the CPU caches while the detectors read
-    # it, large enough that the per-batch numpy and numba calls amortise. Replay of the bench capture, every
-    # detector on (fastest of four, interleaved): 256 4.98 s, 384 4.77, 512 4.66, 768 4.81, 1024 4.86.
-    batch_size: int = 512
+    # it, large enough that the per-batch numpy and numba calls amortise. Replays of the bench capture in one
+    # process (compiled build, CPU seconds, fastest of seven, interleaved), detection's cost over a replay
+    # without it (2.07 s): 512 0.47 s, 1024 0.40, 1536 0.43. Batches only change how alerts of one key are folded
+    # (a batch's rows over a limit make one alert, its `count` the number of them), not what is found.
+    batch_size: int = 1024
     # Transactions carry bounded copies of their bodies; a batch is also handed on once they add up to this.
     max_batch_body_bytes: int = 32 << 20
     # A batch is also handed on once its first transaction is this old (packet time; on an idle live link, wall
