@@ -356,20 +356,23 @@ class EndpointBaselines:
     def features(self, transactions: Sequence[Transaction]) -> AnomalyFeatures:
         """What the baselines compare, computed from the bodies: the part that can run where the bodies are."""
         values = self._features(transactions)
-        return AnomalyFeatures(values, self._keysets(transactions))
+        return AnomalyFeatures(values, *self._keysets(transactions))
 
-    def _keysets(self, transactions: Sequence[Transaction]) -> list[KeysetPair]:
-        """Each row's (request, response) JSON key sets: of every body within the scan limit, of responses only
-        2xx ones (None otherwise). Read once per run of identical bodies (detectors.batchbodies)."""
+    def _keysets(self, transactions: Sequence[Transaction]) -> tuple[list, list, np.ndarray, np.ndarray]:
+        """Each row's request and response JSON key sets: of every body within the scan limit, of responses only
+        2xx ones (None otherwise); then their ids (see AnomalyFeatures). Read once per run of identical bodies
+        (detectors.batchbodies), whose rows share the key set object: its id is taken once per run too."""
         count = len(transactions)
         bodies = bodies_of(transactions, self.settings.max_scan_bytes)
         wanted = (bodies.kept > 0) & (bodies.kept <= self.settings.max_scan_bytes)
         statuses = statuses_of(transactions)
         wanted[count:] &= (statuses >= HTTP_OK_MIN) & (statuses <= HTTP_OK_MAX)
         if not wanted.any():
-            return [(None, None)] * count
+            nones = np.full(count, NONE_ID, dtype=np.int64)
+            return [None] * count, [None] * count, nones, nones.copy()
         sources = bodies.sources
         by_body = np.full(2 * count, None, dtype=object)
+        ids_by_body = np.full(2 * count, NONE_ID, dtype=np.int64)
         needed = np.unique(sources[wanted])  # a source may be a body not wanted itself (a 404's)
         results, read = self._read_keys(bodies, needed)
         opens_object = (bodies.buffer[bodies.offsets[needed]] == OPEN_BRACE).tolist()  # needed bodies are not empty
@@ -377,7 +380,8 @@ class EndpointBaselines:
             if result == NOT_AN_OBJECT:
                 continue  # an array: no key set, whatever the content type says
             if read_keys is not None and opens:  # json_keyset would read it whatever the content type: no memo
-                by_body[body] = keyset_of_read_keys(read_keys)
+                by_body[body] = found = keyset_of_read_keys(read_keys)
+                ids_by_body[body] = id(found)
                 continue
             if body < count:
                 transaction = transactions[body]
@@ -390,9 +394,11 @@ class EndpointBaselines:
                     transaction.endpoint, 1, transaction.resp_body, transaction.resp_content_type, read_keys
                 )
             by_body[body] = found
-        keysets = by_body[sources]
+            ids_by_body[body] = id(found)
+        keysets, ids = by_body[sources], ids_by_body[sources]
         keysets[~wanted] = None
-        return list(zip(keysets[:count].tolist(), keysets[count:].tolist(), strict=True))
+        ids[~wanted] = NONE_ID
+        return keysets[:count].tolist(), keysets[count:].tolist(), ids[:count], ids[count:]
 
     def _read_keys(self, bodies: BatchBodies, which: np.ndarray) -> tuple[list[int], list[bytes | None]]:
         """What detectors.jsonkeys makes of bodies `which`: its results (FOUND, NOT_AN_OBJECT, UNSURE), and the
@@ -416,13 +422,12 @@ class EndpointBaselines:
         settings = self.settings
         count = len(transactions)
         slots = self.slots_of_rows(transactions)
-        values, keysets = features.values, features.keysets
         kept = np.flatnonzero(slots >= 0)
         if kept.size < count:
-            slots, values, transactions = slots[kept], values[kept], [transactions[i] for i in kept]
-            keysets = [keysets[i] for i in kept]
+            slots, transactions, features = slots[kept], [transactions[i] for i in kept], features.rows(kept)
         else:
             kept = np.arange(count)
+        values = features.values
         z_scores = np.empty_like(values)
         medians = np.empty_like(values)
         largest = np.empty(len(values), dtype=np.float64)
@@ -433,13 +438,13 @@ class EndpointBaselines:
         flagged = np.flatnonzero(largest > settings.z_threshold)
         for row in flagged:
             alerts[kept[row]].extend(self._anomaly_alerts(transactions[row], z_scores[row], medians[row], values[row]))
-        self._judge_keysets(transactions, slots, keysets, kept, alerts)
+        self._judge_keysets(transactions, slots, features, kept, alerts)
 
     def _judge_keysets(
         self,
         transactions: Sequence[Transaction],
         slots: np.ndarray,
-        keysets: list[KeysetPair],
+        features: AnomalyFeatures,
         kept: np.ndarray,
         alerts: list[list[Alert]],
     ) -> None:
@@ -447,14 +452,13 @@ class EndpointBaselines:
         apart, so their rows need not interleave). An endpoint's rows mostly carry the key sets it always does:
         a run of rows with the same usual pair is learned at once (`add_many`); a usual key set stays usual while
         it is added, since adding it never lowers its own count."""
-        count = len(keysets)
+        count = len(slots)
         if not count:
             return
-        requests, responses = zip(*keysets, strict=True)
+        requests, responses = features.requests, features.responses
         order = np.argsort(slots, kind="stable")
         # Runs of rows with one slot and the very same key set objects (interned: equal ones mostly are).
-        columns = [slots[order]]
-        columns += [np.fromiter(map(id, direction), np.int64, count)[order] for direction in (requests, responses)]
+        columns = [slots[order], features.request_ids[order], features.response_ids[order]]
         new_run = np.empty(count, dtype=bool)
         new_run[0] = True
         new_run[1:] = False
@@ -465,8 +469,7 @@ class EndpointBaselines:
         common = self.settings.json_keyset_min_count
         windows_of = self.keysets
         for start, end in zip(starts, [*starts[1:], count], strict=True):
-            pair = keysets[order[start]]
-            request, response = pair
+            request, response = pair = requests[order[start]], responses[order[start]]
             if request is None and response is None:
                 continue
             slot = int(columns[0][start])
@@ -570,12 +573,45 @@ class EndpointBaselines:
 _req_wire, _resp_wire = attrgetter("req_body_bytes"), attrgetter("resp_body_bytes")
 
 
+NONE_ID = id(None)
+
+
+def ids_of(objects: Sequence[object]) -> np.ndarray:
+    return np.fromiter(map(id, objects), dtype=np.int64, count=len(objects))
+
+
 @dataclass(slots=True)
 class AnomalyFeatures:
-    """Per transaction of a batch: its row of numeric features, and its request and response JSON key sets."""
+    """Per transaction of a batch: its row of numeric features, its request's and its response's JSON key sets
+    (None: not a JSON object, or not read), and the ids of those key set objects (of None where there is none),
+    by which `_judge_keysets` finds runs of rows with the very same ones. Columns, not a pair per row: a batch's
+    rows mostly share a few key sets, whose ids are taken once per run of identical bodies."""
 
     values: np.ndarray
-    keysets: list[KeysetPair]
+    requests: list[frozenset[str] | None]
+    responses: list[frozenset[str] | None]
+    request_ids: np.ndarray
+    response_ids: np.ndarray
+
+    @classmethod
+    def of_pairs(cls, values: np.ndarray, pairs: Sequence[KeysetPair]) -> AnomalyFeatures:
+        """From (request, response) key set pairs, one per row, as a worker process ships them."""
+        requests = [pair[0] for pair in pairs]
+        responses = [pair[1] for pair in pairs]
+        return cls(values, requests, responses, ids_of(requests), ids_of(responses))
+
+    def pairs(self) -> list[KeysetPair]:
+        return list(zip(self.requests, self.responses, strict=True))
+
+    def rows(self, which: np.ndarray) -> AnomalyFeatures:
+        picked = which.tolist()
+        return AnomalyFeatures(
+            self.values[which],
+            [self.requests[row] for row in picked],
+            [self.responses[row] for row in picked],
+            self.request_ids[which],
+            self.response_ids[which],
+        )
 
 
 class AnomalyFeatureTagger:
@@ -592,8 +628,8 @@ class AnomalyFeatureTagger:
     def tag(self, transactions: Sequence[Transaction]) -> np.ndarray:
         """Tags each transaction; returns their feature values, one row each (to ship in one array)."""
         features = self.baselines.features(transactions)
-        for index, transaction in enumerate(transactions):
-            transaction.payload_features = (features.values[index], features.keysets[index])
+        for transaction, values, pair in zip(transactions, features.values, features.pairs(), strict=True):
+            transaction.payload_features = (values, pair)
         return features.values
 
 
@@ -609,9 +645,9 @@ class AnomalyJudge:
         if not tagged:
             return []
         values = np.vstack([transaction.payload_features[0] for transaction in tagged])
-        keysets = [transaction.payload_features[1] for transaction in tagged]
+        pairs = [transaction.payload_features[1] for transaction in tagged]
         alerts: list[list[Alert]] = [[] for _ in tagged]
-        self.baselines.judge(tagged, AnomalyFeatures(values, keysets), alerts)
+        self.baselines.judge(tagged, AnomalyFeatures.of_pairs(values, pairs), alerts)
         return [alert for found in alerts for alert in found]
 
 

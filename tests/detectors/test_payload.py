@@ -364,9 +364,12 @@ def test_key_sets_of_a_batch_are_those_of_each_row_alone(signatures) -> None:
             order(6, response=same, endpoint="/api/v1/other"), order(7, response=same)]  # fmt: skip
     rows[4].req_content_type = "application/json"  # a leading space: an object only where the type says JSON
     rows[7].resp_content_type = "text/plain"
-    batch = anomaly_detector(signatures).baselines.features(TransactionBatch(rows)).keysets
-    alone = [anomaly_detector(signatures).baselines.features(TransactionBatch([row])).keysets[0] for row in rows]
-    assert batch == alone
+    features = anomaly_detector(signatures).baselines.features(TransactionBatch(rows))
+    alone = [anomaly_detector(signatures).baselines.features(TransactionBatch([row])).pairs()[0] for row in rows]
+    assert features.pairs() == alone
+    # The ids the runs of key sets are found by, taken once per run of bodies: each row's key set object's own.
+    for keysets, ids in ((features.requests, features.request_ids), (features.responses, features.response_ids)):
+        assert ids.tolist() == [id(keyset) for keyset in keysets]
     assert [pair[1] for pair in alone[:3]] == [None, frozenset({"id", "name"}), frozenset({"id", "name"})]
 
 
@@ -384,7 +387,7 @@ def test_key_sets_read_by_the_kernel_are_those_json_loads_gives(signatures, monk
     calls, loads = [], json.loads
     monkeypatch.setattr(module.json, "loads", lambda body: calls.append(body) or loads(body))
     monkeypatch.setattr(module, "_keyset_cache", {})
-    found = [pair[1] for pair in baselines.features(TransactionBatch(rows)).keysets]
+    found = [pair[1] for pair in baselines.features(TransactionBatch(rows)).pairs()]
     expected = []
     for body in bodies:
         try:
@@ -404,5 +407,5 @@ def test_a_content_type_that_is_not_json_leaves_only_bodies_that_open_an_object(
     rows = [order(n, response=body) for n, body in enumerate([b'{"a": 1}', b' {"a": 1}', b' {"a": 1}', b"[1]"])]
     for row in rows[:2] + rows[3:]:
         row.resp_content_type = "text/plain"
-    found = [pair[1] for pair in anomaly_detector(signatures).baselines.features(TransactionBatch(rows)).keysets]
+    found = [pair[1] for pair in anomaly_detector(signatures).baselines.features(TransactionBatch(rows)).pairs()]
     assert found == [frozenset({"a"}), None, frozenset({"a"}), None]
