@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -168,13 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     unique_seconds = engine_over(with_unique_bodies(transactions), config, args.repeat)
     transactions.clear()  # the replays below are measured without this heap beside them
     # The four kinds of replay take turns, and each keeps its fastest: this VM's speed drifts over minutes, and a
-    # drift must not fall on one side of the comparison.
+    # drift must not fall on one side of the comparison. Each round's own share (its two replays ran side by side)
+    # is kept too: their spread shows what one reading is worth on a machine whose speed wanders.
     replays: dict[tuple[bool, bool], float] = {}
+    round_shares: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(args.repeat):
         for time_series in (False, True):
+            pair = []
             for detect in (False, True):
                 seconds = timed_replay(args.apispy, args.capture, detect, workdir, time_series)
                 replays[time_series, detect] = min(seconds, replays.get((time_series, detect), seconds))
+                pair.append(seconds)
+            round_shares[time_series].append(100 * (pair[1] - pair[0]) / pair[1])
     shutil.rmtree(workdir)
     print(f"capture: {args.capture}  transactions: {count:,}  alerts: {alerts:,}  (this process: {build_name()})")
     print(f"detection engine: {engine_seconds:.2f} s = {count / engine_seconds:,.0f} transactions/s")
@@ -189,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     for time_series, what in ((False, "a bare replay"), (True, "a replay writing its time series")):
         off, on = replays[time_series, False], replays[time_series, True]
         print(f"{what}: without detectors {off:.2f} s, with {on:.2f} s; detection share {100 * (on - off) / on:.1f}%")
+        each = round_shares[time_series]
+        print(f"  share in each round: {', '.join(f'{share:.1f}%' for share in each)} "
+              f"(median {statistics.median(each):.1f}%)")
     return 0
 
 
