@@ -59,6 +59,7 @@ INITIAL_CAPACITY = 64
 MAX_KEY_CHARS = 64  # objects with longer keys hold data in their keys: not judged
 # A transaction's JSON key sets: its request body's, its response body's (None: not a JSON object, or not read).
 KeysetPair = tuple[frozenset[str] | None, frozenset[str] | None]
+NONE_ID = id(None)  # the key set id of a row without one (see AnomalyFeatures)
 OPEN_BRACE = ord("{")
 HTTP_OK_MIN = 200
 HTTP_OK_MAX = 299
@@ -573,10 +574,8 @@ class EndpointBaselines:
 _req_wire, _resp_wire = attrgetter("req_body_bytes"), attrgetter("resp_body_bytes")
 
 
-NONE_ID = id(None)
-
-
 def ids_of(objects: Sequence[object]) -> np.ndarray:
+    """The id of each object (alive while the caller holds them), as int64."""
     return np.fromiter(map(id, objects), dtype=np.int64, count=len(objects))
 
 
