@@ -575,7 +575,11 @@ def _target_fields(target: str, max_scan_bytes: int, rounds: int) -> list[Field]
 
 def _target_parts(target: str) -> tuple[bytes, bytes]:
     """A request-target's path and query (without the fragment), as bytes."""
-    path, _, query = target.encode("latin-1", "replace").partition(b"#")[0].partition(b"?")
+    return _raw_target_parts(target.encode("latin-1", "replace"))
+
+
+def _raw_target_parts(raw: bytes) -> tuple[bytes, bytes]:
+    path, _, query = raw.partition(b"#")[0].partition(b"?")
     return path, query
 
 
@@ -613,6 +617,8 @@ _req_headers = attrgetter("req_headers")
 
 # What a target needs split (query, fragment) or decoded before it is scanned.
 _SPLIT_OR_DECODE = re.compile(rb"[%&+$\\?#]")
+_PATH_ENDS = frozenset(b"?#")  # of those, the ones that end a path: before the first of them, nothing to decode
+QUESTION_MARK, HASH = ord("?"), ord("#")
 # The same bytes as a table, to find them all in a batch's joined targets with one numpy lookup (a generator over
 # the regex's matches took some 45 us a batch of 512, this 13).
 _SPLIT_OR_DECODE_BYTES = np.array([_SPLIT_OR_DECODE.match(bytes([byte])) is not None for byte in range(256)])
@@ -626,26 +632,72 @@ def _target_texts(memo: dict[str, list[bytes]], target: str, max_scan_bytes: int
     texts = memo.get(target)
     if texts is None:
         raw = target.encode("latin-1", "replace")
-        if _SPLIT_OR_DECODE.search(raw) is None:
+        mark = _SPLIT_OR_DECODE.search(raw)
+        if mark is None:
             return [raw[:max_scan_bytes]]  # a bare path with nothing to decode (/users/42): its own only field
-        path, query = _target_parts(target)
-        texts = [_path_field(path, max_scan_bytes, rounds)[2]]
+        path, query = _raw_target_parts(raw)
+        if raw[mark.start()] in _PATH_ENDS:  # nothing to decode before the query (/users/42?fields=name)
+            texts = [path[:max_scan_bytes]]  # what _path_field finds: decode_field leaves such a path as it is
+        else:
+            texts = [_path_field(path, max_scan_bytes, rounds)[2]]
         if query:
-            query_memo = _query_memo.setdefault((max_scan_bytes, rounds), {})
-            query_texts = query_memo.get(query)
-            if query_texts is None:
-                fields: list[Field] = []
-                _add_query_fields(fields, query, max_scan_bytes, rounds)
-                query_texts = [text for _, _, text in fields]
-                if len(query) <= TARGET_MEMO_MAX_CHARS:
-                    if len(query_memo) >= TARGET_MEMO_ENTRIES:
-                        query_memo.clear()
-                    query_memo[query] = query_texts
-            texts += query_texts
+            texts += _query_texts(_query_memo_of(max_scan_bytes, rounds), query, max_scan_bytes, rounds)
         if len(target) <= TARGET_MEMO_MAX_CHARS:
             if len(memo) >= TARGET_MEMO_ENTRIES:
                 memo.clear()
             memo[target] = texts
+    return texts
+
+
+def _query_memo_of(max_scan_bytes: int, rounds: int) -> dict[bytes, list[bytes]]:
+    query_memo = _query_memo.get((max_scan_bytes, rounds))
+    if query_memo is None:
+        query_memo = _query_memo[max_scan_bytes, rounds] = {}
+    return query_memo
+
+
+def _query_texts(query_memo: dict[bytes, list[bytes]], query: bytes, max_scan_bytes: int, rounds: int) -> list[bytes]:
+    """The texts of a query's fields, remembered in `query_memo` (see _target_texts). The list is shared."""
+    query_texts = query_memo.get(query)
+    if query_texts is None:
+        fields: list[Field] = []
+        _add_query_fields(fields, query, max_scan_bytes, rounds)
+        query_texts = [text for _, _, text in fields]
+        if len(query) <= TARGET_MEMO_MAX_CHARS:
+            if len(query_memo) >= TARGET_MEMO_ENTRIES:
+                query_memo.clear()
+            query_memo[query] = query_texts
+    return query_texts
+
+
+def _marked_target_texts(
+    joined: bytes, targets: list[str], memo: dict[str, list[bytes]], max_scan_bytes: int, rounds: int
+) -> list[bytes]:  # fmt: skip
+    """The texts of `_target_texts` of every target of a batch with something to split or decode, from `joined`
+    (the targets as latin-1, each followed by a NUL). A target whose first such byte is "?" or "#" has a path with
+    nothing to decode: its path and its query are cut from `joined` itself, which the batch has just read, rather
+    than from each target, made long before; only the others go through `_target_texts`."""
+    lengths = np.fromiter(map(len, targets), dtype=np.int64, count=len(targets))
+    ends = np.cumsum(lengths + 1)  # each target's NUL
+    marks = np.flatnonzero(_SPLIT_OR_DECODE_BYTES[np.frombuffer(joined, np.uint8)])
+    owners, first_marks = np.unique(np.searchsorted(ends, marks, side="right"), return_index=True)
+    query_memo = _query_memo_of(max_scan_bytes, rounds)
+    texts: list[bytes] = []
+    for index, mark, start, end in zip(
+        owners.tolist(), marks[first_marks].tolist(), (ends - lengths - 1)[owners].tolist(),
+        (ends - 1)[owners].tolist(), strict=True,
+    ):  # fmt: skip
+        first = joined[mark]
+        if first not in _PATH_ENDS:
+            texts += _target_texts(memo, targets[index], max_scan_bytes, rounds)
+            continue
+        texts.append(joined[start:mark][:max_scan_bytes])  # as _target_texts: the path as it is
+        if first == QUESTION_MARK:  # else a fragment: no query
+            query = joined[mark + 1 : end]
+            if HASH in query:
+                query = query.partition(b"#")[0]
+            if query:
+                texts += query_memo.get(query) or _query_texts(query_memo, query, max_scan_bytes, rounds)
     return texts
 
 
@@ -736,10 +788,7 @@ def injection_alerts_batch(
     joined = "\x00".join(targets).encode("latin-1", "replace")
     texts = [joined]
     if _SPLIT_OR_DECODE.search(joined) is not None:
-        ends = np.cumsum(np.fromiter(map(len, targets), dtype=np.int64, count=len(targets)) + 1)
-        marks = np.flatnonzero(_SPLIT_OR_DECODE_BYTES[np.frombuffer(joined, np.uint8)])
-        for index in np.unique(np.searchsorted(ends, marks, side="right")).tolist():
-            texts += _target_texts(memo, targets[index], max_scan_bytes, rounds)
+        texts += _marked_target_texts(joined, targets, memo, max_scan_bytes, rounds)
     plain_bodies: list[Transaction] = []  # bodies that are one field each (not forms): see _plain_body_texts
     for transaction in [transaction for transaction in transactions if transaction.req_body]:
         if _FORM_TYPE in transaction.req_content_type.lower():

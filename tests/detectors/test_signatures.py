@@ -612,6 +612,30 @@ def test_target_texts_are_the_target_fields_texts_remembered_or_not(targets: lis
         assert _target_texts({}, target, 4, 3) == [text for _, _, text in _target_fields(target, 4, 3)]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.one_of(TARGET_ALPHABET, st.just("€")), max_size=24), min_size=1, max_size=8),
+       st.sampled_from([65536, 4]))  # "€" is no latin-1: it becomes "?", a query's start, as on the wire
+def test_a_batchs_marked_target_texts_are_each_targets_own(targets: list[str], max_scan_bytes: int) -> None:
+    """The batch scan cuts paths and queries from the joined targets where it can: the texts are those
+    `_target_texts` gives each target with something to split or decode, in order."""
+    from detectors.signatures import _SPLIT_OR_DECODE, _marked_target_texts, _target_texts
+
+    joined = "\x00".join(targets).encode("latin-1", "replace")
+    expected = [text for target in targets if _SPLIT_OR_DECODE.search(target.encode("latin-1", "replace"))
+                for text in _target_texts({}, target, max_scan_bytes, 3)]  # fmt: skip
+    assert _marked_target_texts(joined, targets, {}, max_scan_bytes, 3) == expected
+
+
+def test_a_path_before_the_first_question_mark_or_hash_needs_no_decoding() -> None:
+    """`_target_texts` takes such a path as it is: every byte that decoding looks for is one that ends the fast
+    path's search before it (`_SPLIT_OR_DECODE`), so a path without one is a path decode_field leaves alone."""
+    from detectors.signatures import _NEEDS_DECODING, _PATH_ENDS, _SPLIT_OR_DECODE
+
+    for byte in range(256):
+        if _NEEDS_DECODING(bytes([byte])) is not None:
+            assert _SPLIT_OR_DECODE.search(bytes([byte])) is not None and byte not in _PATH_ENDS
+
+
 def test_target_memo_is_bounded(monkeypatch) -> None:
     from detectors import signatures as module
 
