@@ -25,6 +25,7 @@ import numpy as np
 
 from detectors.alert import Alert
 from detectors.batchbodies import bodies_of
+from detectors.batchkeys import distinct_objects
 from detectors.evidence import mask_middle
 from detectors.kernels import luhn_valid
 from detectors.signatures import RESPONSE, Rule, SignatureSet, printable
@@ -152,8 +153,7 @@ class ExposureScanner:
         sources = batch_bodies.sources[count:] - count
         firsts = sources == np.arange(count)
         header_lists = list(map(_resp_headers, transactions))
-        by_id = dict(zip(map(id, header_lists), header_lists, strict=True))  # every list is alive in the batch
-        distinct_lists = list(by_id.values())
+        distinct_lists, list_numbers = distinct_objects(header_lists)
         texts = [self._header_text(headers) for headers in distinct_lists]
         texts += compress(bodies, firsts.tolist())
         hit_texts = self.signatures.texts_with_hits(texts, RESPONSE)
@@ -172,10 +172,7 @@ class ExposureScanner:
             hit_units = np.flatnonzero(np.isin(sources, hit_firsts))
             hit_lists = hit_texts[hit_texts < shared]
             if len(hit_lists):
-                list_numbers = {id(headers): number for number, headers in enumerate(distinct_lists)}
-                numbers = np.fromiter((list_numbers[id(headers)] for headers in header_lists), np.int64,
-                                      len(header_lists))  # fmt: skip
-                hit_units = np.union1d(hit_units, np.flatnonzero(np.isin(numbers, hit_lists)))
+                hit_units = np.union1d(hit_units, np.flatnonzero(np.isin(list_numbers, hit_lists)))
             hit_units = hit_units.tolist()
         cards: list[_Card] = []
         for index in hit_units:

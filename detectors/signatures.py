@@ -36,6 +36,7 @@ import hyperscan
 import numpy as np
 
 from detectors.alert import Alert
+from detectors.batchkeys import distinct_objects
 from detectors.evidence import MAX_EVIDENCE_CHARS, mask_middle
 from parsers.memo import HeaderMemo
 from parsers.redact import SECRET_NAME
@@ -796,7 +797,7 @@ def injection_alerts_batch(
         else:
             plain_bodies.append(transaction)
     header_lists = list(map(_req_headers, transactions))
-    for header_list in dict(zip(map(id, header_lists), header_lists, strict=True)).values():  # ids: all alive
+    for header_list in distinct_objects(header_lists)[0]:
         if header_list:
             texts.append(_header_entry(header_list, max_scan_bytes, rounds)[1])
     if plain_bodies:
