@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.kernels import python_body
 
-from detectors.batchbodies import bodies_of, repeat_sources
+from detectors.batchbodies import bodies_of, previous_in_group, repeat_sources, run_sources
 from detectors.batchkeys import TransactionBatch
 from parsers.transaction import Transaction
 
@@ -32,6 +33,26 @@ def test_repeat_sources_mark_each_run_of_identical_bodies_of_a_group(rows) -> No
     tags = [tag for _, _, tag in rows]
     found = repeat_sources(bodies, np.array(groups, np.int64), np.array(tags, np.int64))
     assert found.tolist() == reference_sources(bodies, groups, tags)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.booleans()), max_size=40))
+def test_previous_in_group_and_run_sources_match_their_python_bodies_and_a_dict(rows) -> None:
+    groups = np.array([group for group, _ in rows], np.int64)
+    last: dict[int, int] = {}
+    expected_previous = []
+    for row, (group, _) in enumerate(rows):
+        expected_previous.append(last.get(group, -1))
+        last[group] = row
+    same = np.array([repeats and previous >= 0 for (_, repeats), previous in zip(rows, expected_previous,
+                                                                                 strict=True)], dtype=bool)
+    expected_sources: list[int] = []
+    for row, previous in enumerate(expected_previous):
+        expected_sources.append(expected_sources[previous] if same[row] else row)
+    for kernel in (previous_in_group, python_body(previous_in_group)):
+        assert kernel(groups).tolist() == expected_previous
+    for kernel in (run_sources, python_body(run_sources)):
+        assert kernel(np.array(expected_previous, np.int64), same).tolist() == expected_sources
 
 
 def sent(endpoint: str, request: bytes, response: bytes, content_type: str = "application/json") -> Transaction:
