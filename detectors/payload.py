@@ -374,7 +374,9 @@ class EndpointBaselines:
         sources = bodies.sources
         by_body = np.full(2 * count, None, dtype=object)
         ids_by_body = np.full(2 * count, NONE_ID, dtype=np.int64)
-        needed = np.unique(sources[wanted])  # a source may be a body not wanted itself (a 404's)
+        is_needed = np.zeros(2 * count, dtype=bool)
+        is_needed[sources[wanted]] = True  # a source may be a body not wanted itself (a 404's)
+        needed = np.flatnonzero(is_needed)  # ascending, as np.unique gives, without its sort
         results, read = self._read_keys(bodies, needed)
         opens_object = (bodies.buffer[bodies.offsets[needed]] == OPEN_BRACE).tolist()  # needed bodies are not empty
         for body, result, read_keys, opens in zip(needed.tolist(), results, read, opens_object, strict=True):
