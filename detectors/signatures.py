@@ -593,6 +593,7 @@ def _add_query_fields(fields: list[Field], query: bytes, max_scan_bytes: int, ro
 
 
 _FORM_TYPE = "x-www-form-urlencoded"
+_req_headers = attrgetter("req_headers")
 
 
 def _add_body_fields(fields: list[Field], body: bytes, content_type: str, max_scan_bytes: int, rounds: int) -> None:
@@ -613,8 +614,6 @@ TARGET_MEMO_MAX_CHARS = 512
 _target_memo: dict[tuple[int, int], dict[str, list[bytes]]] = {}
 _query_memo: dict[tuple[int, int], dict[bytes, list[bytes]]] = {}  # the same for queries (see _target_texts)
 
-
-_req_headers = attrgetter("req_headers")
 
 # What a target needs split (query, fragment) or decoded before it is scanned.
 _SPLIT_OR_DECODE = re.compile(rb"[%&+$\\?#]")
@@ -651,6 +650,7 @@ def _target_texts(memo: dict[str, list[bytes]], target: str, max_scan_bytes: int
 
 
 def _query_memo_of(max_scan_bytes: int, rounds: int) -> dict[bytes, list[bytes]]:
+    """The query memo for these settings (see _target_texts), made at first use."""
     query_memo = _query_memo.get((max_scan_bytes, rounds))
     if query_memo is None:
         query_memo = _query_memo[max_scan_bytes, rounds] = {}
