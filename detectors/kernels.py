@@ -192,6 +192,7 @@ def score_and_learn(
     medians: np.ndarray,
     scales: np.ndarray,
     pending: np.ndarray,
+    changed: np.ndarray,
     slots: np.ndarray,
     values: np.ndarray,
     min_samples: int,
@@ -210,18 +211,30 @@ def score_and_learn(
     is young, every 16th row of a full 256-row window with refresh_divisor 16. z = (value - median) / scale, NaN
     where the value or the baseline feature is NaN; median_out holds the median each row was compared with, and
     max_abs_z_out the largest |z| of each row (0.0 when every z is NaN), which decides whether it is looked at.
+
+    `changed[slot]` says whether the window's samples changed since they were last computed: a full window whose
+    new rows equal the rows they push out (an endpoint sending the same body again and again) holds the very same
+    samples, whose medians and scales are those already cached, and is not computed again.
     """
     window = windows.shape[1]
     for row in range(values.shape[0]):
         slot = slots[row]
         fill = fills[slot]
         if pending[slot] > 0 and pending[slot] >= max(1, fill // refresh_divisor):
-            window_stats(windows, slot, min_samples, scale_floors, fill, medians, scales)
+            if changed[slot]:
+                window_stats(windows, slot, min_samples, scale_floors, fill, medians, scales)
+                changed[slot] = False
             pending[slot] = 0
         cursor = cursors[slot]
         largest = 0.0
+        if fill < window:
+            changed[slot] = True  # a sample more
         for feature in range(values.shape[1]):
             value = values[row, feature]
+            stored = np.float32(value)
+            pushed_out = windows[slot, cursor, feature]
+            if stored != pushed_out and not (np.isnan(stored) and np.isnan(pushed_out)):
+                changed[slot] = True
             median = medians[slot, feature]
             median_out[row, feature] = median
             if np.isnan(median) or np.isnan(value):
@@ -230,7 +243,7 @@ def score_and_learn(
                 z = (value - median) / scales[slot, feature]
                 z_out[row, feature] = z
                 largest = max(largest, abs(z))
-            windows[slot, cursor, feature] = value
+            windows[slot, cursor, feature] = stored
         max_abs_z_out[row] = largest
         cursors[slot] = (cursor + 1) % window
         if fill < window:

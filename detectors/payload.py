@@ -14,7 +14,8 @@ difference infinite. Only responses with a 2xx status are learned and judged (an
 document), and entropy and class fractions only for bodies of at least `min_shape_bytes`. A feature is judged
 once its baseline has `min_samples` samples. Transactions are judged in arrival order, each against the window
 as it was just before it (then it joins the window); the medians and MADs are recomputed once a window has
-changed by 1/`baseline_refresh_divisor` of its samples, not at every row. JSON bodies whose top level is an
+changed by 1/`baseline_refresh_divisor` of its samples, not at every row, and not at all while its new rows equal
+the ones they push out (an endpoint that sends the same body again and again). JSON bodies whose top level is an
 object also learn their key sets, row by row: a key set that is not common in the window (seen fewer than
 `json_keyset_min_count` times) is reported, unless the endpoint's window holds more than `json_max_keysets`
 distinct key sets (maps keyed by data).
@@ -264,6 +265,7 @@ class EndpointBaselines:
         self.medians = np.full((capacity, N_ROW_FEATURES), np.nan, dtype=np.float64)
         self.scales = np.full((capacity, N_ROW_FEATURES), np.nan, dtype=np.float64)
         self.pending = np.zeros(capacity, dtype=np.int64)
+        self.changed = np.zeros(capacity, dtype=np.bool_)  # samples changed since their stats were computed
         self.keysets: list[tuple[KeysetWindow, KeysetWindow] | None] = [None] * capacity
         self.slot_of: OrderedDict[tuple[str, str], int] = OrderedDict()
         self.batch_of_slot = [-1] * capacity  # the last batch that used each slot
@@ -303,6 +305,7 @@ class EndpointBaselines:
         self.medians = np.concatenate((self.medians, np.full((extra, N_ROW_FEATURES), np.nan)))
         self.scales = np.concatenate((self.scales, np.full((extra, N_ROW_FEATURES), np.nan)))
         self.pending = np.concatenate((self.pending, np.zeros(extra, dtype=np.int64)))
+        self.changed = np.concatenate((self.changed, np.zeros(extra, dtype=np.bool_)))
         self.batch_of_slot.extend([-1] * extra)
         self.keysets.extend([None] * extra)
 
@@ -326,6 +329,7 @@ class EndpointBaselines:
             self.fills[slot] = 0
             self.cursors[slot] = 0
             self.pending[slot] = 0
+            self.changed[slot] = False
             self.medians[slot] = np.nan
             self.scales[slot] = np.nan
             self.keysets[slot] = None
@@ -435,7 +439,8 @@ class EndpointBaselines:
         medians = np.empty_like(values)
         largest = np.empty(len(values), dtype=np.float64)
         score_and_learn(
-            self.windows, self.fills, self.cursors, self.medians, self.scales, self.pending, slots, values,
+            self.windows, self.fills, self.cursors, self.medians, self.scales, self.pending, self.changed, slots,
+            values,
             settings.min_samples, self.floors, settings.baseline_refresh_divisor, z_scores, medians, largest,
         )  # fmt: skip
         flagged = np.flatnonzero(largest > settings.z_threshold)

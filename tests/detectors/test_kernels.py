@@ -193,13 +193,14 @@ def _run_score_and_learn(kernel, windows, slots, values, min_samples=5, divisor=
         "medians": np.full((n_slots, n_features), np.nan),
         "scales": np.full((n_slots, n_features), np.nan),
         "pending": np.zeros(n_slots, dtype=np.int64),
+        "changed": np.zeros(n_slots, dtype=np.bool_),
     }
     z_scores = np.full(values.shape, -1.0)
     medians = np.full(values.shape, -1.0)
     largest = np.full(len(values), -1.0)
     kernel(
         state["windows"], state["fills"], state["cursors"], state["medians"], state["scales"], state["pending"],
-        slots, values, min_samples, np.full(n_features, 0.01), divisor, z_scores, medians, largest,
+        state["changed"], slots, values, min_samples, np.full(n_features, 0.01), divisor, z_scores, medians, largest,
     )  # fmt: skip
     np.testing.assert_array_equal(largest, np.nanmax(np.abs(z_scores), axis=1, initial=0.0))
     return state, z_scores, medians
@@ -219,6 +220,34 @@ def test_score_and_learn_compiled_equals_python(seed, rows, n_slots, min_samples
         np.testing.assert_array_equal(compiled[0][name], reference[0][name], err_msg=name)
     np.testing.assert_array_equal(compiled[1], reference[1])
     np.testing.assert_array_equal(compiled[2], reference[2])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 400), st.integers(1, 3), st.integers(1, 16))
+def test_a_window_whose_samples_did_not_change_keeps_its_stats(seed, rows, n_slots, divisor):
+    """Skipping the stats of a full window whose new rows equal the rows they pushed out gives what computing
+    them at every refresh gives: the same rows, one at a time, each time with `changed` set."""
+    rng = np.random.default_rng(seed)
+    pool = np.array([[1.0, 2.0], [1.0, np.nan], [3.5, 2.0], [1.0, 2.0000001]])
+    values = pool[rng.choice(len(pool), size=rows, p=[0.85, 0.05, 0.05, 0.05])]
+    slots = rng.integers(0, n_slots, rows).astype(np.int64)
+    windows = np.full((n_slots, 8, 2), np.nan, dtype=np.float32)
+    at_once = _run_score_and_learn(score_and_learn, windows, slots, values, 3, divisor)
+    state = {name: np.array(array, copy=True) for name, array in _run_score_and_learn(
+        score_and_learn, windows, slots[:0], values[:0], 3, divisor)[0].items()}  # fmt: skip
+    z_scores, medians = np.empty_like(values), np.empty_like(values)
+    for row in range(rows):
+        state["changed"][:] = True
+        largest = np.empty(1)
+        score_and_learn(
+            state["windows"], state["fills"], state["cursors"], state["medians"], state["scales"], state["pending"],
+            state["changed"], slots[row : row + 1], values[row : row + 1], 3, np.full(2, 0.01), divisor,
+            z_scores[row : row + 1], medians[row : row + 1], largest,
+        )  # fmt: skip
+    np.testing.assert_array_equal(at_once[1], z_scores)
+    np.testing.assert_array_equal(at_once[2], medians)
+    for name in ("windows", "fills", "cursors", "medians", "scales", "pending"):
+        np.testing.assert_array_equal(at_once[0][name], state[name], err_msg=name)
 
 
 def test_score_and_learn_compiled_equals_python_on_real_feature_rows():
