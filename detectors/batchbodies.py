@@ -14,7 +14,7 @@ endpoint (C's memcmp, which stops at the first difference), so bodies that diffe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import compress
+from itertools import chain, compress
 from operator import attrgetter, eq, itemgetter
 from typing import NamedTuple
 
@@ -58,10 +58,10 @@ def bodies_of(transactions: Sequence, limit: int) -> BatchBodies:
         lengths = np.minimum(kept, limit)
     endpoints, endpoint_codes = endpoints_of(transactions)
     groups = np.concatenate((endpoint_codes, endpoint_codes + len(endpoints)))
-    # Content types by identity: the parser shares one str per header list, and equal ones that are apart
-    # only make shorter runs.
-    types = np.fromiter(map(id, map(_req_type, transactions)), dtype=np.int64, count=count)
-    types = np.concatenate((types, np.fromiter(map(id, map(_resp_type, transactions)), dtype=np.int64, count=count)))
+    # Content types by identity: the transaction builder shares one str per content type, and equal ones that
+    # are apart only make shorter runs.
+    content_types = chain(map(_req_type, transactions), map(_resp_type, transactions))
+    types = np.fromiter(map(id, content_types), dtype=np.int64, count=2 * count)
     sources = repeat_sources(bodies, groups, types)
     firsts = sources == np.arange(2 * count)
     # Only the distinct bodies are copied, each run's first: a repeat is read where its first one lies.

@@ -632,14 +632,10 @@ def _target_texts(memo: dict[str, list[bytes]], target: str, max_scan_bytes: int
     texts = memo.get(target)
     if texts is None:
         raw = target.encode("latin-1", "replace")
-        mark = _SPLIT_OR_DECODE.search(raw)
-        if mark is None:
+        if _SPLIT_OR_DECODE.search(raw) is None:
             return [raw[:max_scan_bytes]]  # a bare path with nothing to decode (/users/42): its own only field
         path, query = _raw_target_parts(raw)
-        if raw[mark.start()] in _PATH_ENDS:  # nothing to decode before the query (/users/42?fields=name)
-            texts = [path[:max_scan_bytes]]  # what _path_field finds: decode_field leaves such a path as it is
-        else:
-            texts = [_path_field(path, max_scan_bytes, rounds)[2]]
+        texts = [_path_field(path, max_scan_bytes, rounds)[2]]
         if query:
             texts += _query_texts(_query_memo_of(max_scan_bytes, rounds), query, max_scan_bytes, rounds)
         if len(target) <= TARGET_MEMO_MAX_CHARS:
