@@ -14,14 +14,14 @@ endpoint (C's memcmp, which stops at the first difference), so bodies that diffe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain, compress
-from operator import attrgetter, eq, itemgetter
+from itertools import compress
+from operator import eq, itemgetter
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from detectors.batchkeys import TransactionBatch, endpoints_of
+from detectors.batchkeys import TransactionBatch, columns_of, endpoints_of
 
 
 class BatchBodies(NamedTuple):
@@ -39,19 +39,15 @@ class BatchBodies(NamedTuple):
         return np.flatnonzero(self.sources == np.arange(len(self.sources)))
 
 
-_req_body, _resp_body = attrgetter("req_body"), attrgetter("resp_body")
-_req_type, _resp_type = attrgetter("req_content_type"), attrgetter("resp_content_type")
-
-
 def bodies_of(transactions: Sequence, limit: int) -> BatchBodies:
     """The batch's BatchBodies, cut at `limit` bytes; remembered by a TransactionBatch (shared: do not change)."""
     remembered = getattr(transactions, "bodies", None)
     if remembered is not None and remembered[0] == limit:
         return remembered[1]
     count = len(transactions)
-    bodies = list(map(_req_body, transactions))
-    bodies += map(_resp_body, transactions)
-    kept = np.fromiter(map(len, bodies), dtype=np.int64, count=2 * count)
+    columns = columns_of(transactions)
+    bodies = columns.bodies
+    kept = np.array(columns.body_lengths, dtype=np.int64)
     lengths = kept
     if count and kept.max() > limit:
         bodies = [body[:limit] for body in bodies]
@@ -60,8 +56,7 @@ def bodies_of(transactions: Sequence, limit: int) -> BatchBodies:
     groups = np.concatenate((endpoint_codes, endpoint_codes + len(endpoints)))
     # Content types by identity: the transaction builder shares one str per content type, and equal ones that
     # are apart only make shorter runs.
-    content_types = chain(map(_req_type, transactions), map(_resp_type, transactions))
-    types = np.fromiter(map(id, content_types), dtype=np.int64, count=2 * count)
+    types = np.array(columns.content_type_ids, dtype=np.int64)
     sources = repeat_sources(bodies, groups, types)
     firsts = sources == np.arange(2 * count)
     # Only the distinct bodies are copied, each run's first: a repeat is read where its first one lies.

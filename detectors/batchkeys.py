@@ -11,30 +11,39 @@ would do the grouping too, but costs some 30 us a call on a batch of a few hundr
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
 
+from parsers.transaction import TransactionColumns, transaction_columns
+
 
 class TransactionBatch(list):
     """A batch of transactions, as the detection engine hands it to each detector, that remembers the columns
-    several detectors read (`endpoints_of`, `operations_of`, `statuses_of`, `detectors.batchbodies.bodies_of`), so
-    that they are taken from the transactions once."""
+    several detectors read (`columns_of`, `endpoints_of`, `operations_of`, `statuses_of`,
+    `detectors.batchbodies.bodies_of`), so that they are taken from the transactions once."""
 
-    __slots__ = ("bodies", "endpoints", "operations", "statuses")
+    __slots__ = ("bodies", "columns", "endpoints", "operations", "statuses")
 
     def __init__(self, transactions: Sequence = ()) -> None:
         super().__init__(transactions)
+        self.columns: TransactionColumns | None = None
         self.endpoints: tuple[list[str], np.ndarray] | None = None
         self.operations: tuple[list[tuple[str, str]], np.ndarray] | None = None
         self.statuses: np.ndarray | None = None
         self.bodies: tuple[int, Any] | None = None  # (the limit they were cut at, detectors.batchbodies.BatchBodies)
 
 
-_method = attrgetter("method")
-_endpoint = attrgetter("endpoint")
+def columns_of(transactions: Sequence) -> TransactionColumns:
+    """The fields the detectors read, a list each, taken in one pass (parsers.transaction.transaction_columns);
+    remembered by a TransactionBatch (shared: do not change them)."""
+    columns = getattr(transactions, "columns", None)
+    if columns is None:
+        columns = transaction_columns(transactions)
+        if isinstance(transactions, TransactionBatch):
+            transactions.columns = columns
+    return columns
 
 
 def endpoints_of(transactions: Sequence) -> tuple[list[str], np.ndarray]:
@@ -42,7 +51,7 @@ def endpoints_of(transactions: Sequence) -> tuple[list[str], np.ndarray]:
     TransactionBatch."""
     endpoints = getattr(transactions, "endpoints", None)
     if endpoints is None:
-        endpoints = codes_of(list(map(_endpoint, transactions)))
+        endpoints = codes_of(columns_of(transactions).endpoints)
         if isinstance(transactions, TransactionBatch):
             transactions.endpoints = endpoints
     return endpoints
@@ -53,7 +62,7 @@ def statuses_of(transactions: Sequence) -> np.ndarray:
     change it; not made read-only, which numba would compile its kernels apart for)."""
     statuses = getattr(transactions, "statuses", None)
     if statuses is None:
-        statuses = np.fromiter([t.status or 0 for t in transactions], dtype=np.int64, count=len(transactions))
+        statuses = np.array(columns_of(transactions).statuses, dtype=np.int64)
         if isinstance(transactions, TransactionBatch):
             transactions.statuses = statuses
     return statuses
@@ -69,11 +78,12 @@ def operations_of(transactions: Sequence) -> tuple[list[tuple[str, str]], np.nda
     if operations is not None:
         return operations
     endpoints, endpoint_codes = endpoints_of(transactions)
+    columns = columns_of(transactions)
     if "" in endpoints:  # rare: no template, the path stands in
-        operations = codes_of([(transaction.method, transaction.endpoint or transaction.path)
-                               for transaction in transactions])  # fmt: skip
+        rows = zip(columns.methods, columns.endpoints, columns.paths, strict=True)
+        operations = codes_of([(method, endpoint or path) for method, endpoint, path in rows])
     else:
-        methods, method_codes = codes_of(list(map(_method, transactions)))
+        methods, method_codes = codes_of(columns.methods)
         if len(methods) == 1:
             operations = ([(methods[0], endpoint) for endpoint in endpoints], endpoint_codes)
         else:

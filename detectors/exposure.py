@@ -19,13 +19,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
-from operator import attrgetter
 
 import numpy as np
 
 from detectors.alert import Alert
 from detectors.batchbodies import bodies_of
-from detectors.batchkeys import distinct_objects
+from detectors.batchkeys import columns_of, distinct_objects
 from detectors.evidence import mask_middle
 from detectors.kernels import luhn_valid
 from detectors.signatures import RESPONSE, Rule, SignatureSet, printable
@@ -116,9 +115,6 @@ class _Card:
     brand: str
 
 
-_resp_headers = attrgetter("resp_headers")
-
-
 class ExposureScanner:
     """Finds sensitive data in the responses of a batch of transactions; one alert per rule per transaction."""
 
@@ -152,7 +148,7 @@ class ExposureScanner:
         # the same matches. Each run's rows are looked at as before.
         sources = batch_bodies.sources[count:] - count
         firsts = sources == np.arange(count)
-        header_lists = list(map(_resp_headers, transactions))
+        header_lists = columns_of(transactions).resp_headers
         distinct_lists, list_numbers = distinct_objects(header_lists)
         texts = [self._header_text(headers) for headers in distinct_lists]
         texts += compress(bodies, firsts.tolist())

@@ -32,13 +32,12 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from itertools import chain
-from operator import attrgetter
 
 import numpy as np
 
 from detectors.alert import Alert
 from detectors.batchbodies import BatchBodies, bodies_of
-from detectors.batchkeys import group, operations_of, statuses_of
+from detectors.batchkeys import columns_of, group, operations_of, statuses_of
 from detectors.exposure import ExposureScanner
 from detectors.jsonkeys import FOUND, NOT_AN_OBJECT, object_keys
 from detectors.kernels import (
@@ -503,7 +502,7 @@ class EndpointBaselines:
         count = len(transactions)
         bodies = bodies_of(transactions, self.settings.max_scan_bytes)
         # Body sizes: as on the wire, or as kept when decoding made them larger.
-        wire = np.fromiter(chain(map(_req_wire, transactions), map(_resp_wire, transactions)), np.int64, 2 * count)
+        wire = np.array(columns_of(transactions).wire_bytes, dtype=np.int64)
         values = np.empty((count, N_ROW_FEATURES), dtype=np.float64)
         payload_rows(
             bodies.buffer, bodies.offsets, bodies.lengths, bodies.sources, np.log2(1.0 + np.maximum(wire, bodies.kept)),
@@ -576,9 +575,6 @@ class EndpointBaselines:
         endpoint = transaction.endpoint or transaction.path
         message = f"{what} on {transaction.method} {endpoint} from {transaction.src_ip}"
         return Alert.about(transaction, "payload_anomaly", rule, severity, message, evidence, score)
-
-
-_req_wire, _resp_wire = attrgetter("req_body_bytes"), attrgetter("resp_body_bytes")
 
 
 def ids_of(objects: Sequence[object]) -> np.ndarray:
@@ -697,4 +693,3 @@ class PayloadDetector:
         if settings.anomaly:
             self.baselines.inspect(transactions, alerts)
         return alerts
-

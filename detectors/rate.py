@@ -18,12 +18,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 
 import numpy as np
 
 from detectors.alert import Alert
-from detectors.batchkeys import Groups, codes_of, endpoints_of, group, operations_of, statuses_of
+from detectors.batchkeys import Groups, codes_of, columns_of, endpoints_of, group, operations_of, statuses_of
 from detectors.ids import batch_id_hashes
 from detectors.slots import SlotTable
 from detectors.windows import BITMAP_WORDS, robust_threshold, window_counts, window_distinct
@@ -53,7 +53,6 @@ class RateSettings:
 
 
 INITIAL_ROWS = 1024
-_ts, _client_id, _path = attrgetter("ts"), attrgetter("client_id"), attrgetter("path")
 
 
 class _Windows:
@@ -129,21 +128,24 @@ class RateDetector:
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
         if not transactions:
             return []
-        ts_ns = np.rint(np.fromiter(map(_ts, transactions), np.float64, len(transactions)) * NS_PER_S).astype(np.int64)
-        ordered = transactions
-        if len(ts_ns) > 1 and (np.diff(ts_ns) < 0).any():
-            order = np.argsort(ts_ns, kind="stable")
-            ordered = itemgetter(*order.tolist())(transactions)  # a tuple: two rows at least
-            ts_ns = ts_ns[order]
+        columns = columns_of(transactions)
+        ts_ns = np.rint(np.array(columns.ts, np.float64) * NS_PER_S).astype(np.int64)
         # Columns the other detectors read too, coded once per batch (in arrival order).
         endpoints, endpoint_codes = endpoints_of(transactions)
         operations, operation_codes = operations_of(transactions)
-        if ordered is not transactions:
-            endpoint_codes, operation_codes = endpoint_codes[order], operation_codes[order]
-        ones = np.ones(len(ordered), np.int64)
-        clients, client_codes = codes_of(list(map(_client_id, ordered)))
+        ordered, client_ids, addresses, paths = transactions, columns.client_ids, columns.src_ips, columns.paths
+        if len(ts_ns) > 1 and (np.diff(ts_ns) < 0).any():
+            order = np.argsort(ts_ns, kind="stable")
+            rows = itemgetter(*order.tolist())  # a tuple of rows: two rows at least
+            ordered, client_ids, addresses, paths = rows(transactions), rows(client_ids), rows(addresses), rows(paths)
+            ts_ns, endpoint_codes, operation_codes = ts_ns[order], endpoint_codes[order], operation_codes[order]
+        # Coded in time order: the client windows' keys are looked up by group, and groups are numbered by first
+        # row, as codes_of numbers the clients.
+        clients, client_codes = codes_of(client_ids)
         if "" in clients:  # rare: no client id, the address stands in
-            clients, client_codes = codes_of([t.client_id or t.src_ip for t in ordered])
+            clients, client_codes = codes_of([client or address for client, address in
+                                              zip(client_ids, addresses, strict=True)])  # fmt: skip
+        ones = np.ones(len(ordered), np.int64)
         alerts: list[Alert] = []
         settings = self.settings
 
@@ -195,8 +197,8 @@ class RateDetector:
                     )
                 )
         alerts.extend(
-            self._enumeration(ordered, clients, client_codes, endpoints, endpoint_codes, operations, operation_codes,
-                              ts_ns)
+            self._enumeration(ordered, paths, clients, client_codes, endpoints, endpoint_codes, operations,
+                              operation_codes, ts_ns)
         )  # fmt: skip
         return alerts
 
@@ -220,14 +222,14 @@ class RateDetector:
         ]
 
     def _enumeration(
-        self, ordered, clients, client_codes, endpoints, endpoint_codes, operations, operation_codes, ts_ns
+        self, ordered, paths, clients, client_codes, endpoints, endpoint_codes, operations, operation_codes, ts_ns
     ) -> list[Alert]:
         """Distinct ids per (client, method, endpoint): only the rows whose endpoint has a placeholder."""
         templated = np.array(["{" in endpoint for endpoint in endpoints], bool)[endpoint_codes]
         candidates = np.flatnonzero(templated)
         if not len(candidates):
             return []
-        paths = list(compress(map(_path, ordered), templated.tolist()))
+        paths = list(compress(paths, templated.tolist()))
         named, hashes = batch_id_hashes(paths, endpoints, endpoint_codes[candidates])
         rows = candidates[named]
         if not len(rows):

@@ -28,7 +28,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import compress
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
@@ -36,7 +36,7 @@ import hyperscan
 import numpy as np
 
 from detectors.alert import Alert
-from detectors.batchkeys import distinct_objects
+from detectors.batchkeys import columns_of, distinct_objects
 from detectors.evidence import MAX_EVIDENCE_CHARS, mask_middle
 from parsers.memo import HeaderMemo
 from parsers.redact import SECRET_NAME
@@ -593,7 +593,6 @@ def _add_query_fields(fields: list[Field], query: bytes, max_scan_bytes: int, ro
 
 
 _FORM_TYPE = "x-www-form-urlencoded"
-_req_headers = attrgetter("req_headers")
 
 
 def _add_body_fields(fields: list[Field], body: bytes, content_type: str, max_scan_bytes: int, rounds: int) -> None:
@@ -781,19 +780,19 @@ def injection_alerts_batch(
     # First, whether anything occurs at all. The targets go in as they are on the wire, all in one text: a target
     # with nothing to split or decode is its own only field; those with something (found in that one text)
     # also go in as their decoded fields. Then each distinct header list of the batch, once.
-    targets = [transaction.raw_target or transaction.uri for transaction in transactions]
+    columns = columns_of(transactions)
+    targets = columns.targets
     joined = "\x00".join(targets).encode("latin-1", "replace")
     texts = [joined]
     if _SPLIT_OR_DECODE.search(joined) is not None:
         texts += _marked_target_texts(joined, targets, memo, max_scan_bytes, rounds)
     plain_bodies: list[Transaction] = []  # bodies that are one field each (not forms): see _plain_body_texts
-    for transaction in [transaction for transaction in transactions if transaction.req_body]:
+    for transaction in compress(transactions, columns.body_lengths):  # the first `count` lengths: the requests'
         if _FORM_TYPE in transaction.req_content_type.lower():
             texts += _body_texts(transaction, max_scan_bytes, rounds)
         else:
             plain_bodies.append(transaction)
-    header_lists = list(map(_req_headers, transactions))
-    for header_list in distinct_objects(header_lists)[0]:
+    for header_list in distinct_objects(columns.req_headers)[0]:
         if header_list:
             texts.append(_header_entry(header_list, max_scan_bytes, rounds)[1])
     if plain_bodies:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 # Held for later stages in the process, never written out: header values, bodies, the unredacted target.
 PRIVATE_FIELDS = (
@@ -19,7 +19,7 @@ PRIVATE_FIELDS = (
 )
 
 
-@dataclass(slots=True)
+@dataclass
 class Transaction:
     """One HTTP/1.x request and (when seen) its final response.
 
@@ -27,6 +27,12 @@ class Transaction:
     response's first byte. Addresses are the client (`src_*`) and the server (`dst_*`), whatever the capture's
     direction of first sight. `uri` is the request-target exactly as on the wire (decoded as latin-1 so every byte
     survives); `path` and `query` are split from it. Secrets never sit here in clear: only `api_key_hash`.
+
+    Compiled (setup.py), an extension type (parsers/transaction.pxd; Cython makes it a dataclass of its own, with
+    the same fields, `__init__`, `__eq__` and `__repr__`): the pipeline builds one per transaction and reads and
+    sets its fields as C struct fields. Not `slots=True`, which Cython's dataclasses do not take: plain Python
+    gives it a `__dict__`, which the compiled build would not have, and tests/test_compiled.py checks that the
+    .pxd declares exactly its fields.
     """
 
     ts: float
@@ -76,3 +82,55 @@ class Transaction:
 
 PUBLIC_FIELDS = tuple(field.name for field in fields(Transaction) if field.name not in PRIVATE_FIELDS)
 public_values = attrgetter(*PUBLIC_FIELDS)  # a transaction's public fields, in PUBLIC_FIELDS order
+
+
+class TransactionColumns(NamedTuple):
+    """The fields of a batch of transactions that the detectors read, one list per field (row j: transaction j).
+    Body columns hold the requests' values, then the responses' (2 x rows)."""
+
+    ts: list[float]
+    client_ids: list[str]
+    src_ips: list[str]
+    methods: list[str]
+    endpoints: list[str]
+    paths: list[str]
+    statuses: list[int]  # 0 where no response was seen
+    targets: list[str]  # the request-target before redaction, the uri where there is none
+    req_headers: list[list[tuple[bytes, bytes]]]
+    resp_headers: list[list[tuple[bytes, bytes]]]
+    bodies: list[bytes]
+    body_lengths: list[int]
+    content_type_ids: list[int]  # the id of each body's content type str (the builder shares one per type)
+    wire_bytes: list[int]  # each body's size on the wire (req_body_bytes, resp_body_bytes)
+
+
+def transaction_columns(transactions: list[Transaction]) -> TransactionColumns:
+    """The batch's TransactionColumns, in one pass. Compiled, the pass reads each field as a C struct field
+    (parsers/transaction.pxd); a pass per field over the batch (`map` over an attrgetter, as the detectors did)
+    reads it through the type's attribute lookup, some 25-40 ns a row and field."""
+    ts, client_ids, src_ips, methods, endpoints, paths, statuses, targets = [], [], [], [], [], [], [], []
+    req_headers, resp_headers, req_bodies, resp_bodies = [], [], [], []
+    req_lengths, resp_lengths, req_types, resp_types, req_wire, resp_wire = [], [], [], [], [], []
+    for transaction in transactions:
+        ts.append(transaction.ts)
+        client_ids.append(transaction.client_id)
+        src_ips.append(transaction.src_ip)
+        methods.append(transaction.method)
+        endpoints.append(transaction.endpoint)
+        paths.append(transaction.path)
+        statuses.append(transaction.status or 0)
+        targets.append(transaction.raw_target or transaction.uri)
+        req_headers.append(transaction.req_headers)
+        resp_headers.append(transaction.resp_headers)
+        req_bodies.append(transaction.req_body)
+        resp_bodies.append(transaction.resp_body)
+        req_lengths.append(len(transaction.req_body))
+        resp_lengths.append(len(transaction.resp_body))
+        req_types.append(id(transaction.req_content_type))
+        resp_types.append(id(transaction.resp_content_type))
+        req_wire.append(transaction.req_body_bytes)
+        resp_wire.append(transaction.resp_body_bytes)
+    return TransactionColumns(
+        ts, client_ids, src_ips, methods, endpoints, paths, statuses, targets, req_headers, resp_headers,
+        req_bodies + resp_bodies, req_lengths + resp_lengths, req_types + resp_types, req_wire + resp_wire,
+    )  # fmt: skip

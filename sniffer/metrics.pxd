@@ -6,6 +6,7 @@
 
 cimport cython
 
+from parsers.transaction cimport Transaction
 
 cdef class SeriesAggregate:
     cdef public object count, errors, req_bytes, resp_bytes, latencies, latencies_seen, sampler, next_sampled
@@ -16,5 +17,5 @@ cdef class IntervalMetrics:
     cdef public object late_transactions, lateness_ns, open, packets, pending_since, points_emitted, previous_counters
     cdef public object settings, source
     cpdef interval_of(self, ts_ns)
-    @cython.locals(aggregate=SeriesAggregate)
+    @cython.locals(aggregate=SeriesAggregate, transaction=Transaction)
     cpdef add(self, transaction)

@@ -147,7 +147,7 @@ class TransactionBuilder:
         elif "no_response" not in flags:
             flags.append("no_response")
         if exchange.interim_statuses:
-            flags.append("interim_" + "_".join(str(status) for status in exchange.interim_statuses))
+            flags.append("interim_" + "_".join(map(str, exchange.interim_statuses)))
         transaction.flags = flags if len(flags) < 2 else _unique(flags)
         return transaction
 

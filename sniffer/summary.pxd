@@ -6,11 +6,12 @@
 
 cimport cython
 
+from parsers.transaction cimport Transaction
 
 cdef class EndpointStats:
     cdef public object count, errors, histogram
 
 cdef class EndpointSummary:
     cdef public object rows
-    @cython.locals(row=EndpointStats)
+    @cython.locals(row=EndpointStats, transaction=Transaction)
     cpdef add(self, transaction)

@@ -3,6 +3,7 @@ compile, and leaves a development checkout (an editable install, as the suite ru
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import os
@@ -41,10 +42,10 @@ def extension_types() -> dict[str, dict[str, ExtensionType]]:
                 declaring.attributes.extend(name.strip() for name in match[1].split(","))
             elif match := re.fullmatch(r" {4}cpdef (\w+)\(self(.*)\)", line):
                 declaring.methods[match[1]] = [name.strip() for name in match[2].split(",") if name.strip()]
-            else:  # comments, cimports and the types of a method's locals
-                assert re.fullmatch(r"(#.*|cimport cython|from [\w.]+ cimport \w+| {4}@cython\.locals\(.*\)|)", line), (
-                    f"{pxd.name}: {line!r}"
-                )
+            else:  # comments, cimports, the types of a function's locals and module-level cpdef functions
+                assert re.fullmatch(
+                    r"(#.*|cimport cython|from [\w.]+ cimport \w+|( {4})?@cython\.locals\(.*\)|cpdef \w+\(.*\)|)", line
+                ), f"{pxd.name}: {line!r}"
         declared[module] = classes
     return declared
 
@@ -144,8 +145,8 @@ def test_the_suite_runs_the_plain_python_sources() -> None:
 def test_each_extension_type_declares_exactly_its_class_slots_and_methods() -> None:
     """A `.pxd` class that lacks an attribute of its Python class breaks the compiled build only (setting it
     raises AttributeError there), and plain Python, which the suite runs, never reads the .pxd: the two lists
-    must be the same. `__slots__` keeps plain Python to them too. A cpdef method is declared with the parameters
-    of its Python definition, defaults where it has them."""
+    must be the same. `__slots__` keeps plain Python to them too (a dataclass's fields stand for them). A cpdef
+    method is declared with the parameters of its Python definition, defaults where it has them."""
     declared = extension_types()
     assert {"Http1DirectionParser", "Flow", "StreamReassembler", "Pipeline"} <= {
         name for classes in declared.values() for name in classes
@@ -153,7 +154,11 @@ def test_each_extension_type_declares_exactly_its_class_slots_and_methods() -> N
     for module, classes in declared.items():
         for name, declaration in classes.items():
             python_class = getattr(importlib.import_module(module), name)
-            assert declaration.attributes == list(python_class.__slots__), f"{module}.{name}"
+            if dataclasses.is_dataclass(python_class):  # a Cython dataclass compiled (parsers.transaction)
+                attributes = [field.name for field in dataclasses.fields(python_class)]
+            else:
+                attributes = list(python_class.__slots__)
+            assert declaration.attributes == attributes, f"{module}.{name}"
             for method, parameters in declaration.methods.items():
                 signature = inspect.signature(vars(python_class)[method])
                 defined = [parameter.name + ("=*" if parameter.default is not parameter.empty else "")

@@ -1,12 +1,13 @@
 """The transaction's JSON-line form: public fields only, in declaration order, the same as dataclasses.asdict
-would give them, and independent of the transaction it came from."""
+would give them, and independent of the transaction it came from; and a batch's columns, as the detectors read
+them, field by field."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields
 
-from parsers.transaction import PRIVATE_FIELDS, PUBLIC_FIELDS, Transaction
+from parsers.transaction import PRIVATE_FIELDS, PUBLIC_FIELDS, Transaction, transaction_columns
 from sniffer.sinks.jsonl import JsonLinesSink
 
 
@@ -53,3 +54,30 @@ def test_json_line_holds_no_secret_and_reads_back_as_the_record(tmp_path) -> Non
     assert "hunter2" not in text and "secret-token" not in text and "192.0.2.7" not in text
     assert "curl/8 \u00e9" in text  # not escaped: the log is UTF-8
     assert json.loads(text) == transaction.to_record()
+
+
+def test_columns_hold_each_transactions_fields_requests_then_responses() -> None:
+    login = a_transaction()
+    login.resp_body, login.resp_content_type, login.resp_body_bytes = b"denied", "text/plain", 40
+    login.req_content_type, login.req_body_bytes = "application/json", 23
+    login.resp_headers = [(b"content-type", b"text/plain")]
+    unanswered = Transaction(
+        ts=1700000001.5, src_ip="10.0.0.3", src_port=40001, dst_ip="10.0.0.2", dst_port=80, method="GET",
+        uri="/items/7", host="api.example", path="/items/7", query="", http_version="1.1", endpoint="/items/{id}",
+    )  # fmt: skip
+    rows = [login, unanswered]
+    columns = transaction_columns(rows)
+    assert columns.ts == [1700000000.123456, 1700000001.5]
+    assert columns.client_ids == ["10.0.0.1", ""] and columns.src_ips == ["10.0.0.1", "10.0.0.3"]
+    assert columns.methods == ["POST", "GET"] and columns.endpoints == ["/login", "/items/{id}"]
+    assert columns.paths == ["/login", "/items/7"]
+    assert columns.statuses == [401, 0]  # no response: 0
+    assert columns.targets == ["/login?password=hunter2", "/items/7"]  # the raw target, else the uri
+    assert columns.req_headers[0] is login.req_headers and columns.resp_headers[0] is login.resp_headers
+    assert columns.req_headers[1] == [] and columns.resp_headers[1] == []
+    assert columns.bodies == [b'{"password": "hunter2"}', b"", b"denied", b""]
+    assert columns.body_lengths == [23, 0, 6, 0]
+    types = [row.req_content_type for row in rows] + [row.resp_content_type for row in rows]
+    assert columns.content_type_ids == list(map(id, types))
+    assert columns.wire_bytes == [23, 0, 40, 0]
+    assert transaction_columns([]) == tuple([] for _ in columns)
