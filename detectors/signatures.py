@@ -802,11 +802,10 @@ def injection_alerts_batch(
     # Then which requests: each one's texts as a unit.
     parts: list[bytes] = []
     bounds = [0]
-    for transaction in transactions:
-        parts += _target_texts(memo, transaction.raw_target or transaction.uri, max_scan_bytes, rounds)
+    for transaction, target, header_list in zip(transactions, targets, columns.req_headers, strict=True):
+        parts += _target_texts(memo, target, max_scan_bytes, rounds)
         if transaction.req_body:
             parts += _body_texts(transaction, max_scan_bytes, rounds)
-        header_list = transaction.req_headers
         if header_list:
             parts.append(_header_entry(header_list, max_scan_bytes, rounds)[1])
         bounds.append(len(parts))
