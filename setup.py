@@ -1,6 +1,6 @@
 """apispy's build: its pure-Python hot modules are compiled with Cython wherever a C compiler is at hand.
 
-`pip install .` (and `pipx install .`) compiles them: a replay takes about 30% less time, and every output is the
+`pip install .` (and `pipx install .`) compiles them: a replay takes about 45% less time, and every output is the
 same (tests/test_compiled.py replays the samples both ways and compares each byte). Where compiling fails (no compiler,
 no Python headers), apispy installs as plain Python and the build says why. `APISPY_COMPILE=0` installs plain
 Python. An editable install (`pip install -e .`, a development checkout) is plain Python unless

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from parsers.messages import ROLE_REQUESTS, MessageEnd, MessageHead
 
 
-@dataclass(slots=True)
+@dataclass
 class Exchange:
-    """A request and its answer as they are assembled; either side may be missing at the end."""
+    """A request and its answer as they are assembled; either side may be missing at the end.
+
+    Compiled, an extension type (parsers/correlate.pxd) whose heads and ends are typed; not `slots=True`, which
+    Cython's dataclasses do not take."""
 
     request: MessageHead | None = None
     request_end: MessageEnd | None = None

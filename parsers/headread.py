@@ -16,9 +16,12 @@ from parsers.headparse import ACCEPTED, MAX_FIELDS, N_META, VERSION_LENGTH, scan
 from parsers.memo import SharedHeaders
 
 
-@dataclass(slots=True)
+@dataclass
 class FastHead:
-    """The parts of h11's Request / Response / InformationalResponse event that the HTTP layer reads."""
+    """The parts of h11's Request / Response / InformationalResponse event that the HTTP layer reads.
+
+    Compiled, an extension type (parsers/headread.pxd) that the parser reads as a C struct; not `slots=True`,
+    which Cython's dataclasses do not take."""
 
     head_length: int
     http_version: bytes

@@ -2,11 +2,22 @@
 # extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
 # are C struct fields, read and written without a dictionary lookup. The methods declared cpdef are called as C
 # functions, from the class and from the methods whose locals `@cython.locals` types. Plain Python ignores this
-# file.
+# file. The sink and the head are typed: the parser calls the sink's methods and reads and sets the head's fields
+# as C functions and fields (parsers/messages.pxd), and a head read fast comes as a C struct too (headread.pxd).
+
+cimport cython
+
+from parsers.headread cimport FastHead
+from parsers.messages cimport MessageHead, MessageSink
+
 
 cdef class Http1DirectionParser:
-    cdef public object role, sink, limits, state, http_confirmed, verdict_pending, unconfirmed_scan_bytes, sync_buffer
-    cdef public object switch_buffer, pending_flags, loss_possible, parse_errors, tunnel_bytes, buffer, head, reader
+    cdef public object role
+    cdef public MessageSink sink
+    cdef public object limits, state, http_confirmed, verdict_pending, unconfirmed_scan_bytes, sync_buffer
+    cdef public object switch_buffer, pending_flags, loss_possible, parse_errors, tunnel_bytes, buffer
+    cdef public MessageHead head
+    cdef public object reader
     cdef public object message_ts, body_bytes, body_keep, body_kept, body_incomplete, body_remaining, framing, flags
     cdef public object _switch_ts, host_injected, head_bytes, proposed_switch, response_method, response_context_known
     cpdef feed(self, ts_ns, data)
@@ -15,15 +26,17 @@ cdef class Http1DirectionParser:
     cpdef _reset_message(self)
     cpdef _next_message(self, data, ts_ns)
     cpdef _feed_message(self, ts_ns, data)
+    @cython.locals(fast=FastHead)
     cpdef _drain(self, ts_ns)
+    @cython.locals(fast=FastHead, head=MessageHead)
     cpdef _feed_start(self, ts_ns, data)
     cpdef _feed_body(self, ts_ns, data)
     cpdef _on_head(self, headers, http_version, method, target, status, reason, ts_ns)
     cpdef _new_head(self, headers, http_version, method, target, status, reason)
-    cpdef _take_head(self, head, ts_ns, framing=*)
-    cpdef _framing(self, head)
+    cpdef _take_head(self, MessageHead head, ts_ns, framing=*)
+    cpdef _framing(self, MessageHead head)
     cpdef _framing_from(self, status, chunked, content_length)
     cpdef _on_body(self, data)
     cpdef _finish_message(self, ts_ns)
     cpdef _end_message(self)
-    cpdef _announce(self, head)
+    cpdef _announce(self, MessageHead head)

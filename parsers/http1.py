@@ -26,7 +26,6 @@ within `max_unconfirmed_scan_bytes` gives up too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import h11
 from h11._readers import (
@@ -41,7 +40,7 @@ from h11._receivebuffer import ReceiveBuffer
 from parsers import detect, lenient
 from parsers.headparse import ACCEPTED, DEFER
 from parsers.headread import read_head
-from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
+from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead, MessageSink
 
 MESSAGE, SKIP, SYNC, WAIT_SWITCH, TUNNEL, NOT_HTTP, CLOSED = range(7)
 FRAMING_NONE, FRAMING_LENGTH, FRAMING_CHUNKED, FRAMING_CLOSE = range(4)
@@ -56,26 +55,6 @@ class ParserLimits:
     max_switch_buffer_bytes: int = 65536
     max_unconfirmed_scan_bytes: int = 262_144
     strict: bool = False  # h11 reads every head; else parsers.headparse does, handing h11 what it is unsure of
-
-
-class MessageSink(Protocol):
-    """The transaction correlator's side of the parser interface."""
-
-    def on_head(self, role: int, head: MessageHead) -> None: ...
-
-    def on_interim(self, head: MessageHead) -> None: ...
-
-    def on_end(self, role: int, end: MessageEnd) -> None: ...
-
-    def on_role(self, role: int) -> None: ...
-
-    def on_verdict(self, looks_like_http: bool) -> None:
-        """The client's first bytes do (not) read like HTTP; called at most once per direction."""
-        ...
-
-    def response_context(self) -> tuple[bytes, bool]:
-        """(method of the request the next response answers, whether that request proposed Upgrade)."""
-        ...
 
 
 def _text(value: bytes) -> str:

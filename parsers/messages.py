@@ -2,6 +2,11 @@
 
 Header names are lower-case bytes, values raw bytes, exactly as h11 gives them; `header()` joins repeated fields
 with ", " as RFC 9110 allows for list-valued fields.
+
+Compiled (setup.py), MessageHead, MessageEnd and MessageSink are extension types (parsers/messages.pxd): the parser
+builds a head and an end per message, and it, the correlator and the transaction builder read their fields as C
+struct fields and call `header()` and the sink's methods as C functions. The two dataclasses are not
+`slots=True`, which Cython's dataclasses do not take: in plain Python they have a `__dict__`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ ROLE_RESPONSES = 2
 _indexes: HeaderMemo[dict[bytes, bytes]] = HeaderMemo()
 
 
-@dataclass(slots=True)
+@dataclass
 class MessageHead:
     """The start line and headers of one request or response, stamped with the packet time of its first byte."""
 
@@ -52,10 +57,38 @@ class MessageHead:
         return index.get(name, b"")
 
 
-@dataclass(slots=True)
+@dataclass
 class MessageEnd:
     """How a message ended: body size as on the wire (after de-chunking), a bounded copy of it, and flags."""
 
     body_bytes: int
     body: bytes
     flags: list[str] = field(default_factory=list)
+
+
+class MessageSink:
+    """What a direction parser reports to: the transaction correlator's side of the parser interface (a flow's
+    sniffer.flows._DirectionSink). A base class rather than a Protocol: compiled, the parser calls these methods
+    as C functions, and a sink of another class (a test's) overrides them as a subclass."""
+
+    __slots__ = ()
+
+    def on_head(self, role: int, head: MessageHead) -> None:
+        raise NotImplementedError
+
+    def on_interim(self, head: MessageHead) -> None:
+        raise NotImplementedError
+
+    def on_end(self, role: int, end: MessageEnd) -> None:
+        raise NotImplementedError
+
+    def on_role(self, role: int) -> None:
+        raise NotImplementedError
+
+    def on_verdict(self, looks_like_http: bool) -> None:
+        """The client's first bytes do (not) read like HTTP; called at most once per direction."""
+        raise NotImplementedError
+
+    def response_context(self) -> tuple[bytes, bool]:
+        """(method of the request the next response answers, whether that request proposed Upgrade)."""
+        raise NotImplementedError

@@ -1,7 +1,10 @@
 # Read by Cython only, when `pip install .` compiles parsers/templating.py (see setup.py): these classes become
 # extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
-# are C struct fields, read and written without a dictionary lookup. Plain Python ignores this file.
+# are C struct fields, read and written without a dictionary lookup. The methods declared cpdef are C calls from
+# the modules that cimport the class (sniffer/records.pxd). Plain Python ignores this file.
 
 cdef class EndpointTemplater:
     cdef public object _cache, _cache_size, _endpoints, _learn_min_distinct, _max_tracked_prefixes
     cdef public object _parents, _positions, _shapes
+    cpdef template(self, path)
+    cpdef _template_uncached(self, path)

@@ -6,12 +6,26 @@
 
 cimport cython
 
+from parsers.correlate cimport TransactionCorrelator
 from parsers.http1 cimport Http1DirectionParser
+from parsers.messages cimport MessageSink
 from sniffer.reassembly cimport StreamReassembler
 
 
-cdef class _DirectionSink:
-    cdef public object flow, direction, correlator
+cdef class Flow
+
+# The parser's sink (parsers/messages.pxd): its methods are C calls from the parser, and they call the flow and its
+# correlator as C functions in turn.
+cdef class _DirectionSink(MessageSink):
+    cdef public Flow flow
+    cdef public object direction
+    cdef public TransactionCorrelator correlator
+    cpdef on_head(self, role, head)
+    cpdef on_interim(self, head)
+    cpdef on_end(self, role, end)
+    cpdef on_role(self, role)
+    cpdef on_verdict(self, looks_like_http)
+    cpdef response_context(self)
 
 cdef class Flow:
     cdef public object key, a_key, a, b, limits, reassemblers, parsers, client_direction, correlator, last_ts_ns
@@ -25,6 +39,9 @@ cdef class Flow:
     cpdef _maybe_fin(self, direction)
     cpdef carried_data(self)
     cpdef on_syn(self, direction, seq, has_ack)
+    cpdef http_seen(self)
+    cpdef role_found(self, direction, role)
+    cpdef verdict(self, looks_like_http)
 
 cdef class FlowTable:
     cdef public object budget, emit, flows, idle_timeout_ns, limits, stale_retransmissions, stats, tombstones

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from parsers.correlate import Exchange, TransactionCorrelator
 from parsers.http1 import Http1DirectionParser, ParserLimits
-from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
+from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead, MessageSink
 from sniffer.reassembly import SEQ_MOD, Gap, ReassemblyBudget, StreamItem, StreamReassembler, seq_delta
 
 
@@ -59,7 +59,7 @@ class Endpoint:
     port: int
 
 
-class _DirectionSink:
+class _DirectionSink(MessageSink):
     """Binds one direction's parser to the flow's correlator and tells the flow which direction it is."""
 
     __slots__ = ("flow", "direction", "correlator")

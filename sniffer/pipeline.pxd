@@ -7,10 +7,13 @@
 cimport cython
 
 from sniffer.flows cimport Flow
+from sniffer.records cimport TransactionBuilder
 
 
 cdef class Pipeline:
-    cdef public object batch_base, builder, emitting_flow_position, expire_every_ns, flows, fragments, next_expire_ns
+    cdef public object batch_base
+    cdef public TransactionBuilder builder
+    cdef public object emitting_flow_position, expire_every_ns, flows, fragments, next_expire_ns
     cdef public object on_transaction, position, shard, stats
     @cython.locals(flow=Flow)
     cpdef _segments(self, batch, frames, decoded, rows, inline=*)

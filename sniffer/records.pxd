@@ -6,17 +6,25 @@
 
 cimport cython
 
+from parsers.correlate cimport Exchange
+from parsers.messages cimport MessageEnd, MessageHead
+from parsers.templating cimport EndpointTemplater
 from parsers.transaction cimport Transaction
 
 
 cdef class EndpointNamer:
-    cdef public object spec, templater
+    cdef public object spec
+    cdef public EndpointTemplater templater
+    cpdef endpoint(self, method, path)
 
 cdef class TransactionBuilder:
-    cdef public object api_key_headers, content_types, identity, max_decoded_body_bytes, namer, request_facts
-    @cython.locals(transaction=Transaction)
-    cpdef build(self, flow, exchange)
-    @cython.locals(transaction=Transaction)
-    cpdef _add_request(self, transaction, request, exchange, flags)
-    @cython.locals(transaction=Transaction)
-    cpdef _add_response_body(self, transaction, response, exchange, flags)
+    cdef public object api_key_headers, content_types, identity, max_decoded_body_bytes
+    cdef public EndpointNamer namer
+    cdef public object request_facts
+    @cython.locals(transaction=Transaction, request=MessageHead, response=MessageHead)
+    cpdef build(self, flow, Exchange exchange)
+    @cython.locals(end=MessageEnd)
+    cpdef _add_request(self, Transaction transaction, MessageHead request, Exchange exchange, flags)
+    @cython.locals(end=MessageEnd)
+    cpdef _add_response_body(self, Transaction transaction, MessageHead response, Exchange exchange, flags)
+    cpdef _decoded(self, body, MessageHead head, end_flags, flags)

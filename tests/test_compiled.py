@@ -36,15 +36,18 @@ def extension_types() -> dict[str, dict[str, ExtensionType]]:
         module = pxd.relative_to(PROJECT).with_suffix("").as_posix().replace("/", ".")
         classes: dict[str, ExtensionType] = {}
         for line in pxd.read_text().splitlines():
-            if match := re.fullmatch(r"cdef class (\w+):", line):
+            if match := re.fullmatch(r"cdef class (\w+)(\(\w+\))?:", line):
                 declaring = classes[match[1]] = ExtensionType([], {})
-            elif match := re.fullmatch(r" {4}cdef public object (.+)", line):
+            elif match := re.fullmatch(r" {4}cdef public \w+ (.+)", line):  # object, or an extension type
                 declaring.attributes.extend(name.strip() for name in match[1].split(","))
             elif match := re.fullmatch(r" {4}cpdef (\w+)\(self(.*)\)", line):
-                declaring.methods[match[1]] = [name.strip() for name in match[2].split(",") if name.strip()]
-            else:  # comments, cimports, the types of a function's locals and module-level cpdef functions
+                # A parameter may be typed ("MessageHead head"): its name is the last word.
+                declaring.methods[match[1]] = [name.split()[-1] for name in match[2].split(",") if name.strip()]
+            else:  # comments, cimports, forward declarations, the types of a function's locals, module-level cpdef
                 assert re.fullmatch(
-                    r"(#.*|cimport cython|from [\w.]+ cimport \w+|( {4})?@cython\.locals\(.*\)|cpdef \w+\(.*\)|)", line
+                    r"(#.*|cimport cython|from [\w.]+ cimport \w+(, \w+)*|cdef class \w+|( {4})?@cython\.locals\(.*\)"
+                    r"|cpdef \w+\(.*\)|)",
+                    line,
                 ), f"{pxd.name}: {line!r}"
         declared[module] = classes
     return declared

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from parsers.correlate import Exchange, TransactionCorrelator
 from parsers.http1 import Http1DirectionParser, ParserLimits
-from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead
+from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead, MessageSink
 
 GET = b"GET /a HTTP/1.1\r\nHost: api\r\n\r\n"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
@@ -18,7 +18,7 @@ SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnecti
 TLS_CLIENT_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32))
 
 
-class DirectionSink:
+class DirectionSink(MessageSink):
     """Like sniffer/flows.py's _DirectionSink: messages go to the shared correlator; role and verdict are recorded."""
 
     def __init__(self, conversation: "Conversation") -> None:

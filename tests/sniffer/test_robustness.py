@@ -13,7 +13,7 @@ from support.tshark_oracle import PUBLIC
 from detectors.engine import DetectionEngine, default_detectors
 from parsers.correlate import TransactionCorrelator
 from parsers.http1 import Http1DirectionParser, ParserLimits
-from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN
+from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageSink
 from sniffer.capture.pcapfile import CaptureError, open_capture
 from sniffer.config import load_config
 from sniffer.replay import Run
@@ -39,7 +39,7 @@ HTTPISH = st.sampled_from(
 CHUNKS = st.lists(st.one_of(HTTPISH, st.binary(max_size=40)), max_size=30)
 
 
-class Sink:
+class Sink(MessageSink):
     def __init__(self) -> None:
         self.correlator = TransactionCorrelator(lambda exchange: None, lambda switched: None)
 
