@@ -10,24 +10,41 @@ client only sends the next request after the previous answer, so that is the pai
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from parsers.messages import ROLE_REQUESTS, MessageEnd, MessageHead
 
 
-@dataclass
+@dataclass(init=False)
 class Exchange:
     """A request and its answer as they are assembled; either side may be missing at the end.
 
     Compiled, an extension type (parsers/correlate.pxd) whose heads and ends are typed; not `slots=True`, which
-    Cython's dataclasses do not take."""
+    Cython's dataclasses do not take. Its `__init__` is written out, lists None for new empty ones: a Cython
+    dataclass's own imports `dataclasses` again on every call for each `default_factory` field."""
 
-    request: MessageHead | None = None
-    request_end: MessageEnd | None = None
-    response: MessageHead | None = None
-    response_end: MessageEnd | None = None
-    interim_statuses: list[int] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
+    request: MessageHead | None
+    request_end: MessageEnd | None
+    response: MessageHead | None
+    response_end: MessageEnd | None
+    interim_statuses: list[int]
+    flags: list[str]
+
+    def __init__(
+        self,
+        request: MessageHead | None = None,
+        request_end: MessageEnd | None = None,
+        response: MessageHead | None = None,
+        response_end: MessageEnd | None = None,
+        interim_statuses: list[int] | None = None,
+        flags: list[str] | None = None,
+    ) -> None:
+        self.request = request
+        self.request_end = request_end
+        self.response = response
+        self.response_end = response_end
+        self.interim_statuses = [] if interim_statuses is None else interim_statuses
+        self.flags = [] if flags is None else flags
 
     @property
     def proposes_switch(self) -> bool:

@@ -6,12 +6,14 @@ with ", " as RFC 9110 allows for list-valued fields.
 Compiled (setup.py), MessageHead, MessageEnd and MessageSink are extension types (parsers/messages.pxd): the parser
 builds a head and an end per message, and it, the correlator and the transaction builder read their fields as C
 struct fields and call `header()` and the sink's methods as C functions. The two dataclasses are not
-`slots=True`, which Cython's dataclasses do not take: in plain Python they have a `__dict__`.
+`slots=True`, which Cython's dataclasses do not take: in plain Python they have a `__dict__`. None of their fields
+has a `default_factory`: a Cython dataclass's `__init__` imports `dataclasses` again, on every call, for each such
+field (about 100 ns each), so MessageHead's `__init__` is written out and MessageEnd's flags are always given.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from parsers.memo import HeaderMemo
 
@@ -24,21 +26,46 @@ ROLE_RESPONSES = 2
 _indexes: HeaderMemo[dict[bytes, bytes]] = HeaderMemo()
 
 
-@dataclass
+@dataclass(init=False)
 class MessageHead:
     """The start line and headers of one request or response, stamped with the packet time of its first byte."""
 
     ts_ns: int
     http_version: str
     headers: list[tuple[bytes, bytes]]
-    method: str = ""  # requests
-    target: str = ""  # requests, latin-1 so that every byte survives
-    status: int = 0  # responses
-    reason: str = ""
-    flags: list[str] = field(default_factory=list)
+    method: str  # requests
+    target: str  # requests, latin-1 so that every byte survives
+    status: int  # responses
+    reason: str
+    flags: list[str]
     # Set when a gap or a mid-stream start came before this head: messages may have been lost in between.
-    after_loss: bool = False
-    _index: dict[bytes, bytes] | None = None
+    after_loss: bool
+    _index: dict[bytes, bytes] | None
+
+    def __init__(
+        self,
+        ts_ns: int,
+        http_version: str,
+        headers: list[tuple[bytes, bytes]],
+        method: str = "",
+        target: str = "",
+        status: int = 0,
+        reason: str = "",
+        flags: list[str] | None = None,
+        after_loss: bool = False,
+        _index: dict[bytes, bytes] | None = None,
+    ) -> None:
+        """Written out (`init=False`), flags None for a new empty list: see the module's docstring."""
+        self.ts_ns = ts_ns
+        self.http_version = http_version
+        self.headers = headers
+        self.method = method
+        self.target = target
+        self.status = status
+        self.reason = reason
+        self.flags = [] if flags is None else flags
+        self.after_loss = after_loss
+        self._index = _index
 
     def header(self, name: bytes) -> bytes:
         """The field's value (repeated fields joined with ", "), b"" when absent; indexed on first use."""
@@ -59,11 +86,12 @@ class MessageHead:
 
 @dataclass
 class MessageEnd:
-    """How a message ended: body size as on the wire (after de-chunking), a bounded copy of it, and flags."""
+    """How a message ended: body size as on the wire (after de-chunking), a bounded copy of it, and flags (the
+    head's list: the parser gives it)."""
 
     body_bytes: int
     body: bytes
-    flags: list[str] = field(default_factory=list)
+    flags: list[str]
 
 
 class MessageSink:
