@@ -40,3 +40,8 @@ cdef class Http1DirectionParser:
     cpdef _finish_message(self, ts_ns)
     cpdef _end_message(self)
     cpdef _announce(self, MessageHead head)
+
+
+# Module-level functions called per message: C calls from this module's methods.
+cpdef _text(value)
+cpdef _token_text(value)

@@ -8,3 +8,10 @@ cdef class EndpointTemplater:
     cdef public object _parents, _positions, _shapes
     cpdef template(self, path)
     cpdef _template_uncached(self, path)
+
+
+# Module-level functions called per path segment: C calls from the templater.
+cpdef _classify(segment)
+cpdef _typed_placeholder(decoded)
+cpdef _placeholder_with_extension(segment)
+cpdef _looks_like_token(decoded)

@@ -21,3 +21,7 @@ cdef class StreamReassembler:
     cpdef _skip_to(self, offset, out)
     cpdef _check_finished(self)
     cpdef _deliver(self, ts_ns, data, out)
+
+
+# Called per segment: a C call from the reassembler.
+cpdef seq_delta(seq, reference)

@@ -28,3 +28,11 @@ cdef class TransactionBuilder:
     @cython.locals(end=MessageEnd)
     cpdef _add_response_body(self, Transaction transaction, MessageHead response, Exchange exchange, flags)
     cpdef _decoded(self, body, MessageHead head, end_flags, flags)
+
+
+# Module-level functions called per transaction: C calls from the builder.
+cpdef split_target(target)
+cpdef target_parts(target)
+cpdef _text(value)
+cpdef latency_ms(elapsed_ns)
+cpdef _unique(flags)

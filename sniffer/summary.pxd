@@ -15,3 +15,8 @@ cdef class EndpointSummary:
     cdef public object rows
     @cython.locals(row=EndpointStats, transaction=Transaction)
     cpdef add(self, transaction)
+
+
+# Called per transaction: C calls from EndpointSummary.add.
+cpdef latency_bucket(latency_ms)
+cpdef _bucket_of(latency_ms)
