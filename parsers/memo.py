@@ -11,9 +11,7 @@ the memo untouched, at the cost of one type check. Bounded: at most `entries` li
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
-
-Value = TypeVar("Value")
+from typing import Any
 
 
 class SharedHeaders(list):
@@ -22,20 +20,24 @@ class SharedHeaders(list):
     __slots__ = ()
 
 
-class HeaderMemo(Generic[Value]):
+class HeaderMemo:
+    """Values of one kind by header list (annotated `HeaderMemo[kind]` where it is held). Not a `typing.Generic`:
+    compiled, an extension type (parsers/memo.pxd) whose `get` and `put` are C calls from the modules that cimport
+    it, and an extension type cannot derive from a Python class."""
+
     __slots__ = ("entries", "store")
 
     def __init__(self, entries: int = 4096) -> None:
         self.entries = entries
-        self.store: dict[int, tuple[SharedHeaders, Value]] = {}
+        self.store: dict[int, tuple[SharedHeaders, Any]] = {}
 
-    def get(self, headers: list) -> Value | None:
+    def get(self, headers: list) -> Any:
         if type(headers) is not SharedHeaders:
             return None
         entry = self.store.get(id(headers))
         return entry[1] if entry is not None and entry[0] is headers else None
 
-    def put(self, headers: list, value: Value) -> None:
+    def put(self, headers: list, value: Any) -> None:
         if type(headers) is not SharedHeaders:
             return
         if len(self.store) >= self.entries:

@@ -4,8 +4,14 @@
 # MessageHead. MessageSink's methods are C calls from the parser, overridden by the flow's sink. Plain Python
 # ignores this file.
 
+cimport cython
+
+from parsers.memo cimport HeaderMemo
+
+
 cdef class MessageHead:
     cdef public object ts_ns, http_version, headers, method, target, status, reason, flags, after_loss, _index
+    @cython.locals(indexes=HeaderMemo)
     cpdef header(self, name)
 
 cdef class MessageEnd:

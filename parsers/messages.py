@@ -72,14 +72,15 @@ class MessageHead:
         index = self._index
         if index is None:
             headers = self.headers
-            index = _indexes.get(headers)
+            indexes = _indexes  # a typed local when compiled: its get and put are C calls
+            index = indexes.get(headers)
             if index is None:
                 index = dict(headers)  # in C; only a repeated name needs the loop that joins its values
                 if len(index) != len(headers):
                     index = {}
                     for key, value in headers:
                         index[key] = index[key] + b", " + value if key in index else value
-                _indexes.put(headers, index)
+                indexes.put(headers, index)
             self._index = index
         return index.get(name, b"")
 

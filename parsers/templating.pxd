@@ -8,6 +8,8 @@ cdef class EndpointTemplater:
     cdef public object _parents, _positions, _shapes
     cpdef template(self, path)
     cpdef _template_uncached(self, path)
+    cpdef _template_segment(self, templated, position, segment)
+    cpdef _observe_literal(self, prefix, literal)
 
 
 # Module-level functions called per path segment: C calls from the templater.

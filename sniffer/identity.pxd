@@ -4,3 +4,4 @@
 
 cdef class ClientIdentity:
     cdef public object _hash_key, _sources, _trusted_networks
+    cpdef client_id(self, src_ip, x_forwarded_for=*, forwarded=*)

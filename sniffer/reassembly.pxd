@@ -6,10 +6,12 @@
 
 cdef class ReassemblyBudget:
     cdef public object limit, used, overruns, recent_limit, recent_used
+    cpdef over(self)
 
 cdef class StreamReassembler:
     cdef public object max_buffered_bytes, next_seq, next_offset, pending, pending_bytes, fin_offset, recent, recent_bytes
-    cdef public object budget, finished, retransmitted_bytes, overlap_conflicts, gap_bytes, gaps, delivered_bytes
+    cdef public ReassemblyBudget budget
+    cdef public object finished, retransmitted_bytes, overlap_conflicts, gap_bytes, gaps, delivered_bytes
     cpdef on_segment(self, ts_ns, seq, data, fin, out, missing=*)
     cpdef take_next(self, seq, data, fin, missing)
     cpdef on_peer_ack(self, ack, out)

@@ -7,9 +7,11 @@
 cimport cython
 
 from parsers.correlate cimport Exchange
+from parsers.memo cimport HeaderMemo
 from parsers.messages cimport MessageEnd, MessageHead
 from parsers.templating cimport EndpointTemplater
 from parsers.transaction cimport Transaction
+from sniffer.identity cimport ClientIdentity
 
 
 cdef class EndpointNamer:
@@ -18,9 +20,11 @@ cdef class EndpointNamer:
     cpdef endpoint(self, method, path)
 
 cdef class TransactionBuilder:
-    cdef public object api_key_headers, content_types, identity, max_decoded_body_bytes
+    cdef public object api_key_headers, content_types
+    cdef public ClientIdentity identity
+    cdef public object max_decoded_body_bytes
     cdef public EndpointNamer namer
-    cdef public object request_facts
+    cdef public HeaderMemo request_facts
     @cython.locals(transaction=Transaction, request=MessageHead, response=MessageHead)
     cpdef build(self, flow, Exchange exchange)
     @cython.locals(end=MessageEnd)
@@ -28,6 +32,7 @@ cdef class TransactionBuilder:
     @cython.locals(end=MessageEnd)
     cpdef _add_response_body(self, Transaction transaction, MessageHead response, Exchange exchange, flags)
     cpdef _decoded(self, body, MessageHead head, end_flags, flags)
+    cpdef _content_type(self, raw)
 
 
 # Module-level functions called per transaction: C calls from the builder.

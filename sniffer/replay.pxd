@@ -2,5 +2,13 @@
 # extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
 # are C struct fields, read and written without a dictionary lookup. Plain Python ignores this file.
 
+from sniffer.metrics cimport IntervalMetrics
+from sniffer.summary cimport EndpointSummary
+
+
 cdef class Run:
-    cdef public object alerting, detect, endpoints, metrics, on_transaction, outputs, pipeline
+    cdef public object alerting, detect
+    cdef public EndpointSummary endpoints
+    cdef public IntervalMetrics metrics
+    cdef public object on_transaction, outputs, pipeline
+    cpdef _record(self, transaction)
