@@ -34,7 +34,8 @@ COMPILED_MODULES = [
 
 class CompileWherePossible(build_ext):
     """Translates the modules with Cython only when they are to be compiled (not for a plain or editable
-    install), on every core, and lets each one fail into plain Python (`optional`)."""
+    install), on every core, and lets each one that Cython cannot translate or the compiler cannot compile
+    (`optional`) stay plain Python."""
 
     def run(self) -> None:
         choice = os.environ.get("APISPY_COMPILE", "")
@@ -50,14 +51,31 @@ class CompileWherePossible(build_ext):
         cores = os.cpu_count() or 1
         # annotation_typing off: the annotations are hints, as in Python (a list subclass passes for a list).
         directives = {"language_level": 3, "annotation_typing": False}
-        translated = cythonize(self.extensions, compiler_directives=directives, quiet=True, nthreads=cores)
+        try:
+            translated = cythonize(self.extensions, compiler_directives=directives, quiet=True, nthreads=cores)
+        except Exception:  # Cython's CompileError (another Cython release, say): which modules it cannot translate
+            translated = self._translate_each(cythonize, directives)
         c_sources = {extension.name: extension.sources for extension in translated}
+        self.extensions = [extension for extension in self.extensions if extension.name in c_sources]
         for extension in self.extensions:  # the ones setuptools prepared, now built from C
             extension.sources = c_sources[extension.name]
             extension.optional = True  # a module that does not compile stays Python
         self.parallel = self.parallel or cores  # the C files are compiled side by side too
         super().run()
         self._keep_python_where_a_cimport_failed()
+
+    def _translate_each(self, cythonize, directives: dict) -> list[Extension]:
+        """The modules Cython translates, one at a time: one it cannot translate stays Python (and so do those that
+        cimport it, see below), instead of failing the whole install."""
+        translated = []
+        for extension in self.extensions:
+            source = extension.name.replace(".", "/") + ".py"
+            try:
+                translated += cythonize([Extension(extension.name, [source])], compiler_directives=directives,
+                                        quiet=True)  # fmt: skip
+            except Exception as error:
+                self.warn(f"{extension.name} stays Python: Cython cannot translate it ({type(error).__name__})")
+        return translated
 
     def _keep_python_where_a_cimport_failed(self) -> None:
         """A module whose .pxd cimports another's extension type checks that type when it is imported: where the
