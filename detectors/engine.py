@@ -20,7 +20,7 @@ from detectors.openapi import ApiSpec
 from detectors.payload import AnomalyFeatureTagger, AnomalyJudge, PayloadDetector, PayloadSettings
 from detectors.rate import RateDetector, RateSettings
 from detectors.shadow import ShadowDetector, ShadowSettings
-from parsers.transaction import Transaction
+from parsers.transaction import BatchCollector, Transaction
 
 DETECTOR_RANK = {
     name: rank
@@ -67,13 +67,8 @@ class DetectionEngine:
         self.detectors = detectors
         self.settings = settings
         self.emit = emit
-        self.buffer = TransactionBatch()
-        self.batch_size = settings.batch_size
-        self.max_batch_body_bytes = settings.max_batch_body_bytes
-        self.max_batch_delay_s = settings.max_batch_delay_s
-        self.batch_started_s = 0.0  # packet time of the buffered batch's first transaction
-        self.buffered_body_bytes = 0
-        self.carried: list[Alert] = []
+        # Batches are gathered, and their columns taken, as the transactions come (compiled: see BatchCollector).
+        self.collector = BatchCollector(settings.batch_size, settings.max_batch_body_bytes, settings.max_batch_delay_s)
         self.dedup = Deduplicator(settings.suppression_s, settings.max_dedup_keys)
         self.raised = 0
         self.reported = 0
@@ -83,40 +78,33 @@ class DetectionEngine:
         self, transaction: Transaction, body_bytes: int | None = None, raised_elsewhere: Sequence[Alert] = ()
     ) -> None:
         """`body_bytes` and `raised_elsewhere`: for a transaction a worker process parsed and inspected (its
-        bodies stayed there), what they weighed and what the worker's detectors raised; they join this batch."""
-        buffer = self.buffer
-        if buffer and transaction.ts - self.batch_started_s >= self.max_batch_delay_s:
-            self.flush()  # decided by the transactions alone, so a replay batches them alike however it runs
-            buffer = self.buffer
-        if not buffer:
-            self.batch_started_s = transaction.ts
-        buffer.append(transaction)
-        if body_bytes is None:
-            body_bytes = len(transaction.req_body) + len(transaction.resp_body)
-        if raised_elsewhere:
-            self.carried.extend(raised_elsewhere)
-        self.buffered_body_bytes += body_bytes
-        if len(buffer) >= self.batch_size or self.buffered_body_bytes >= self.max_batch_body_bytes:
-            self.flush()
+        bodies stayed there), what they weighed and what the worker's detectors raised; they join this batch.
+        A replay's loop hands its transactions to `collector` itself and calls `inspect_sealed` when it says."""
+        if self.collector.add(transaction, -1 if body_bytes is None else body_bytes, raised_elsewhere):
+            self.inspect_sealed()
 
     def flush_due(self, now_s: float) -> None:
-        """Hands the buffered batch on if its first transaction is `max_batch_delay_s` old at `now_s`: the wall
+        """Hands the open batch on if its first transaction is `max_batch_delay_s` old at `now_s`: the wall
         time of a live link where no transaction came to do it (see `observe`)."""
-        if self.buffer and now_s - self.batch_started_s >= self.max_batch_delay_s:
-            self.flush()
+        if self.collector.seal_due(now_s):
+            self.inspect_sealed()
 
     def flush(self) -> None:
-        if not self.buffer:
-            return
-        batch, self.buffer = self.buffer, TransactionBatch()
-        self.buffered_body_bytes = 0
-        alerts, self.carried = self.carried, []
-        for detector in self.detectors:
-            alerts.extend(detector.inspect(batch))
-        # By time, then by detector: the same order whichever process raised them.
-        alerts.sort(key=lambda alert: (alert.ts, DETECTOR_RANK.get(alert.detector, len(DETECTOR_RANK))))
-        self.raised += len(alerts)
-        self._report(self.dedup.admit(alerts))
+        self.collector.seal()
+        self.inspect_sealed()
+
+    def inspect_sealed(self) -> None:
+        """Runs the detectors over each batch the collector sealed, and reports what they raise."""
+        for transactions, columns, carried in self.collector.take():
+            batch = TransactionBatch(transactions)
+            batch.columns = columns
+            alerts = carried
+            for detector in self.detectors:
+                alerts.extend(detector.inspect(batch))
+            # By time, then by detector: the same order whichever process raised them.
+            alerts.sort(key=lambda alert: (alert.ts, DETECTOR_RANK.get(alert.detector, len(DETECTOR_RANK))))
+            self.raised += len(alerts)
+            self._report(self.dedup.admit(alerts))
 
     def finish(self) -> None:
         self.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -172,33 +173,140 @@ class TransactionColumns(NamedTuple):
     wire_bytes: list[int]  # each body's size on the wire (req_body_bytes, resp_body_bytes)
 
 
-def transaction_columns(transactions: list[Transaction]) -> TransactionColumns:
-    """The batch's TransactionColumns, in one pass. Compiled, the pass reads each field as a C struct field
-    (parsers/transaction.pxd); a pass per field over the batch (`map` over an attrgetter, as the detectors did)
-    reads it through the type's attribute lookup, some 25-40 ns a row and field."""
-    ts, client_ids, src_ips, methods, endpoints, paths, statuses, targets = [], [], [], [], [], [], [], []
-    req_headers, resp_headers, req_bodies, resp_bodies = [], [], [], []
-    req_lengths, resp_lengths, req_types, resp_types, req_wire, resp_wire = [], [], [], [], [], []
-    for transaction in transactions:
-        ts.append(transaction.ts)
-        client_ids.append(transaction.client_id)
-        src_ips.append(transaction.src_ip)
-        methods.append(transaction.method)
-        endpoints.append(transaction.endpoint)
-        paths.append(transaction.path)
-        statuses.append(transaction.status or 0)
-        targets.append(transaction.raw_target or transaction.uri)
-        req_headers.append(transaction.req_headers)
-        resp_headers.append(transaction.resp_headers)
-        req_bodies.append(transaction.req_body)
-        resp_bodies.append(transaction.resp_body)
-        req_lengths.append(len(transaction.req_body))
-        resp_lengths.append(len(transaction.resp_body))
-        req_types.append(id(transaction.req_content_type))
-        resp_types.append(id(transaction.resp_content_type))
-        req_wire.append(transaction.req_body_bytes)
-        resp_wire.append(transaction.resp_body_bytes)
-    return TransactionColumns(
-        ts, client_ids, src_ips, methods, endpoints, paths, statuses, targets, req_headers, resp_headers,
-        req_bodies + resp_bodies, req_lengths + resp_lengths, req_types + resp_types, req_wire + resp_wire,
+class ColumnLists:
+    """A batch's TransactionColumns as they are taken, one transaction at a time (`append`). Compiled, the fields
+    are read as C struct fields (parsers/transaction.pxd) and appended to typed lists: a pass per field over the
+    batch (`map` over an attrgetter, as the detectors did) reads each through the type's attribute lookup, some
+    25-40 ns a row and field."""
+
+    __slots__ = (
+        "ts", "client_ids", "src_ips", "methods", "endpoints", "paths", "statuses", "targets", "req_headers",
+        "resp_headers", "req_bodies", "resp_bodies", "req_lengths", "resp_lengths", "req_types", "resp_types",
+        "req_wire", "resp_wire",
     )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.ts: list[float] = []
+        self.client_ids: list[str] = []
+        self.src_ips: list[str] = []
+        self.methods: list[str] = []
+        self.endpoints: list[str] = []
+        self.paths: list[str] = []
+        self.statuses: list[int] = []
+        self.targets: list[str] = []
+        self.req_headers: list[list[tuple[bytes, bytes]]] = []
+        self.resp_headers: list[list[tuple[bytes, bytes]]] = []
+        self.req_bodies: list[bytes] = []
+        self.resp_bodies: list[bytes] = []
+        self.req_lengths: list[int] = []
+        self.resp_lengths: list[int] = []
+        self.req_types: list[int] = []
+        self.resp_types: list[int] = []
+        self.req_wire: list[int] = []
+        self.resp_wire: list[int] = []
+
+    def append(self, transaction: Transaction) -> int:
+        """Takes the transaction's fields; returns the size of the bodies it holds (requests' and responses')."""
+        req_body, resp_body = transaction.req_body, transaction.resp_body
+        req_length, resp_length = len(req_body), len(resp_body)
+        self.ts.append(transaction.ts)
+        self.client_ids.append(transaction.client_id)
+        self.src_ips.append(transaction.src_ip)
+        self.methods.append(transaction.method)
+        self.endpoints.append(transaction.endpoint)
+        self.paths.append(transaction.path)
+        self.statuses.append(transaction.status or 0)
+        self.targets.append(transaction.raw_target or transaction.uri)
+        self.req_headers.append(transaction.req_headers)
+        self.resp_headers.append(transaction.resp_headers)
+        self.req_bodies.append(req_body)
+        self.resp_bodies.append(resp_body)
+        self.req_lengths.append(req_length)
+        self.resp_lengths.append(resp_length)
+        self.req_types.append(id(transaction.req_content_type))
+        self.resp_types.append(id(transaction.resp_content_type))
+        self.req_wire.append(transaction.req_body_bytes)
+        self.resp_wire.append(transaction.resp_body_bytes)
+        return req_length + resp_length
+
+    def columns(self) -> TransactionColumns:
+        """The columns taken so far (the lists themselves: append no more after this)."""
+        return TransactionColumns(
+            self.ts, self.client_ids, self.src_ips, self.methods, self.endpoints, self.paths, self.statuses,
+            self.targets, self.req_headers, self.resp_headers, self.req_bodies + self.resp_bodies,
+            self.req_lengths + self.resp_lengths, self.req_types + self.resp_types, self.req_wire + self.resp_wire,
+        )  # fmt: skip
+
+
+def transaction_columns(transactions: list[Transaction]) -> TransactionColumns:
+    """The batch's TransactionColumns, in one pass."""
+    lists = ColumnLists()
+    for transaction in transactions:
+        lists.append(transaction)
+    return lists.columns()
+
+
+class BatchCollector:
+    """Transactions gathered into the detectors' batches, each batch's columns taken as its transactions come: a
+    pass over a finished batch would read every field again, from transactions long gone from the CPU's caches,
+    and the engine's per-transaction bookkeeping would run as Python. Compiled, `add` is a C call from the replay
+    loop (sniffer/replay.pxd).
+
+    A batch is sealed once it holds `batch_size` transactions or `max_body_bytes` of bodies, or, before the next
+    is added, once that one comes `max_delay_s` (packet time) after the batch's first: decided by the transactions
+    alone, so a replay batches them alike however it runs. Sealed batches wait for `take`, each as (the
+    transactions, their TransactionColumns, the alerts raised elsewhere that came with them)."""
+
+    __slots__ = ("batch_size", "body_bytes", "carried", "lists", "max_body_bytes", "max_delay_s", "sealed",
+                 "started_s", "transactions")  # fmt: skip
+
+    def __init__(self, batch_size: int, max_body_bytes: int, max_delay_s: float) -> None:
+        self.batch_size = batch_size
+        self.max_body_bytes = max_body_bytes
+        self.max_delay_s = max_delay_s
+        self.started_s = 0.0  # packet time of the open batch's first transaction
+        self.body_bytes = 0
+        self.transactions: list[Transaction] = []
+        self.lists = ColumnLists()
+        self.carried: list = []
+        self.sealed: list[tuple[list[Transaction], TransactionColumns, list]] = []
+
+    def __len__(self) -> int:
+        """Transactions in the open batch."""
+        return len(self.transactions)
+
+    def add(self, transaction: Transaction, body_bytes: int = -1, raised: Sequence = ()) -> bool:
+        """Adds a transaction to the open batch; True once a batch is sealed. `body_bytes` (-1: the transaction's
+        own bodies) and `raised`: for a transaction a worker process parsed and inspected, what its bodies weighed
+        there and the alerts the worker's detectors raised, which travel with its batch."""
+        if self.transactions and transaction.ts - self.started_s >= self.max_delay_s:
+            self.seal()
+        if not self.transactions:
+            self.started_s = transaction.ts
+        self.transactions.append(transaction)
+        held = self.lists.append(transaction)
+        self.body_bytes += held if body_bytes < 0 else body_bytes
+        if raised:
+            self.carried.extend(raised)
+        if len(self.transactions) >= self.batch_size or self.body_bytes >= self.max_body_bytes:
+            self.seal()
+        return len(self.sealed) > 0
+
+    def seal_due(self, now_s: float) -> bool:
+        """Seals the open batch if its first transaction is `max_delay_s` old at `now_s` (the wall time of an idle
+        live link); True once a batch is sealed."""
+        if self.transactions and now_s - self.started_s >= self.max_delay_s:
+            self.seal()
+        return len(self.sealed) > 0
+
+    def seal(self) -> None:
+        """Seals the open batch, if it holds a transaction."""
+        if not self.transactions:
+            return
+        self.sealed.append((self.transactions, self.lists.columns(), self.carried))
+        self.transactions, self.lists, self.carried, self.body_bytes = [], ColumnLists(), [], 0
+
+    def take(self) -> list[tuple[list[Transaction], TransactionColumns, list]]:
+        """The sealed batches, oldest first, handed over."""
+        sealed, self.sealed = self.sealed, []
+        return sealed

@@ -2,12 +2,15 @@
 # extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
 # are C struct fields, read and written without a dictionary lookup. Plain Python ignores this file.
 
+from parsers.transaction cimport BatchCollector
 from sniffer.metrics cimport IntervalMetrics
 from sniffer.summary cimport EndpointSummary
 
 
 cdef class Run:
-    cdef public object alerting, detect
+    cdef public object alerting
+    cdef public BatchCollector batches
+    cdef public object detect
     cdef public EndpointSummary endpoints
     cdef public IntervalMetrics metrics
     cdef public object on_transaction, outputs, pipeline

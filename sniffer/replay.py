@@ -58,7 +58,7 @@ def open_all(paths: list[str]) -> list[CaptureReader]:
 class Run:
     """One pass of the pipeline with its outputs, whatever feeds it (files for replay, sockets for live)."""
 
-    __slots__ = ("alerting", "detect", "endpoints", "metrics", "on_transaction", "outputs", "pipeline")
+    __slots__ = ("alerting", "batches", "detect", "endpoints", "metrics", "on_transaction", "outputs", "pipeline")
 
     def __init__(
         self,
@@ -75,8 +75,10 @@ class Run:
         self.alerting = alerting
         self.metrics = outputs.metrics if outputs is not None else None
         self.on_transaction = on_transaction
-        # Called once per transaction: the engine's own method, not AlertOutputs' forwarding one.
-        self.detect = alerting.engine.observe if alerting is not None else None
+        # Each transaction goes to the engine's batch collector straight away (a C call when compiled), and the
+        # engine inspects the batches it seals.
+        self.detect = alerting.engine if alerting is not None else None
+        self.batches = alerting.engine.collector if alerting is not None else None
         self.pipeline = build_pipeline(config, self._record, spec)
         if outputs is not None:
             outputs.watch(self.pipeline, dropped)
@@ -85,8 +87,8 @@ class Run:
         self.endpoints.add(transaction)
         if self.metrics is not None:
             self.metrics.add(transaction)
-        if self.detect is not None:
-            self.detect(transaction)
+        if self.batches is not None and self.batches.add(transaction, -1, ()):
+            self.detect.inspect_sealed()
         self.on_transaction(transaction)
 
     def feed(self, batch: PacketBatch) -> None:

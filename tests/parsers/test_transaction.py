@@ -1,13 +1,13 @@
 """The transaction's JSON-line form: public fields only, in declaration order, the same as dataclasses.asdict
-would give them, and independent of the transaction it came from; and a batch's columns, as the detectors read
-them, field by field."""
+would give them, and independent of the transaction it came from; a batch's columns, as the detectors read them,
+field by field; and how transactions are gathered into the detectors' batches."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields
 
-from parsers.transaction import PRIVATE_FIELDS, PUBLIC_FIELDS, Transaction, transaction_columns
+from parsers.transaction import PRIVATE_FIELDS, PUBLIC_FIELDS, BatchCollector, Transaction, transaction_columns
 from sniffer.sinks.jsonl import JsonLinesSink
 
 
@@ -81,3 +81,39 @@ def test_columns_hold_each_transactions_fields_requests_then_responses() -> None
     assert columns.content_type_ids == list(map(id, types))
     assert columns.wire_bytes == [23, 0, 40, 0]
     assert transaction_columns([]) == tuple([] for _ in columns)
+
+
+def a_request(ts: float, body: bytes = b"") -> Transaction:
+    return Transaction(
+        ts=ts, src_ip="10.0.0.3", src_port=40001, dst_ip="10.0.0.2", dst_port=80, method="POST", uri="/items",
+        host="api.example", path="/items", query="", http_version="1.1", endpoint="/items", req_body=body,
+    )  # fmt: skip
+
+
+def test_a_collector_seals_batches_by_count_by_body_bytes_and_by_delay_with_their_columns() -> None:
+    collector = BatchCollector(batch_size=3, max_body_bytes=100, max_delay_s=1.0)
+    first = [a_request(10.0), a_request(10.1, b"x" * 10), a_request(10.2)]
+    assert [collector.add(row) for row in first] == [False, False, True]  # the third fills the batch
+    assert len(collector) == 0
+    (transactions, columns, carried), = collector.take()
+    assert transactions == first and columns == transaction_columns(first) and carried == []
+    assert collector.take() == []
+    # Bodies: 60 + 50 bytes pass 100, counted as the transactions hold them unless the caller says otherwise.
+    assert collector.add(a_request(11.0, b"y" * 60)) is False
+    assert collector.add(a_request(11.1), body_bytes=50, raised=["alert"]) is True
+    (transactions, _, carried), = collector.take()
+    assert [row.ts for row in transactions] == [11.0, 11.1] and carried == ["alert"]
+    # A transaction a second after the batch's first seals the batch before it, and opens the next.
+    assert collector.add(a_request(12.0)) is False
+    assert collector.add(a_request(12.5)) is False
+    assert collector.add(a_request(13.0), raised=["later"]) is True
+    (transactions, _, carried), = collector.take()
+    assert [row.ts for row in transactions] == [12.0, 12.5] and carried == []
+    assert len(collector) == 1 and collector.started_s == 13.0
+    # An idle link: the open batch is sealed once its first transaction is the delay old at the given time.
+    assert collector.seal_due(13.9) is False and len(collector) == 1
+    assert collector.seal_due(14.0) is True
+    (transactions, _, carried), = collector.take()
+    assert [row.ts for row in transactions] == [13.0] and carried == ["later"]
+    collector.seal()  # nothing open: nothing sealed
+    assert collector.take() == []

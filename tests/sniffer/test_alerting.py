@@ -151,13 +151,13 @@ def test_an_idle_live_link_hands_waiting_transactions_to_the_detectors(tmp_path:
     for batch in open_capture(str(PCAPS / "attacks_bruteforce_injection.pcap")).batches():
         run.feed(batch)
     engine = alerting.engine
-    waiting = len(engine.buffer)
+    waiting = len(engine.collector)
     assert waiting  # the capture's last transactions: fewer than a batch
-    started_ns = int(engine.batch_started_s * 1e9)
+    started_ns = int(engine.collector.started_s * 1e9)
     delay_ns = int(config.detectors.max_batch_delay_s * 1e9)
     run.tick(started_ns + delay_ns // 2)
-    assert len(engine.buffer) == waiting
+    assert len(engine.collector) == waiting
     inspected = engine.raised
     run.tick(started_ns + delay_ns + 1_000_000)
-    assert not engine.buffer and engine.raised > inspected  # the last transactions hold the brute force's end
+    assert not len(engine.collector) and engine.raised > inspected  # the last transactions hold the brute force's end
     alerting.close()

@@ -75,12 +75,12 @@ def test_waiting_transactions_reach_the_detectors_once_every_clock_is_past_their
     engine = alerting.engine
     run._receive(0, block([row("/a", 10 * SECOND)], 10 * SECOND + 2), None)
     run._receive(1, block([row("/b", 10 * SECOND + 1)], 10 * SECOND + 1), None)
-    assert len(engine.buffer) == 1  # /a is released; /b waits at process 1's own clock
+    assert len(engine.collector) == 1  # /a is released; /b waits at process 1's own clock
     delay_ns = int(config.detectors.max_batch_delay_s * SECOND)
     run._receive(0, block([], 10 * SECOND + delay_ns // 2), None)
     run._receive(1, block([], 10 * SECOND + delay_ns // 2), None)
-    assert len(engine.buffer) == 2 and engine.raised == 0  # idle for half the delay: still waiting
+    assert len(engine.collector) == 2 and engine.raised == 0  # idle for half the delay: still waiting
     run._receive(0, block([], 10 * SECOND + delay_ns), None)
     run._receive(1, block([], 10 * SECOND + delay_ns), None)
-    assert not engine.buffer
+    assert not len(engine.collector)
     alerting.close()
