@@ -54,6 +54,21 @@ _LINE_END = b"\r\n"
 _REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")  # h11's
 _response_heads: dict[bytes, FastHead] = {}
 _request_fields: dict[bytes, tuple[bytes, SharedHeaders, int, bool]] = {}  # -> (version, headers, length, chunked)
+# The entry of each memo found or made last, checked first: the next head is often the same (the same client's next
+# request, the same endpoint's next answer), and comparing it in place spares copying its bytes as a key, hashing
+# them and the lookup. A key ends with the head's only CRLF CRLF: a head that starts with it (for a request, from
+# its version on) ends where the key does.
+_last_response: tuple[bytes, FastHead] = (b"", None)  # type: ignore[assignment]
+_last_request: tuple[bytes, tuple[bytes, SharedHeaders, int, bool]] = (b"", None)  # type: ignore[assignment]
+
+
+def _remembered_request(
+    head_length: int, remembered: tuple[bytes, SharedHeaders, int, bool], line: re.Match[bytes]
+) -> FastHead:
+    """A request's FastHead from the remembered facts of its header fields and its request line."""
+    version, headers, content_length, chunked = remembered
+    method, target = line.group(1, 2)
+    return FastHead(head_length, version, headers, method, target, 0, b"", content_length, chunked)  # positional
 
 
 def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead | None]:
@@ -65,6 +80,20 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
     outlives the call (a bytearray with a live numpy view could not be resized by h11). The header list returned
     may be shared (see HEAD_MEMO_ENTRIES): do not change it.
     """
+    global _last_request, _last_response
+    if is_request:
+        last_key, remembered = _last_request
+        if remembered is not None:
+            line_end = data.find(_LINE_END, 0, HEAD_MEMO_MAX_BYTES)
+            start = line_end - VERSION_LENGTH
+            if start > 0 and start + len(last_key) <= HEAD_MEMO_MAX_BYTES and data.startswith(last_key, start):
+                line = _REQUEST_LINE.fullmatch(data, 0, line_end)
+                if line is not None:
+                    return ACCEPTED, _remembered_request(start + len(last_key), remembered, line)
+    else:
+        last_key, remembered_head = _last_response
+        if remembered_head is not None and data.startswith(last_key):
+            return ACCEPTED, remembered_head
     key = None
     end = data.find(_HEAD_END, 0, HEAD_MEMO_MAX_BYTES)
     if end >= 0:
@@ -76,14 +105,13 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
                 if remembered is not None:
                     line = _REQUEST_LINE.fullmatch(data, 0, line_end)
                     if line is not None:
-                        version, headers, content_length, chunked = remembered
-                        method, target = line.group(1, 2)
-                        return ACCEPTED, FastHead(end + 4, version, headers, method, target, 0, b"", content_length,
-                                                  chunked)  # positional: one per request, kwargs cost
+                        _last_request = (key, remembered)
+                        return ACCEPTED, _remembered_request(end + 4, remembered, line)
         else:
             key = bytes(data[: end + 4])
             remembered_head = _response_heads.get(key)
             if remembered_head is not None:
+                _last_response = (key, remembered_head)
                 return ACCEPTED, remembered_head
     verdict = scan_head(np.frombuffer(data, np.uint8), is_request, _FIELDS, _META)
     if verdict != ACCEPTED:
@@ -111,5 +139,11 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
         memo = _request_fields if is_request else _response_heads
         if len(memo) >= HEAD_MEMO_ENTRIES:
             memo.clear()
-        memo[key] = (http_version, fast.headers, content_length, chunked) if is_request else fast
+        if is_request:
+            remembered = (http_version, fast.headers, content_length, chunked)
+            memo[key] = remembered
+            _last_request = (key, remembered)
+        else:
+            memo[key] = fast
+            _last_response = (key, fast)
     return ACCEPTED, fast

@@ -375,6 +375,27 @@ def test_a_head_read_again_is_the_remembered_one_and_equal_to_a_fresh_reading() 
     assert other is not first[1] and other.headers[0] == (b"date", b"Thu, 26 Nov 2026 03:00:01 GMT")
 
 
+def test_the_last_remembered_head_is_checked_first_in_place() -> None:
+    """The head found or remembered last is compared with the next one where it lies: the same head (for a request,
+    the same lines from the version on) is read from it without a lookup, even once the memos were emptied."""
+    from parsers import headread
+
+    head = b"HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 03:00:02 GMT\r\nContent-Length: 2\r\n\r\n"
+    first = read_head(bytearray(head + b"{}"), False)[1]
+    headread._response_heads.clear()
+    assert read_head(head + b"[]", False)[1] is first
+    shorter = head.replace(b"\r\nContent-Length: 2", b"")  # a prefix of the last head's bytes, a head of its own
+    assert read_head(shorter + b"Content-Length: 2\r\n\r\n", False)[1].headers == [
+        (b"date", b"Thu, 26 Nov 2026 03:00:02 GMT")]
+    lines = b" HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n"
+    first = read_head(b"GET /users/1" + lines, True)[1]
+    headread._request_fields.clear()
+    again = read_head(b"POST /users/2?x=1" + lines + b"{}", True)[1]
+    assert again.headers is first.headers and (again.method, again.target, again.head_length) == (
+        b"POST", b"/users/2?x=1", len(b"POST /users/2?x=1" + lines))
+    assert read_head(b"GET /users/3 HTTP/1.0\r\nHost: api\r\nAccept: */*\r\n\r\n", True)[1].http_version == b"1.0"
+
+
 def test_remembered_heads_are_kept_apart_by_direction_and_bounded() -> None:
     from parsers import headread
 
@@ -413,7 +434,9 @@ def fast_request(head: bytes) -> tuple | None:
          b"GET /users/2 HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n",
          b"DELETE /users/3?x=1 HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n",
          b"GET /bad target HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n",
-         b"G@T /users/4 HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n"],
+         b"G@T /users/4 HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n",
+         # its header lines end past HEAD_MEMO_MAX_BYTES: read afresh, never from what was remembered
+         b"GET /" + b"a" * 2030 + b" HTTP/1.1\r\nHost: api\r\nAccept: */*\r\n\r\n"],
         # the version decides whether Host is needed: never shared across versions
         [b"GET / HTTP/1.0\r\nAccept: */*\r\n\r\n", b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n",
          b"GET /x HTTP/1.0\r\nAccept: */*\r\n\r\n"],
