@@ -15,5 +15,6 @@ cdef class Pipeline:
     cdef public TransactionBuilder builder
     cdef public object emitting_flow_position, expire_every_ns, flows, fragments, next_expire_ns
     cdef public object on_transaction, position, shard, stats
-    @cython.locals(flow=Flow)
+    @cython.locals(flow=Flow, frames=bytes, row=cython.Py_ssize_t, base=cython.Py_ssize_t, position=cython.Py_ssize_t,
+                   flags=cython.int, offset=cython.Py_ssize_t, length=cython.Py_ssize_t, direction=cython.int)
     cpdef _segments(self, batch, frames, decoded, rows, inline=*)

@@ -45,8 +45,8 @@ def extension_types() -> dict[str, dict[str, ExtensionType]]:
                 declaring.methods[match[1]] = [name.split()[-1] for name in match[2].split(",") if name.strip()]
             else:  # comments, cimports, forward declarations, the types of a function's locals, module-level cpdef
                 assert re.fullmatch(
-                    r"(#.*|cimport cython|from [\w.]+ cimport \w+(, \w+)*|cdef class \w+|( {4})?@cython\.locals\(.*\)"
-                    r"|cpdef \w+\(.*\)|)",
+                    r"(#.*|cimport cython|from [\w.]+ cimport \w+(, \w+)*|cdef class \w+|( {4})?@cython\.locals\(.*[,)]"
+                    r"| {8,}(\w+=[\w.]+, )*\w+=[\w.]+[,)]|cpdef \w+\(.*\)|)",  # a locals list may go on a line more
                     line,
                 ), f"{pxd.name}: {line!r}"
         declared[module] = classes
