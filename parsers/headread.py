@@ -58,8 +58,8 @@ _request_fields: dict[bytes, tuple[bytes, SharedHeaders, int, bool]] = {}  # -> 
 # request, the same endpoint's next answer), and comparing it in place spares copying its bytes as a key, hashing
 # them and the lookup. A key ends with the head's only CRLF CRLF: a head that starts with it (for a request, from
 # its version on) ends where the key does.
-_last_response: tuple[bytes, FastHead] = (b"", None)  # type: ignore[assignment]
-_last_request: tuple[bytes, tuple[bytes, SharedHeaders, int, bool]] = (b"", None)  # type: ignore[assignment]
+_last_response: tuple[bytes, FastHead | None] = (b"", None)
+_last_request: tuple[bytes, tuple[bytes, SharedHeaders, int, bool] | None] = (b"", None)
 
 
 def _remembered_request(

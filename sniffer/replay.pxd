@@ -10,8 +10,8 @@ from sniffer.summary cimport EndpointSummary
 cdef class Run:
     cdef public object alerting
     cdef public BatchCollector batches
-    cdef public object detect
     cdef public EndpointSummary endpoints
+    cdef public object engine
     cdef public IntervalMetrics metrics
     cdef public object on_transaction, outputs, pipeline
     cpdef _record(self, transaction)

@@ -58,7 +58,7 @@ def open_all(paths: list[str]) -> list[CaptureReader]:
 class Run:
     """One pass of the pipeline with its outputs, whatever feeds it (files for replay, sockets for live)."""
 
-    __slots__ = ("alerting", "batches", "detect", "endpoints", "metrics", "on_transaction", "outputs", "pipeline")
+    __slots__ = ("alerting", "batches", "endpoints", "engine", "metrics", "on_transaction", "outputs", "pipeline")
 
     def __init__(
         self,
@@ -77,7 +77,7 @@ class Run:
         self.on_transaction = on_transaction
         # Each transaction goes to the engine's batch collector straight away (a C call when compiled), and the
         # engine inspects the batches it seals.
-        self.detect = alerting.engine if alerting is not None else None
+        self.engine = alerting.engine if alerting is not None else None
         self.batches = alerting.engine.collector if alerting is not None else None
         self.pipeline = build_pipeline(config, self._record, spec)
         if outputs is not None:
@@ -88,7 +88,7 @@ class Run:
         if self.metrics is not None:
             self.metrics.add(transaction)
         if self.batches is not None and self.batches.add(transaction, -1, ()):
-            self.detect.inspect_sealed()
+            self.engine.inspect_sealed()
         self.on_transaction(transaction)
 
     def feed(self, batch: PacketBatch) -> None:
