@@ -26,6 +26,7 @@ within `max_unconfirmed_scan_bytes` gives up too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import h11
 from h11._readers import (
@@ -73,6 +74,17 @@ _COMMON_TOKENS = {
 def _token_text(value: bytes) -> str:
     """A method or version as text: the shared str of a common one."""
     text = _COMMON_TOKENS.get(value)
+    return text if text is not None else value.decode("latin-1")
+
+
+# The standard reason phrases, each as one shared str (a fixed set): a response's reason is decoded once, not per
+# response, and the transactions a batch holds for the detectors share it.
+_COMMON_REASONS = {status.phrase.encode(): status.phrase for status in HTTPStatus}
+
+
+def _reason_text(value: bytes) -> str:
+    """A response's reason phrase as text: the shared str of a standard one."""
+    text = _COMMON_REASONS.get(value)
     return text if text is not None else value.decode("latin-1")
 
 
@@ -423,7 +435,7 @@ class Http1DirectionParser:
                 # The empty Host put in for h11 goes again (a new list: a remembered head's list is shared).
                 headers = [header for header in headers if header != (b"host", b"")]
             return MessageHead(self.message_ts, version, headers, method=_token_text(method), target=_text(target))
-        return MessageHead(self.message_ts, version, headers, status=status, reason=_text(reason))
+        return MessageHead(self.message_ts, version, headers, status=status, reason=_reason_text(reason))
 
     def _take_head(self, head: MessageHead, ts_ns: int, framing: int | None = None) -> None:
         """The message's head is read; `framing`, when given, is what `_framing(head)` gave (and set)."""

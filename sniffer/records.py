@@ -49,8 +49,8 @@ def _text(value: bytes) -> str:
 
 
 # What a request's header fields say, apart from the address it came from: (content type, user agent,
-# X-Forwarded-For, Forwarded, API key digest).
-RequestFacts = tuple[str, str, str, str, str | None]
+# X-Forwarded-For, Forwarded, API key digest, Host).
+RequestFacts = tuple[str, str, str, str, str | None, str]
 
 
 def latency_ms(elapsed_ns: int) -> float:
@@ -112,7 +112,8 @@ class TransactionBuilder:
         if request is not None:
             ts_ns = request.ts_ns
             uri_host, path, query, uri = target_parts(request.target)
-            host = _text(request.header(b"host")) or uri_host
+            facts = self._facts_of(request)
+            host = facts[5] or uri_host
             method, version = request.method, request.http_version
         else:
             ts_ns = response.ts_ns
@@ -135,7 +136,7 @@ class TransactionBuilder:
             raw_target=request.target if request is not None else "",
         )
         if request is not None:
-            self._add_request(transaction, request, exchange, flags)
+            self._add_request(transaction, request, exchange, flags, facts)
         if response is not None:
             transaction.status = response.status
             transaction.reason = response.reason
@@ -151,15 +152,21 @@ class TransactionBuilder:
         transaction.flags = flags if len(flags) < 2 else _unique(flags)
         return transaction
 
-    def _add_request(self, transaction: Transaction, request: MessageHead, exchange: Exchange, flags: list) -> None:
+    def _facts_of(self, request: MessageHead) -> RequestFacts:
+        """The request's facts, read once per shared header list."""
         headers = request.headers
-        transaction.req_headers = headers
         facts = self.request_facts.get(headers)
         if facts is None:
             facts = self._request_facts(request)
             self.request_facts.put(headers, facts)
+        return facts
+
+    def _add_request(
+        self, transaction: Transaction, request: MessageHead, exchange: Exchange, flags: list, facts: RequestFacts
+    ) -> None:
+        transaction.req_headers = request.headers
         (transaction.req_content_type, transaction.user_agent, transaction.forwarded_for, transaction.forwarded,
-         transaction.api_key_hash) = facts  # fmt: skip
+         transaction.api_key_hash, _) = facts  # fmt: skip
         transaction.client_id = self.identity.client_id(
             transaction.src_ip, transaction.forwarded_for, transaction.forwarded
         )
@@ -183,6 +190,7 @@ class TransactionBuilder:
             _text(request.header(b"x-forwarded-for")),
             _text(request.header(b"forwarded")),
             self.identity.api_key_hash(credential) if credential else None,
+            _text(request.header(b"host")),
         )
 
     def _content_type(self, raw: bytes) -> str:
