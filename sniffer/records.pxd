@@ -24,7 +24,9 @@ cdef class TransactionBuilder:
     cdef public ClientIdentity identity
     cdef public object max_decoded_body_bytes
     cdef public EndpointNamer namer
+    cdef public dict request_bodies
     cdef public HeaderMemo request_facts
+    cdef public dict response_bodies
     @cython.locals(transaction=Transaction, request=MessageHead, response=MessageHead)
     cpdef build(self, flow, Exchange exchange)
     @cython.locals(end=MessageEnd)
@@ -42,3 +44,4 @@ cpdef target_parts(target)
 cpdef _text(value)
 cpdef latency_ms(elapsed_ns)
 cpdef _unique(flags)
+cpdef _shared_body(last_bodies, endpoint, body)

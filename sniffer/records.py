@@ -19,6 +19,10 @@ NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 NS_PER_US = 1_000
 MAX_CONTENT_TYPES = 1024
+# Bodies shared with the previous one of their endpoint and direction (see _shared_body): at most
+# this many endpoints' last bodies of at most this size each, a few MB at most.
+MAX_SHARED_BODY_ENDPOINTS = 1024
+MAX_SHARED_BODY_BYTES = 4096
 
 
 def split_target(target: str) -> tuple[str, str, str]:
@@ -84,7 +88,8 @@ class EndpointNamer:
 class TransactionBuilder:
     """Holds the stages that enrich a transaction; `build` is called once per finished exchange."""
 
-    __slots__ = ("api_key_headers", "content_types", "identity", "max_decoded_body_bytes", "namer", "request_facts")
+    __slots__ = ("api_key_headers", "content_types", "identity", "max_decoded_body_bytes", "namer", "request_bodies",
+                 "request_facts", "response_bodies")  # fmt: skip
 
     def __init__(
         self,
@@ -104,6 +109,9 @@ class TransactionBuilder:
         # Each content type as one shared str, by its raw value (at most MAX_CONTENT_TYPES, emptied when full): the
         # payload detectors tell runs of identical bodies by their content types' identity (detectors.batchbodies).
         self.content_types: dict[bytes, str] = {}
+        # Each endpoint's last request body and last response body (see _shared_body).
+        self.request_bodies: dict[str, bytes] = {}
+        self.response_bodies: dict[str, bytes] = {}
 
     def build(self, flow: Flow, exchange: Exchange) -> Transaction:
         client, server = flow.client(), flow.server()
@@ -175,7 +183,9 @@ class TransactionBuilder:
         if end is not None:
             transaction.req_body_bytes = end.body_bytes
             flags.extend(end.flags)
-            transaction.req_body = self._decoded(end.body, request, end.flags, flags)
+            transaction.req_body = _shared_body(
+                self.request_bodies, transaction.endpoint, self._decoded(end.body, request, end.flags, flags)
+            )
 
     def _request_facts(self, request: MessageHead) -> RequestFacts:
         credential = request.header(b"authorization")
@@ -207,7 +217,9 @@ class TransactionBuilder:
         if end is not None:
             transaction.resp_body_bytes = end.body_bytes
             flags.extend(end.flags)
-            transaction.resp_body = self._decoded(end.body, response, end.flags, flags)
+            transaction.resp_body = _shared_body(
+                self.response_bodies, transaction.endpoint, self._decoded(end.body, response, end.flags, flags)
+            )
 
     def _decoded(self, body: bytes, head: MessageHead, end_flags: list, flags: list) -> bytes:
         if not body or "gap" in end_flags:
@@ -219,6 +231,24 @@ class TransactionBuilder:
         if not ok:
             flags.append("decode_error")
         return decoded
+
+
+def _shared_body(last_bodies: dict[str, bytes], endpoint: str, body: bytes) -> bytes:
+    """The body, or the same bytes already held: an API sends one endpoint's same body again and again (a list
+    page, a fixed answer, an error), and a transaction that shares the previous body's object costs no memory
+    for it while the detectors hold a batch (the batch stays in the CPU's caches), and is told a repeat by
+    identity there (detectors.batchbodies). Bounded: MAX_SHARED_BODY_ENDPOINTS bodies of at most
+    MAX_SHARED_BODY_BYTES, forgotten all at once when full."""
+    if not body or len(body) > MAX_SHARED_BODY_BYTES:
+        return body
+    previous = last_bodies.get(endpoint)
+    if previous is not None:
+        if previous == body:
+            return previous
+    elif len(last_bodies) >= MAX_SHARED_BODY_ENDPOINTS:
+        last_bodies.clear()
+    last_bodies[endpoint] = body
+    return body
 
 
 def _unique(flags: list[str]) -> list[str]:

@@ -31,3 +31,21 @@ def test_a_password_in_the_query_is_redacted_in_both_the_query_and_the_uri() -> 
 def test_latency_is_the_elapsed_time_rounded_to_the_microsecond(elapsed_ns) -> None:
     """Whole microseconds are divided exactly, anything else rounded as before: the same float either way."""
     assert latency_ms(elapsed_ns) == round(elapsed_ns / 1_000_000, 3)
+
+
+def test_an_endpoints_repeated_body_is_the_same_object_bounded_in_size_and_number() -> None:
+    from sniffer import records
+
+    last: dict[str, bytes] = {}
+    first = records._shared_body(last, "/items", b'{"items": []}')
+    again = records._shared_body(last, "/items", bytes(bytearray(b'{"items": []}')))  # equal, another object
+    assert again is first
+    other = records._shared_body(last, "/items", b'{"items": [1]}')
+    assert other == b'{"items": [1]}' and records._shared_body(last, "/items", b'{"items": [1]}') is other
+    fresh = bytes(bytearray(b'{"items": [1]}'))  # equal bytes under another endpoint: not shared across them
+    assert records._shared_body(last, "/users", fresh) is fresh
+    large = b"x" * (records.MAX_SHARED_BODY_BYTES + 1)
+    assert records._shared_body(last, "/large", large) is large and "/large" not in last
+    for number in range(records.MAX_SHARED_BODY_ENDPOINTS + 5):
+        records._shared_body(last, f"/e{number}", b"{}")
+    assert len(last) <= records.MAX_SHARED_BODY_ENDPOINTS
