@@ -19,8 +19,8 @@ NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 NS_PER_US = 1_000
 MAX_CONTENT_TYPES = 1024
-# Bodies shared with the previous one of their endpoint and direction (see _shared_body): at most
-# this many endpoints' last bodies of at most this size each, a few MB at most.
+# Bodies shared with the previous one of their endpoint and direction (see _shared_body): at most this many
+# endpoints' last bodies of at most this size each, per direction: 8 MB at most.
 MAX_SHARED_BODY_ENDPOINTS = 1024
 MAX_SHARED_BODY_BYTES = 4096
 
