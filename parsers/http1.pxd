@@ -45,4 +45,3 @@ cdef class Http1DirectionParser:
 # Module-level functions called per message: C calls from this module's methods.
 cpdef _text(value)
 cpdef _token_text(value)
-cpdef _reason_text(value)

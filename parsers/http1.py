@@ -62,29 +62,21 @@ def _text(value: bytes) -> str:
     return value.decode("latin-1")
 
 
-# The methods and versions nearly every message carries, each as one shared str: a str decoded per message
-# would be a new object each time, and the detectors, which code a batch's methods through a dict, then hash
-# and compare each one (a shared str is found by its address). A fixed set, so no traffic can grow it.
-_COMMON_TOKENS = {
-    token.encode(): token
-    for token in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "1.0", "1.1")
+# The methods, versions and standard reason phrases nearly every message carries, each as one shared str: a str
+# decoded per message would be a new object each time, kept by every transaction a batch holds for the detectors,
+# and the detectors, which code a batch's methods through a dict, would hash and compare each one (a shared str is
+# found by its address). Each entry is its key's latin-1 text, so one table serves all three. A fixed set, so no
+# traffic can grow it.
+_COMMON_TEXTS = {
+    text.encode(): text
+    for text in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "1.0", "1.1",
+                 *(status.phrase for status in HTTPStatus))  # fmt: skip
 }
 
 
 def _token_text(value: bytes) -> str:
-    """A method or version as text: the shared str of a common one."""
-    text = _COMMON_TOKENS.get(value)
-    return text if text is not None else value.decode("latin-1")
-
-
-# The standard reason phrases, each as one shared str (a fixed set): a response's reason is decoded once, not per
-# response, and the transactions a batch holds for the detectors share it.
-_COMMON_REASONS = {status.phrase.encode(): status.phrase for status in HTTPStatus}
-
-
-def _reason_text(value: bytes) -> str:
-    """A response's reason phrase as text: the shared str of a standard one."""
-    text = _COMMON_REASONS.get(value)
+    """A method, version or reason phrase as text: the shared str of a common one."""
+    text = _COMMON_TEXTS.get(value)
     return text if text is not None else value.decode("latin-1")
 
 
@@ -435,7 +427,7 @@ class Http1DirectionParser:
                 # The empty Host put in for h11 goes again (a new list: a remembered head's list is shared).
                 headers = [header for header in headers if header != (b"host", b"")]
             return MessageHead(self.message_ts, version, headers, method=_token_text(method), target=_text(target))
-        return MessageHead(self.message_ts, version, headers, status=status, reason=_reason_text(reason))
+        return MessageHead(self.message_ts, version, headers, status=status, reason=_token_text(reason))
 
     def _take_head(self, head: MessageHead, ts_ns: int, framing: int | None = None) -> None:
         """The message's head is read; `framing`, when given, is what `_framing(head)` gave (and set)."""
