@@ -93,3 +93,24 @@ class Alert:
 
 def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity)
+
+
+class RowAlerts(dict[int, list[Alert]]):
+    """The alerts of a batch's rows, by row number. A row's list is made when it is first asked for
+    (`alerts[row].append(...)`): most rows of a batch raise nothing, and a list per row costs more than the
+    detectors that find nothing."""
+
+    __slots__ = ()
+
+    def __missing__(self, row: int) -> list[Alert]:
+        found: list[Alert] = []
+        self[row] = found
+        return found
+
+    def in_row_order(self) -> list[Alert]:
+        """Every alert, the rows' in turn."""
+        return [alert for row in sorted(self) for alert in self[row]]
+
+    def as_lists(self, count: int) -> list[list[Alert]]:
+        """The alerts of each of rows 0..count-1, a list each."""
+        return [self.get(row) or [] for row in range(count)]

@@ -47,7 +47,7 @@ def bodies_of(transactions: Sequence, limit: int) -> BatchBodies:
     count = len(transactions)
     columns = columns_of(transactions)
     bodies = columns.bodies
-    kept = np.array(columns.body_lengths, dtype=np.int64)
+    kept = columns.body_lengths
     lengths = kept
     if count and kept.max() > limit:
         bodies = [body[:limit] for body in bodies]
@@ -56,7 +56,7 @@ def bodies_of(transactions: Sequence, limit: int) -> BatchBodies:
     groups = np.concatenate((endpoint_codes, endpoint_codes + len(endpoints)))
     # Content types by identity: the transaction builder shares one str per content type, and equal ones that
     # are apart only make shorter runs.
-    types = np.array(columns.content_type_ids, dtype=np.int64)
+    types = columns.content_type_ids
     sources = repeat_sources(bodies, groups, types)
     firsts = sources == np.arange(2 * count)
     # Only the distinct bodies are copied, each run's first: a repeat is read where its first one lies.

@@ -62,7 +62,7 @@ def statuses_of(transactions: Sequence) -> np.ndarray:
     change it; not made read-only, which numba would compile its kernels apart for)."""
     statuses = getattr(transactions, "statuses", None)
     if statuses is None:
-        statuses = np.array(columns_of(transactions).statuses, dtype=np.int64)
+        statuses = columns_of(transactions).statuses
         if isinstance(transactions, TransactionBatch):
             transactions.statuses = statuses
     return statuses

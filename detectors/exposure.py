@@ -22,7 +22,7 @@ from itertools import compress
 
 import numpy as np
 
-from detectors.alert import Alert
+from detectors.alert import Alert, RowAlerts
 from detectors.batchbodies import bodies_of
 from detectors.batchkeys import columns_of, distinct_objects
 from detectors.evidence import mask_middle
@@ -131,7 +131,7 @@ class ExposureScanner:
         self.jwt_expected_words = expected_words(jwt_expected_words)
         self.header_texts: HeaderMemo[bytes] = HeaderMemo()  # per shared header list: its text
 
-    def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
+    def inspect(self, transactions: Sequence[Transaction], alerts: RowAlerts) -> None:
         """Append each transaction's findings to alerts[i].
 
         The batch is scanned once as a whole: each distinct header list once, and each body once per run of

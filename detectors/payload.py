@@ -31,11 +31,10 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from itertools import chain
 
 import numpy as np
 
-from detectors.alert import Alert
+from detectors.alert import Alert, RowAlerts
 from detectors.batchbodies import BatchBodies, bodies_of
 from detectors.batchkeys import columns_of, group, operations_of, statuses_of
 from detectors.exposure import ExposureScanner
@@ -354,7 +353,7 @@ class EndpointBaselines:
                     move_to_end(operations[operation])
         return slots[codes]
 
-    def inspect(self, transactions: Sequence[Transaction], alerts: list[list[Alert]]) -> None:
+    def inspect(self, transactions: Sequence[Transaction], alerts: RowAlerts) -> None:
         self.judge(transactions, self.features(transactions), alerts)
 
     def features(self, transactions: Sequence[Transaction]) -> AnomalyFeatures:
@@ -422,7 +421,7 @@ class EndpointBaselines:
         return results, [written[start:end] if result == FOUND else None
                          for start, end, result in zip(starts, ends, results, strict=True)]  # fmt: skip
 
-    def judge(self, transactions: Sequence[Transaction], features: AnomalyFeatures, alerts: list[list[Alert]]) -> None:
+    def judge(self, transactions: Sequence[Transaction], features: AnomalyFeatures, alerts: RowAlerts) -> None:
         """Scores each transaction against its endpoint's baseline, then learns from it (needs no body)."""
         self.batch_number += 1
         settings = self.settings
@@ -444,7 +443,8 @@ class EndpointBaselines:
         )  # fmt: skip
         flagged = np.flatnonzero(largest > settings.z_threshold)
         for row in flagged:
-            alerts[kept[row]].extend(self._anomaly_alerts(transactions[row], z_scores[row], medians[row], values[row]))
+            found = self._anomaly_alerts(transactions[row], z_scores[row], medians[row], values[row])
+            alerts[int(kept[row])].extend(found)
         self._judge_keysets(transactions, slots, features, kept, alerts)
 
     def _judge_keysets(
@@ -453,7 +453,7 @@ class EndpointBaselines:
         slots: np.ndarray,
         features: AnomalyFeatures,
         kept: np.ndarray,
-        alerts: list[list[Alert]],
+        alerts: RowAlerts,
     ) -> None:
         """Judges and learns each row's JSON key sets, row by row within each endpoint (endpoints' windows are
         apart, so their rows need not interleave). An endpoint's rows mostly carry the key sets it always does:
@@ -495,14 +495,14 @@ class EndpointBaselines:
                 row = order[position]
                 alert = self._json_keys(transactions[row], slot, pair)
                 if alert is not None:
-                    alerts[kept[row]].append(alert)
+                    alerts[int(kept[row])].append(alert)
 
     def _features(self, transactions: Sequence[Transaction]) -> np.ndarray:
         """One row of N_ROW_FEATURES per transaction; NaN where a feature is not defined (see module docstring)."""
         count = len(transactions)
         bodies = bodies_of(transactions, self.settings.max_scan_bytes)
         # Body sizes: as on the wire, or as kept when decoding made them larger.
-        wire = np.array(columns_of(transactions).wire_bytes, dtype=np.int64)
+        wire = columns_of(transactions).wire_bytes
         values = np.empty((count, N_ROW_FEATURES), dtype=np.float64)
         payload_rows(
             bodies.buffer, bodies.offsets, bodies.lengths, bodies.sources, np.log2(1.0 + np.maximum(wire, bodies.kept)),
@@ -648,9 +648,9 @@ class AnomalyJudge:
             return []
         values = np.vstack([transaction.payload_features[0] for transaction in tagged])
         pairs = [transaction.payload_features[1] for transaction in tagged]
-        alerts: list[list[Alert]] = [[] for _ in tagged]
+        alerts = RowAlerts()
         self.baselines.judge(tagged, AnomalyFeatures.of_pairs(values, pairs), alerts)
-        return [alert for found in alerts for alert in found]
+        return alerts.in_row_order()
 
 
 class PayloadDetector:
@@ -675,19 +675,19 @@ class PayloadDetector:
 
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
         """Alerts for a batch of transactions in arrival order, grouped by transaction in that order."""
-        return list(chain.from_iterable(self.inspect_grouped(transactions)))
+        return self.inspect_rows(transactions).in_row_order()
 
-    def inspect_grouped(self, transactions: Sequence[Transaction]) -> list[list[Alert]]:
-        """The alerts each transaction of the batch raised, in the batch's order."""
+    def inspect_rows(self, transactions: Sequence[Transaction]) -> RowAlerts:
+        """The alerts each transaction of the batch raised, by row."""
         if not transactions:
-            return []
+            return RowAlerts()
         settings = self.settings
         if settings.injection:
             alerts = injection_alerts_batch(
                 self.signatures, transactions, settings.max_scan_bytes, settings.decode_rounds
             )
         else:
-            alerts = [[] for _ in transactions]
+            alerts = RowAlerts()
         if settings.exposure:
             self.exposure.inspect(transactions, alerts)
         if settings.anomaly:

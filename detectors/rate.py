@@ -129,7 +129,7 @@ class RateDetector:
         if not transactions:
             return []
         columns = columns_of(transactions)
-        ts_ns = np.rint(np.array(columns.ts, np.float64) * NS_PER_S).astype(np.int64)
+        ts_ns = np.rint(columns.ts * NS_PER_S).astype(np.int64)
         # Columns the other detectors read too, coded once per batch (in arrival order).
         endpoints, endpoint_codes = endpoints_of(transactions)
         operations, operation_codes = operations_of(transactions)

@@ -28,14 +28,13 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import compress
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import hyperscan
 import numpy as np
 
-from detectors.alert import Alert
+from detectors.alert import Alert, RowAlerts
 from detectors.batchkeys import columns_of, distinct_objects
 from detectors.evidence import MAX_EVIDENCE_CHARS, mask_middle
 from parsers.memo import HeaderMemo
@@ -767,7 +766,7 @@ def scan_fields(signatures: SignatureSet, fields: Sequence[Field]) -> list[tuple
 
 def injection_alerts_batch(
     signatures: SignatureSet, transactions: Sequence[Transaction], max_scan_bytes: int = 65536, rounds: int = 3
-) -> list[list[Alert]]:
+) -> RowAlerts:
     """The injection alerts of each request of a batch, at most one per rule per request.
 
     The batch is scanned once as a whole; only when an injection expression occurs somewhere are the requests
@@ -775,7 +774,7 @@ def injection_alerts_batch(
     one by one, to say which field it was. The score is a confidence in 0..1; a signature match counts as
     certain (1.0).
     """
-    alerts: list[list[Alert]] = [[] for _ in transactions]
+    alerts = RowAlerts()
     memo = _target_memo.setdefault((max_scan_bytes, rounds), {})
     # First, whether anything occurs at all. The targets go in as they are on the wire, all in one text: a target
     # with nothing to split or decode is its own only field; those with something (found in that one text)
@@ -787,7 +786,8 @@ def injection_alerts_batch(
     if _SPLIT_OR_DECODE.search(joined) is not None:
         texts += _marked_target_texts(joined, targets, memo, max_scan_bytes, rounds)
     plain_bodies: list[Transaction] = []  # bodies that are one field each (not forms): see _plain_body_texts
-    for transaction in compress(transactions, columns.body_lengths):  # the first `count` lengths: the requests'
+    for row in np.flatnonzero(columns.body_lengths[: len(targets)]).tolist():  # the first lengths: the requests'
+        transaction = transactions[row]
         if _FORM_TYPE in transaction.req_content_type.lower():
             texts += _body_texts(transaction, max_scan_bytes, rounds)
         else:

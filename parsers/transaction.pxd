@@ -1,10 +1,11 @@
 # Read by Cython only, when `pip install .` compiles parsers/transaction.py (see setup.py): Transaction becomes an
 # extension type (a Cython dataclass) whose fields, in declaration order (tests/test_compiled.py checks them
 # against the dataclass's), are C struct fields, which the modules that cimport it read and set without a
-# dictionary lookup. ColumnLists reads them so, and the replay loop hands each transaction to a BatchCollector as a
+# dictionary lookup. ColumnsBuilder reads them so, and the replay loop hands each transaction to a BatchCollector as a
 # C call. Plain Python ignores this file.
 
 cimport cython
+from libc.stdint cimport int64_t
 
 
 cdef class Transaction:
@@ -14,17 +15,22 @@ cdef class Transaction:
     cdef public object req_body, resp_body, raw_target, req_headers, resp_headers, payload_features
 
 
-cdef class ColumnLists:
-    cdef public list ts, client_ids, src_ips, methods, endpoints, paths, statuses, targets, req_headers
-    cdef public list resp_headers, req_bodies, resp_bodies, req_lengths, resp_lengths, req_types, resp_types
-    cdef public list req_wire, resp_wire
+cdef class ColumnsBuilder:
+    cdef int64_t[::1] _req_lengths, _req_types, _req_wire, _resp_lengths, _resp_types, _resp_wire, _statuses
+    cdef double[::1] _ts
+    cdef public Py_ssize_t capacity, count
+    cdef public list client_ids, endpoints, methods, paths, req_bodies, req_headers, resp_bodies, resp_headers
+    cdef public list src_ips, targets
+    cdef public tuple numbers
+    cpdef _allocate(self, Py_ssize_t capacity)
+    @cython.locals(row=Py_ssize_t)
     cpdef append(self, Transaction transaction)
     cpdef columns(self)
 
 cdef class BatchCollector:
     cdef public object batch_size, body_bytes
     cdef public list carried
-    cdef public ColumnLists lists
+    cdef public ColumnsBuilder builder
     cdef public object max_body_bytes, max_delay_s
     cdef public list sealed
     cdef public object started_s
@@ -34,5 +40,5 @@ cdef class BatchCollector:
     cpdef seal(self)
     cpdef take(self)
 
-@cython.locals(transaction=Transaction, lists=ColumnLists)
+@cython.locals(transaction=Transaction, builder=ColumnsBuilder)
 cpdef transaction_columns(transactions)

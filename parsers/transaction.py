@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any, NamedTuple
 
+import numpy as np
+
 # Held for later stages in the process, never written out: header values, bodies, the unredacted target.
 PRIVATE_FIELDS = (
     "forwarded_for",
@@ -154,96 +156,119 @@ public_values = attrgetter(*PUBLIC_FIELDS)  # a transaction's public fields, in 
 
 
 class TransactionColumns(NamedTuple):
-    """The fields of a batch of transactions that the detectors read, one list per field (row j: transaction j).
-    Body columns hold the requests' values, then the responses' (2 x rows)."""
+    """The fields of a batch of transactions that the detectors read, one column per field (row j: transaction j):
+    text and object columns as lists, numeric ones as numpy arrays, which the detectors' numpy and numba code
+    reads as they are. Body columns hold the requests' values, then the responses' (2 x rows)."""
 
-    ts: list[float]
+    ts: np.ndarray  # float64
     client_ids: list[str]
     src_ips: list[str]
     methods: list[str]
     endpoints: list[str]
     paths: list[str]
-    statuses: list[int]  # 0 where no response was seen
+    statuses: np.ndarray  # int64, 0 where no response was seen
     targets: list[str]  # the request-target before redaction, the uri where there is none
     req_headers: list[list[tuple[bytes, bytes]]]
     resp_headers: list[list[tuple[bytes, bytes]]]
     bodies: list[bytes]
-    body_lengths: list[int]
-    content_type_ids: list[int]  # the id of each body's content type str (the builder shares one per type)
-    wire_bytes: list[int]  # each body's size on the wire (req_body_bytes, resp_body_bytes)
+    body_lengths: np.ndarray  # int64
+    content_type_ids: np.ndarray  # int64: the id of each body's content type str (the builder shares one per type)
+    wire_bytes: np.ndarray  # int64: each body's size on the wire (req_body_bytes, resp_body_bytes)
 
 
-class ColumnLists:
-    """A batch's TransactionColumns as they are taken, one transaction at a time (`append`). Compiled, the fields
-    are read as C struct fields (parsers/transaction.pxd) and appended to typed lists: a pass per field over the
-    batch (`map` over an attrgetter, as the detectors did) reads each through the type's attribute lookup, some
-    25-40 ns a row and field."""
+class ColumnsBuilder:
+    """A batch's TransactionColumns as they are taken, one transaction at a time (`append`).
+
+    Compiled, the transaction's fields are read as C struct fields (parsers/transaction.pxd), the text and object
+    ones appended to typed lists and the numeric ones written as C numbers into arrays made for `capacity` rows
+    (grown if more come): no int object per row for a length or an id, no list of them to turn into an array for
+    each detector that reads them. The arrays are written through memoryviews, which plain Python writes too,
+    more cheaply than a numpy array's item assignment."""
 
     __slots__ = (
-        "ts", "client_ids", "src_ips", "methods", "endpoints", "paths", "statuses", "targets", "req_headers",
-        "resp_headers", "req_bodies", "resp_bodies", "req_lengths", "resp_lengths", "req_types", "resp_types",
-        "req_wire", "resp_wire",
+        "_req_lengths", "_req_types", "_req_wire", "_resp_lengths", "_resp_types", "_resp_wire", "_statuses", "_ts",
+        "capacity", "client_ids", "count", "endpoints", "methods", "numbers", "paths", "req_bodies", "req_headers",
+        "resp_bodies", "resp_headers", "src_ips", "targets",
     )  # fmt: skip
 
-    def __init__(self) -> None:
-        self.ts: list[float] = []
+    def __init__(self, capacity: int = 1024) -> None:
+        self.count = 0
         self.client_ids: list[str] = []
         self.src_ips: list[str] = []
         self.methods: list[str] = []
         self.endpoints: list[str] = []
         self.paths: list[str] = []
-        self.statuses: list[int] = []
         self.targets: list[str] = []
         self.req_headers: list[list[tuple[bytes, bytes]]] = []
         self.resp_headers: list[list[tuple[bytes, bytes]]] = []
         self.req_bodies: list[bytes] = []
         self.resp_bodies: list[bytes] = []
-        self.req_lengths: list[int] = []
-        self.resp_lengths: list[int] = []
-        self.req_types: list[int] = []
-        self.resp_types: list[int] = []
-        self.req_wire: list[int] = []
-        self.resp_wire: list[int] = []
+        self._allocate(max(1, capacity))
+
+    def _allocate(self, capacity: int) -> None:
+        """Arrays for `capacity` rows, holding the rows taken so far."""
+        ts = np.zeros(capacity, dtype=np.float64)
+        numbers = np.zeros((N_NUMBER_COLUMNS, capacity), dtype=np.int64)
+        if self.count:
+            ts[: self.count] = self.numbers[0][: self.count]
+            numbers[:, : self.count] = self.numbers[1][:, : self.count]
+        self.capacity = capacity
+        self.numbers = (ts, numbers)
+        self._ts = memoryview(ts)
+        rows = [memoryview(row) for row in numbers]
+        self._statuses, self._req_lengths, self._resp_lengths, self._req_types, self._resp_types = rows[:5]
+        self._req_wire, self._resp_wire = rows[5:]
 
     def append(self, transaction: Transaction) -> int:
         """Takes the transaction's fields; returns the size of the bodies it holds (requests' and responses')."""
+        row = self.count
+        if row == self.capacity:
+            self._allocate(2 * self.capacity)
         req_body, resp_body = transaction.req_body, transaction.resp_body
         req_length, resp_length = len(req_body), len(resp_body)
-        self.ts.append(transaction.ts)
+        self._ts[row] = transaction.ts
         self.client_ids.append(transaction.client_id)
         self.src_ips.append(transaction.src_ip)
         self.methods.append(transaction.method)
         self.endpoints.append(transaction.endpoint)
         self.paths.append(transaction.path)
-        self.statuses.append(transaction.status or 0)
+        self._statuses[row] = transaction.status or 0
         self.targets.append(transaction.raw_target or transaction.uri)
         self.req_headers.append(transaction.req_headers)
         self.resp_headers.append(transaction.resp_headers)
         self.req_bodies.append(req_body)
         self.resp_bodies.append(resp_body)
-        self.req_lengths.append(req_length)
-        self.resp_lengths.append(resp_length)
-        self.req_types.append(id(transaction.req_content_type))
-        self.resp_types.append(id(transaction.resp_content_type))
-        self.req_wire.append(transaction.req_body_bytes)
-        self.resp_wire.append(transaction.resp_body_bytes)
+        self._req_lengths[row] = req_length
+        self._resp_lengths[row] = resp_length
+        self._req_types[row] = id(transaction.req_content_type)
+        self._resp_types[row] = id(transaction.resp_content_type)
+        self._req_wire[row] = transaction.req_body_bytes
+        self._resp_wire[row] = transaction.resp_body_bytes
+        self.count = row + 1
         return req_length + resp_length
 
     def columns(self) -> TransactionColumns:
-        """The columns taken so far (the lists themselves: append no more after this)."""
+        """The columns taken so far (the lists and arrays themselves: append no more after this)."""
+        count = self.count
+        ts, numbers = self.numbers
+        statuses, req_lengths, resp_lengths, req_types, resp_types, req_wire, resp_wire = numbers[:, :count]
         return TransactionColumns(
-            self.ts, self.client_ids, self.src_ips, self.methods, self.endpoints, self.paths, self.statuses,
+            ts[:count], self.client_ids, self.src_ips, self.methods, self.endpoints, self.paths, statuses,
             self.targets, self.req_headers, self.resp_headers, self.req_bodies + self.resp_bodies,
-            self.req_lengths + self.resp_lengths, self.req_types + self.resp_types, self.req_wire + self.resp_wire,
+            np.concatenate((req_lengths, resp_lengths)), np.concatenate((req_types, resp_types)),
+            np.concatenate((req_wire, resp_wire)),
         )  # fmt: skip
+
+
+N_NUMBER_COLUMNS = 7  # the int64 rows of ColumnsBuilder.numbers: statuses, then body lengths, type ids and sizes
 
 
 def transaction_columns(transactions: list[Transaction]) -> TransactionColumns:
     """The batch's TransactionColumns, in one pass."""
-    lists = ColumnLists()
+    builder = ColumnsBuilder(len(transactions))
     for transaction in transactions:
-        lists.append(transaction)
-    return lists.columns()
+        builder.append(transaction)
+    return builder.columns()
 
 
 class BatchCollector:
@@ -257,7 +282,7 @@ class BatchCollector:
     alone, so a replay batches them alike however it runs. Sealed batches wait for `take`, each as (the
     transactions, their TransactionColumns, the alerts raised elsewhere that came with them)."""
 
-    __slots__ = ("batch_size", "body_bytes", "carried", "lists", "max_body_bytes", "max_delay_s", "sealed",
+    __slots__ = ("batch_size", "body_bytes", "builder", "carried", "max_body_bytes", "max_delay_s", "sealed",
                  "started_s", "transactions")  # fmt: skip
 
     def __init__(self, batch_size: int, max_body_bytes: int, max_delay_s: float) -> None:
@@ -267,7 +292,7 @@ class BatchCollector:
         self.started_s = 0.0  # packet time of the open batch's first transaction
         self.body_bytes = 0
         self.transactions: list[Transaction] = []
-        self.lists = ColumnLists()
+        self.builder = ColumnsBuilder(batch_size)
         self.carried: list = []
         self.sealed: list[tuple[list[Transaction], TransactionColumns, list]] = []
 
@@ -284,7 +309,7 @@ class BatchCollector:
         if not self.transactions:
             self.started_s = transaction.ts
         self.transactions.append(transaction)
-        held = self.lists.append(transaction)
+        held = self.builder.append(transaction)
         self.body_bytes += held if body_bytes < 0 else body_bytes
         if raised:
             self.carried.extend(raised)
@@ -303,8 +328,8 @@ class BatchCollector:
         """Seals the open batch, if it holds a transaction."""
         if not self.transactions:
             return
-        self.sealed.append((self.transactions, self.lists.columns(), self.carried))
-        self.transactions, self.lists, self.carried, self.body_bytes = [], ColumnLists(), [], 0
+        self.sealed.append((self.transactions, self.builder.columns(), self.carried))
+        self.transactions, self.builder, self.carried, self.body_bytes = [], ColumnsBuilder(self.batch_size), [], 0
 
     def take(self) -> list[tuple[list[Transaction], TransactionColumns, list]]:
         """The sealed batches, oldest first, handed over."""

@@ -198,7 +198,7 @@ class ShardCollector:
             size = self.task.config.detectors.batch_size
             for start in range(0, len(transactions), size):
                 chunk = TransactionBatch(transactions[start : start + size])  # its bodies taken once for both
-                alerts[start : start + size] = self.payload.inspect_grouped(chunk)
+                alerts[start : start + size] = self.payload.inspect_rows(chunk).as_lists(len(chunk))
                 if self.tagger is not None:
                     values.append(self.tagger.tag(chunk))
         if self.local:

@@ -7,7 +7,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, fields
 
-from parsers.transaction import PRIVATE_FIELDS, PUBLIC_FIELDS, BatchCollector, Transaction, transaction_columns
+import numpy as np
+
+from parsers.transaction import (
+    PRIVATE_FIELDS,
+    PUBLIC_FIELDS,
+    BatchCollector,
+    ColumnsBuilder,
+    Transaction,
+    TransactionColumns,
+    transaction_columns,
+)  # fmt: skip
 from sniffer.sinks.jsonl import JsonLinesSink
 
 
@@ -67,20 +77,41 @@ def test_columns_hold_each_transactions_fields_requests_then_responses() -> None
     )  # fmt: skip
     rows = [login, unanswered]
     columns = transaction_columns(rows)
-    assert columns.ts == [1700000000.123456, 1700000001.5]
+    assert columns.ts.dtype == np.float64 and columns.ts.tolist() == [1700000000.123456, 1700000001.5]
     assert columns.client_ids == ["10.0.0.1", ""] and columns.src_ips == ["10.0.0.1", "10.0.0.3"]
     assert columns.methods == ["POST", "GET"] and columns.endpoints == ["/login", "/items/{id}"]
     assert columns.paths == ["/login", "/items/7"]
-    assert columns.statuses == [401, 0]  # no response: 0
+    assert columns.statuses.dtype == np.int64 and columns.statuses.tolist() == [401, 0]  # no response: 0
     assert columns.targets == ["/login?password=hunter2", "/items/7"]  # the raw target, else the uri
     assert columns.req_headers[0] is login.req_headers and columns.resp_headers[0] is login.resp_headers
     assert columns.req_headers[1] == [] and columns.resp_headers[1] == []
     assert columns.bodies == [b'{"password": "hunter2"}', b"", b"denied", b""]
-    assert columns.body_lengths == [23, 0, 6, 0]
+    assert columns.body_lengths.tolist() == [23, 0, 6, 0]
     types = [row.req_content_type for row in rows] + [row.resp_content_type for row in rows]
-    assert columns.content_type_ids == list(map(id, types))
-    assert columns.wire_bytes == [23, 0, 40, 0]
-    assert transaction_columns([]) == tuple([] for _ in columns)
+    assert columns.content_type_ids.tolist() == list(map(id, types))
+    assert columns.wire_bytes.tolist() == [23, 0, 40, 0]
+    numeric = {column.dtype for column in columns if isinstance(column, np.ndarray)}
+    assert numeric == {np.dtype(np.int64), np.dtype(np.float64)}
+    assert [len(column) for column in transaction_columns([])] == [0] * len(columns)
+
+
+def same_columns(these: TransactionColumns, those: TransactionColumns) -> bool:
+    return all(
+        np.array_equal(this, that) if isinstance(this, np.ndarray) else this == that
+        for this, that in zip(these, those, strict=True)
+    )
+
+
+def test_columns_grow_past_the_rows_they_were_made_for() -> None:
+    rows = [a_request(10.0 + n, b"x" * n) for n in range(5)]
+    builder = ColumnsBuilder(capacity=2)
+    for row in rows:
+        builder.append(row)
+    columns = builder.columns()
+    assert builder.capacity == 8 and same_columns(columns, transaction_columns(rows))
+    assert columns.ts.tolist() == [10.0, 11.0, 12.0, 13.0, 14.0]
+    assert columns.body_lengths.tolist() == [0, 1, 2, 3, 4, 0, 0, 0, 0, 0]
+    assert columns.wire_bytes.tolist() == [0] * 10
 
 
 def a_request(ts: float, body: bytes = b"") -> Transaction:
@@ -96,7 +127,7 @@ def test_a_collector_seals_batches_by_count_by_body_bytes_and_by_delay_with_thei
     assert [collector.add(row) for row in first] == [False, False, True]  # the third fills the batch
     assert len(collector) == 0
     (transactions, columns, carried), = collector.take()
-    assert transactions == first and columns == transaction_columns(first) and carried == []
+    assert transactions == first and same_columns(columns, transaction_columns(first)) and carried == []
     assert collector.take() == []
     # Bodies: 60 + 50 bytes pass 100, counted as the transactions hold them unless the caller says otherwise.
     assert collector.add(a_request(11.0, b"y" * 60)) is False
