@@ -20,23 +20,21 @@ from parsers.transaction import TransactionColumns, transaction_columns
 
 
 class TransactionBatch(list):
-    """A batch of transactions, as the detection engine hands it to each detector, that remembers the columns
-    several detectors read (`columns_of`, `endpoints_of`, `operations_of`, `statuses_of`,
-    `detectors.batchbodies.bodies_of`), so that they are taken from the transactions once."""
+    """A batch of transactions, as the detection engine hands it to each detector, that remembers what several
+    detectors read (`columns_of`, `operations_of`, `detectors.batchbodies.bodies_of`), so that it is taken from
+    the transactions once."""
 
-    __slots__ = ("bodies", "columns", "endpoints", "operations", "statuses")
+    __slots__ = ("bodies", "columns", "operations")
 
     def __init__(self, transactions: Sequence = ()) -> None:
         super().__init__(transactions)
         self.columns: TransactionColumns | None = None
-        self.endpoints: tuple[list[str], np.ndarray] | None = None
         self.operations: tuple[list[tuple[str, str]], np.ndarray] | None = None
-        self.statuses: np.ndarray | None = None
         self.bodies: tuple[int, Any] | None = None  # (the limit they were cut at, detectors.batchbodies.BatchBodies)
 
 
 def columns_of(transactions: Sequence) -> TransactionColumns:
-    """The fields the detectors read, a list each, taken in one pass (parsers.transaction.transaction_columns);
+    """The fields the detectors read, a column each, taken in one pass (parsers.transaction.transaction_columns);
     remembered by a TransactionBatch (shared: do not change them)."""
     columns = getattr(transactions, "columns", None)
     if columns is None:
@@ -47,25 +45,16 @@ def columns_of(transactions: Sequence) -> TransactionColumns:
 
 
 def endpoints_of(transactions: Sequence) -> tuple[list[str], np.ndarray]:
-    """(the distinct endpoints of a batch in order of first row, each row's index into them); remembered by a
-    TransactionBatch."""
-    endpoints = getattr(transactions, "endpoints", None)
-    if endpoints is None:
-        endpoints = codes_of(columns_of(transactions).endpoints)
-        if isinstance(transactions, TransactionBatch):
-            transactions.endpoints = endpoints
-    return endpoints
+    """(the distinct endpoints of a batch in order of first row, each row's index into them), as the batch's
+    columns coded them."""
+    columns = columns_of(transactions)
+    return columns.distinct_endpoints, columns.endpoint_codes
 
 
 def statuses_of(transactions: Sequence) -> np.ndarray:
-    """Each row's response status, 0 where no response was seen; remembered by a TransactionBatch (shared: do not
-    change it; not made read-only, which numba would compile its kernels apart for)."""
-    statuses = getattr(transactions, "statuses", None)
-    if statuses is None:
-        statuses = columns_of(transactions).statuses
-        if isinstance(transactions, TransactionBatch):
-            transactions.statuses = statuses
-    return statuses
+    """Each row's response status, 0 where no response was seen (shared: do not change it; not made read-only,
+    which numba would compile its kernels apart for)."""
+    return columns_of(transactions).statuses
 
 
 def operations_of(transactions: Sequence) -> tuple[list[tuple[str, str]], np.ndarray]:
@@ -83,7 +72,7 @@ def operations_of(transactions: Sequence) -> tuple[list[tuple[str, str]], np.nda
         rows = zip(columns.methods, columns.endpoints, columns.paths, strict=True)
         operations = codes_of([(method, endpoint or path) for method, endpoint, path in rows])
     else:
-        methods, method_codes = codes_of(columns.methods)
+        methods, method_codes = columns.distinct_methods, columns.method_codes
         if len(methods) == 1:
             operations = ([(methods[0], endpoint) for endpoint in endpoints], endpoint_codes)
         else:

@@ -51,17 +51,21 @@ def id_hash(values: str) -> int:
     return digest
 
 
-def batch_id_hashes(paths: Sequence[str], endpoints: Sequence[str], endpoint_codes: np.ndarray) -> tuple[
-        np.ndarray, np.ndarray]:  # fmt: skip
+def batch_id_hashes(
+    paths: Sequence[str], endpoints: Sequence[str], endpoint_codes: np.ndarray, path_lengths: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(whether each row names an id, each row's id hash) for rows of templated endpoints: row i's path is
     `paths[i]`, its endpoint `endpoints[endpoint_codes[i]]` (the batch's endpoints, coded once by the caller; any
-    text works, surrogates included)."""
+    text works, surrogates included). `path_lengths`: the paths' lengths where the caller has them (the batch's
+    columns do), which taking them here costs more than the hashing."""
     if not paths:
         return np.zeros(0, np.bool_), np.zeros(0, np.uint64)
     shapes = [placeholder_positions(endpoint) for endpoint in endpoints]
     position_ends = np.cumsum(np.fromiter(map(len, shapes), np.int64, len(shapes)))
     positions = np.fromiter((p for shape in shapes for p in shape), np.int64, int(position_ends[-1]))
-    path_ends = np.cumsum(np.fromiter(map(len, paths), np.int64, len(paths)))
+    if path_lengths is None:
+        path_lengths = np.fromiter(map(len, paths), np.int64, len(paths))
+    path_ends = np.cumsum(path_lengths)
     chars = np.frombuffer("".join(paths).encode("utf-32-le", "surrogatepass"), np.uint32)
     present = np.zeros(len(paths), np.bool_)
     hashes = np.zeros(len(paths), np.uint64)

@@ -23,7 +23,7 @@ from operator import itemgetter
 import numpy as np
 
 from detectors.alert import Alert
-from detectors.batchkeys import Groups, codes_of, columns_of, endpoints_of, group, operations_of, statuses_of
+from detectors.batchkeys import Groups, codes_of, columns_of, group, group_rows, operations_of, statuses_of
 from detectors.ids import batch_id_hashes
 from detectors.slots import SlotTable
 from detectors.windows import BITMAP_WORDS, robust_threshold, window_counts, window_distinct
@@ -131,20 +131,29 @@ class RateDetector:
         columns = columns_of(transactions)
         ts_ns = np.rint(columns.ts * NS_PER_S).astype(np.int64)
         # Columns the other detectors read too, coded once per batch (in arrival order).
-        endpoints, endpoint_codes = endpoints_of(transactions)
+        endpoints, endpoint_codes = columns.distinct_endpoints, columns.endpoint_codes
         operations, operation_codes = operations_of(transactions)
-        ordered, client_ids, addresses, paths = transactions, columns.client_ids, columns.src_ips, columns.paths
-        if len(ts_ns) > 1 and (np.diff(ts_ns) < 0).any():
+        ordered, paths, path_lengths = transactions, columns.paths, columns.path_lengths
+        clients, client_codes = columns.distinct_clients, columns.client_codes
+        client_ids, addresses = columns.client_ids, columns.src_ips
+        in_time_order = len(ts_ns) < 2 or not (np.diff(ts_ns) < 0).any()
+        if not in_time_order:
             order = np.argsort(ts_ns, kind="stable")
             rows = itemgetter(*order.tolist())  # a tuple of rows: two rows at least
-            ordered, client_ids, addresses, paths = rows(transactions), rows(client_ids), rows(addresses), rows(paths)
+            ordered, paths, path_lengths = rows(transactions), rows(paths), path_lengths[order]
             ts_ns, endpoint_codes, operation_codes = ts_ns[order], endpoint_codes[order], operation_codes[order]
+            client_codes = client_codes[order]
         # Coded in time order: the client windows' keys are looked up by group, and groups are numbered by first
-        # row, as codes_of numbers the clients.
-        clients, client_codes = codes_of(client_ids)
+        # row, as codes_of numbers the clients (the columns numbered them in arrival order).
         if "" in clients:  # rare: no client id, the address stands in
+            if not in_time_order:
+                client_ids, addresses = rows(client_ids), rows(addresses)
             clients, client_codes = codes_of([client or address for client, address in
                                               zip(client_ids, addresses, strict=True)])  # fmt: skip
+        elif not in_time_order:
+            arrival_codes = client_codes
+            client_codes, firsts, _ = group_rows(arrival_codes)
+            clients = [clients[code] for code in arrival_codes[firsts].tolist()]
         ones = np.ones(len(ordered), np.int64)
         alerts: list[Alert] = []
         settings = self.settings
@@ -197,8 +206,8 @@ class RateDetector:
                     )
                 )
         alerts.extend(
-            self._enumeration(ordered, paths, clients, client_codes, endpoints, endpoint_codes, operations,
-                              operation_codes, ts_ns)
+            self._enumeration(ordered, paths, path_lengths, clients, client_codes, endpoints, endpoint_codes,
+                              operations, operation_codes, ts_ns)
         )  # fmt: skip
         return alerts
 
@@ -222,15 +231,16 @@ class RateDetector:
         ]
 
     def _enumeration(
-        self, ordered, paths, clients, client_codes, endpoints, endpoint_codes, operations, operation_codes, ts_ns
-    ) -> list[Alert]:
+        self, ordered, paths, path_lengths, clients, client_codes, endpoints, endpoint_codes, operations,
+        operation_codes, ts_ns,
+    ) -> list[Alert]:  # fmt: skip
         """Distinct ids per (client, method, endpoint): only the rows whose endpoint has a placeholder."""
         templated = np.array(["{" in endpoint for endpoint in endpoints], bool)[endpoint_codes]
         candidates = np.flatnonzero(templated)
         if not len(candidates):
             return []
         paths = list(compress(paths, templated.tolist()))
-        named, hashes = batch_id_hashes(paths, endpoints, endpoint_codes[candidates])
+        named, hashes = batch_id_hashes(paths, endpoints, endpoint_codes[candidates], path_lengths[candidates])
         rows = candidates[named]
         if not len(rows):
             return []

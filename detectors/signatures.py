@@ -666,13 +666,16 @@ def _query_texts(query_memo: dict[bytes, list[bytes]], query: bytes, max_scan_by
 
 
 def _marked_target_texts(
-    joined: bytes, targets: list[str], memo: dict[str, list[bytes]], max_scan_bytes: int, rounds: int
+    joined: bytes, targets: list[str], memo: dict[str, list[bytes]], max_scan_bytes: int, rounds: int,
+    lengths: np.ndarray | None = None,
 ) -> list[bytes]:  # fmt: skip
     """The texts of `_target_texts` of every target of a batch with something to split or decode, from `joined`
     (the targets as latin-1, each followed by a NUL). A target whose first such byte is "?" or "#" has a path with
     nothing to decode: its path and its query are cut from `joined` itself, which the batch has just read, rather
-    than from each target, made long before; only the others go through `_target_texts`."""
-    lengths = np.fromiter(map(len, targets), dtype=np.int64, count=len(targets))
+    than from each target, made long before; only the others go through `_target_texts`. `lengths`: the targets'
+    lengths where the caller has them (the batch's columns do)."""
+    if lengths is None:
+        lengths = np.fromiter(map(len, targets), dtype=np.int64, count=len(targets))
     ends = np.cumsum(lengths + 1)  # each target's NUL
     marks = np.flatnonzero(_SPLIT_OR_DECODE_BYTES[np.frombuffer(joined, np.uint8)])
     owners, first_marks = np.unique(np.searchsorted(ends, marks, side="right"), return_index=True)
@@ -784,7 +787,7 @@ def injection_alerts_batch(
     joined = "\x00".join(targets).encode("latin-1", "replace")
     texts = [joined]
     if _SPLIT_OR_DECODE.search(joined) is not None:
-        texts += _marked_target_texts(joined, targets, memo, max_scan_bytes, rounds)
+        texts += _marked_target_texts(joined, targets, memo, max_scan_bytes, rounds, columns.target_lengths)
     plain_bodies: list[Transaction] = []  # bodies that are one field each (not forms): see _plain_body_texts
     for row in np.flatnonzero(columns.body_lengths[: len(targets)]).tolist():  # the first lengths: the requests'
         transaction = transactions[row]

@@ -16,11 +16,13 @@ cdef class Transaction:
 
 
 cdef class ColumnsBuilder:
-    cdef int64_t[::1] _req_lengths, _req_types, _req_wire, _resp_lengths, _resp_types, _resp_wire, _statuses
+    cdef int64_t[::1] _client_codes, _endpoint_codes, _method_codes, _path_lengths, _req_lengths, _req_types
+    cdef int64_t[::1] _req_wire, _resp_lengths, _resp_types, _resp_wire, _statuses, _target_lengths
     cdef double[::1] _ts
     cdef public Py_ssize_t capacity, count
-    cdef public list client_ids, endpoints, methods, paths, req_bodies, req_headers, resp_bodies, resp_headers
-    cdef public list src_ips, targets
+    cdef public list client_ids, distinct_clients, distinct_endpoints, distinct_methods, endpoints, methods, paths
+    cdef public list req_bodies, req_headers, resp_bodies, resp_headers, src_ips, targets
+    cdef public dict client_index, endpoint_index, method_index
     cdef public tuple numbers
     cpdef _allocate(self, Py_ssize_t capacity)
     @cython.locals(row=Py_ssize_t)
@@ -39,6 +41,9 @@ cdef class BatchCollector:
     cpdef seal_due(self, now_s)
     cpdef seal(self)
     cpdef take(self)
+
+@cython.locals(code=object)
+cdef Py_ssize_t _code(dict index, list distinct, value) except -1
 
 @cython.locals(transaction=Transaction, builder=ColumnsBuilder)
 cpdef transaction_columns(transactions)

@@ -174,6 +174,15 @@ class TransactionColumns(NamedTuple):
     body_lengths: np.ndarray  # int64
     content_type_ids: np.ndarray  # int64: the id of each body's content type str (the builder shares one per type)
     wire_bytes: np.ndarray  # int64: each body's size on the wire (req_body_bytes, resp_body_bytes)
+    # Coded as the rows come: the distinct values in order of first row, and each row's index into them (int64).
+    distinct_endpoints: list[str]
+    endpoint_codes: np.ndarray
+    distinct_methods: list[str]
+    method_codes: np.ndarray
+    distinct_clients: list[str]
+    client_codes: np.ndarray
+    path_lengths: np.ndarray  # int64, in code points
+    target_lengths: np.ndarray  # int64, in code points
 
 
 class ColumnsBuilder:
@@ -183,12 +192,16 @@ class ColumnsBuilder:
     ones appended to typed lists and the numeric ones written as C numbers into arrays made for `capacity` rows
     (grown if more come): no int object per row for a length or an id, no list of them to turn into an array for
     each detector that reads them. The arrays are written through memoryviews, which plain Python writes too,
-    more cheaply than a numpy array's item assignment."""
+    more cheaply than a numpy array's item assignment. Endpoints, methods and client ids are coded here too, a
+    dict lookup each while the row is at hand (the builder shares their strs, so their hashes are cached), rather
+    than in a pass per column over the finished batch."""
 
     __slots__ = (
-        "_req_lengths", "_req_types", "_req_wire", "_resp_lengths", "_resp_types", "_resp_wire", "_statuses", "_ts",
-        "capacity", "client_ids", "count", "endpoints", "methods", "numbers", "paths", "req_bodies", "req_headers",
-        "resp_bodies", "resp_headers", "src_ips", "targets",
+        "_client_codes", "_endpoint_codes", "_method_codes", "_path_lengths", "_req_lengths", "_req_types", "_req_wire",
+        "_resp_lengths", "_resp_types", "_resp_wire", "_statuses", "_target_lengths", "_ts", "capacity", "client_ids",
+        "client_index", "count", "distinct_clients", "distinct_endpoints", "distinct_methods", "endpoint_index",
+        "endpoints", "method_index", "methods", "numbers", "paths", "req_bodies", "req_headers", "resp_bodies",
+        "resp_headers", "src_ips", "targets",
     )  # fmt: skip
 
     def __init__(self, capacity: int = 1024) -> None:
@@ -203,6 +216,12 @@ class ColumnsBuilder:
         self.resp_headers: list[list[tuple[bytes, bytes]]] = []
         self.req_bodies: list[bytes] = []
         self.resp_bodies: list[bytes] = []
+        self.distinct_endpoints: list[str] = []
+        self.endpoint_index: dict[str, int] = {}
+        self.distinct_methods: list[str] = []
+        self.method_index: dict[str, int] = {}
+        self.distinct_clients: list[str] = []
+        self.client_index: dict[str, int] = {}
         self._allocate(max(1, capacity))
 
     def _allocate(self, capacity: int) -> None:
@@ -217,7 +236,8 @@ class ColumnsBuilder:
         self._ts = memoryview(ts)
         rows = [memoryview(row) for row in numbers]
         self._statuses, self._req_lengths, self._resp_lengths, self._req_types, self._resp_types = rows[:5]
-        self._req_wire, self._resp_wire = rows[5:]
+        self._req_wire, self._resp_wire, self._endpoint_codes, self._method_codes, self._client_codes = rows[5:10]
+        self._path_lengths, self._target_lengths = rows[10:]
 
     def append(self, transaction: Transaction) -> int:
         """Takes the transaction's fields; returns the size of the bodies it holds (requests' and responses')."""
@@ -226,14 +246,21 @@ class ColumnsBuilder:
             self._allocate(2 * self.capacity)
         req_body, resp_body = transaction.req_body, transaction.resp_body
         req_length, resp_length = len(req_body), len(resp_body)
+        client_id, method, endpoint = transaction.client_id, transaction.method, transaction.endpoint
+        path, target = transaction.path, transaction.raw_target or transaction.uri
         self._ts[row] = transaction.ts
-        self.client_ids.append(transaction.client_id)
+        self.client_ids.append(client_id)
+        self._client_codes[row] = _code(self.client_index, self.distinct_clients, client_id)
         self.src_ips.append(transaction.src_ip)
-        self.methods.append(transaction.method)
-        self.endpoints.append(transaction.endpoint)
-        self.paths.append(transaction.path)
+        self.methods.append(method)
+        self._method_codes[row] = _code(self.method_index, self.distinct_methods, method)
+        self.endpoints.append(endpoint)
+        self._endpoint_codes[row] = _code(self.endpoint_index, self.distinct_endpoints, endpoint)
+        self.paths.append(path)
+        self._path_lengths[row] = len(path)
         self._statuses[row] = transaction.status or 0
-        self.targets.append(transaction.raw_target or transaction.uri)
+        self.targets.append(target)
+        self._target_lengths[row] = len(target)
         self.req_headers.append(transaction.req_headers)
         self.resp_headers.append(transaction.resp_headers)
         self.req_bodies.append(req_body)
@@ -251,16 +278,29 @@ class ColumnsBuilder:
         """The columns taken so far (the lists and arrays themselves: append no more after this)."""
         count = self.count
         ts, numbers = self.numbers
-        statuses, req_lengths, resp_lengths, req_types, resp_types, req_wire, resp_wire = numbers[:, :count]
+        (statuses, req_lengths, resp_lengths, req_types, resp_types, req_wire, resp_wire, endpoint_codes, method_codes,
+         client_codes, path_lengths, target_lengths) = numbers[:, :count]  # fmt: skip
         return TransactionColumns(
             ts[:count], self.client_ids, self.src_ips, self.methods, self.endpoints, self.paths, statuses,
             self.targets, self.req_headers, self.resp_headers, self.req_bodies + self.resp_bodies,
             np.concatenate((req_lengths, resp_lengths)), np.concatenate((req_types, resp_types)),
-            np.concatenate((req_wire, resp_wire)),
+            np.concatenate((req_wire, resp_wire)), self.distinct_endpoints, endpoint_codes, self.distinct_methods,
+            method_codes, self.distinct_clients, client_codes, path_lengths, target_lengths,
         )  # fmt: skip
 
 
-N_NUMBER_COLUMNS = 7  # the int64 rows of ColumnsBuilder.numbers: statuses, then body lengths, type ids and sizes
+# The int64 rows of ColumnsBuilder.numbers: statuses; body lengths, content type ids and sizes (requests',
+# responses'); endpoint, method and client codes; path and target lengths.
+N_NUMBER_COLUMNS = 12
+
+
+def _code(index: dict[str, int], distinct: list[str], value: str) -> int:
+    """The value's code in a batch: its index in `distinct`, where it is appended when first seen."""
+    code = index.get(value)
+    if code is None:
+        code = index[value] = len(distinct)
+        distinct.append(value)
+    return code
 
 
 def transaction_columns(transactions: list[Transaction]) -> TransactionColumns:

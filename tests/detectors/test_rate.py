@@ -167,3 +167,32 @@ def test_engine_hands_on_a_batch_once_a_transaction_comes_its_delay_after_the_fi
     assert seen[-1] == [2.2]
     engine.finish()
     assert len(seen) == 3
+
+
+def test_a_batch_out_of_time_order_raises_what_it_raises_in_time_order() -> None:
+    """Rows come in the order their responses ended, not their requests' times: the detector orders a batch by
+    time, and recodes its clients so (tables small enough to evict, so the order clients are met in matters)."""
+    import random
+    from dataclasses import replace
+
+    settings = RateSettings(
+        client_limit=12, client_endpoint_limit=8, max_clients=4, max_client_endpoints=5, min_population=2,
+        population_floor=4, auth_failure_limit=3, enumeration_distinct_limit=4,
+    )  # fmt: skip
+    rows = [
+        tx(100 + n * 0.01, f"10.3.0.{n * 7 % 6}", f"/api/v1/users/{n % 9}", "/api/v1/users/{id}",
+           status=401 if n % 4 == 0 else 200)
+        for n in range(160)
+    ]  # fmt: skip
+    batches = [rows[start : start + 40] for start in range(0, len(rows), 40)]
+    batches[-1] += [replace(row, client_id="", ts=row.ts + 0.005) for row in batches[-1][::5]]  # by address
+    ordered_detector, shuffled_detector = RateDetector(settings), RateDetector(settings)
+    shuffle = random.Random(7).shuffle
+    raised = set()
+    for batch in batches:
+        by_time = ordered_detector.inspect(sorted(batch, key=lambda row: row.ts))
+        shuffle(batch)
+        assert shuffled_detector.inspect(batch) == by_time
+        assert list(shuffled_detector.clients.table.slots.items()) == list(ordered_detector.clients.table.slots.items())
+        raised |= {alert.rule for alert in by_time}
+    assert raised >= {"client_rate", "client_endpoint_rate", "auth_failures", "distinct_ids"}

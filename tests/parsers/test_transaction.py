@@ -90,6 +90,11 @@ def test_columns_hold_each_transactions_fields_requests_then_responses() -> None
     types = [row.req_content_type for row in rows] + [row.resp_content_type for row in rows]
     assert columns.content_type_ids.tolist() == list(map(id, types))
     assert columns.wire_bytes.tolist() == [23, 0, 40, 0]
+    assert columns.distinct_endpoints == ["/login", "/items/{id}"] and columns.endpoint_codes.tolist() == [0, 1]
+    assert columns.distinct_methods == ["POST", "GET"] and columns.method_codes.tolist() == [0, 1]
+    assert columns.distinct_clients == ["10.0.0.1", ""] and columns.client_codes.tolist() == [0, 1]
+    assert columns.path_lengths.tolist() == [6, 8]
+    assert columns.target_lengths.tolist() == [len("/login?password=hunter2"), 8]
     numeric = {column.dtype for column in columns if isinstance(column, np.ndarray)}
     assert numeric == {np.dtype(np.int64), np.dtype(np.float64)}
     assert [len(column) for column in transaction_columns([])] == [0] * len(columns)
@@ -112,6 +117,12 @@ def test_columns_grow_past_the_rows_they_were_made_for() -> None:
     assert columns.ts.tolist() == [10.0, 11.0, 12.0, 13.0, 14.0]
     assert columns.body_lengths.tolist() == [0, 1, 2, 3, 4, 0, 0, 0, 0, 0]
     assert columns.wire_bytes.tolist() == [0] * 10
+    # Coded in order of first row: two endpoints, one client.
+    rows[3].endpoint = rows[4].endpoint = "/items/{id}"
+    columns = transaction_columns(rows)
+    assert columns.distinct_endpoints == ["/items", "/items/{id}"]
+    assert columns.endpoint_codes.tolist() == [0, 0, 0, 1, 1]
+    assert columns.distinct_clients == [""] and columns.client_codes.tolist() == [0] * 5
 
 
 def a_request(ts: float, body: bytes = b"") -> Transaction:
