@@ -7,21 +7,21 @@ the first of its run of identical bodies (`sources`), only those are copied into
 detectors read each distinct body once.
 
 A run is the consecutive bodies, in the batch's order, of one endpoint and direction that have the same content
-type and the very same bytes. Finding them costs a comparison of each body with the one before it in its
-endpoint (C's memcmp, which stops at the first difference), so bodies that differ cost next to nothing.
+type and the very same bytes (before the cut: bodies that differ only past it are read apart, and give the same).
+The batch's columns find them as the rows come (parsers.transaction.ColumnsBuilder): a comparison of each body
+with the one before it in its endpoint, mostly the very same object, else C's memcmp, which stops at the first
+difference, so bodies that differ cost next to nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import compress
-from operator import eq, itemgetter
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
-from detectors.batchkeys import TransactionBatch, columns_of, endpoints_of
+from detectors.batchkeys import TransactionBatch, columns_of
 
 
 class BatchBodies(NamedTuple):
@@ -52,12 +52,7 @@ def bodies_of(transactions: Sequence, limit: int) -> BatchBodies:
     if count and kept.max() > limit:
         bodies = [body[:limit] for body in bodies]
         lengths = np.minimum(kept, limit)
-    endpoints, endpoint_codes = endpoints_of(transactions)
-    groups = np.concatenate((endpoint_codes, endpoint_codes + len(endpoints)))
-    # Content types by identity: the transaction builder shares one str per content type, and equal ones that
-    # are apart only make shorter runs.
-    types = columns.content_type_ids
-    sources = repeat_sources(bodies, groups, types)
+    sources = columns.body_sources
     firsts = sources == np.arange(2 * count)
     # Only the distinct bodies are copied, each run's first: a repeat is read where its first one lies.
     first_lengths = np.where(firsts, lengths, 0)
@@ -67,43 +62,3 @@ def bodies_of(transactions: Sequence, limit: int) -> BatchBodies:
     if isinstance(transactions, TransactionBatch):
         transactions.bodies = (limit, found)
     return found
-
-
-def repeat_sources(bodies: Sequence[bytes], groups: np.ndarray, tags: np.ndarray) -> np.ndarray:
-    """For each body, the index of the first body of its run: the bodies of one group (`groups`, small
-    non-negative int64), in order, with equal `tags` (int64) and equal bytes, one after the other.
-
-    Each body is compared with the previous one of its group, which a kernel finds in one pass: inside a replay
-    of the bench capture this took 17 ms, where sorting the rows by group and comparing neighbours took 25."""
-    count = len(bodies)
-    if count < 2:
-        return np.arange(count, dtype=np.int64)
-    previous = previous_in_group(groups)
-    earlier = itemgetter(*previous.tolist())(bodies)  # a tuple: count >= 2; -1 (a group's first) takes the last
-    same = np.fromiter(map(eq, bodies, earlier), dtype=bool, count=count)
-    same &= (previous >= 0) & (tags[previous] == tags)
-    return run_sources(previous, same)
-
-
-@njit(cache=True)
-def previous_in_group(groups):
-    """Each row's previous row of the same group (small non-negative ints), -1 for a group's first row."""
-    count = len(groups)
-    previous = np.empty(count, np.int64)
-    if count == 0:
-        return previous
-    last = np.full(groups.max() + 1, -1, np.int64)
-    for row in range(count):
-        group = groups[row]
-        previous[row] = last[group]
-        last[group] = row
-    return previous
-
-
-@njit(cache=True)
-def run_sources(previous, same):
-    """Each row's run's first row: its previous row's where `same` says it repeats that row, else itself."""
-    sources = np.empty(len(previous), np.int64)
-    for row in range(len(previous)):
-        sources[row] = sources[previous[row]] if same[row] else row
-    return sources

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import compress
 from operator import itemgetter
 
 import numpy as np
@@ -114,6 +113,23 @@ class _Windows:
         return (self.values[:used] * live).sum(axis=1)
 
 
+class _InOrder:
+    """A batch's transactions read in another order (`order[i]`: the batch's row read as row i), without a
+    sequence of them made in that order: only the rows that raise an alert are read."""
+
+    __slots__ = ("order", "transactions")
+
+    def __init__(self, transactions: Sequence[Transaction], order: np.ndarray) -> None:
+        self.transactions = transactions
+        self.order = order
+
+    def __getitem__(self, row: int) -> Transaction:
+        return self.transactions[self.order[row]]
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
 class RateDetector:
     def __init__(self, settings: RateSettings | None = None) -> None:
         self.settings = settings = settings or RateSettings()
@@ -133,24 +149,24 @@ class RateDetector:
         # Columns the other detectors read too, coded once per batch (in arrival order).
         endpoints, endpoint_codes = columns.distinct_endpoints, columns.endpoint_codes
         operations, operation_codes = operations_of(transactions)
-        ordered, paths, path_lengths = transactions, columns.paths, columns.path_lengths
         clients, client_codes = columns.distinct_clients, columns.client_codes
-        client_ids, addresses = columns.client_ids, columns.src_ips
-        in_time_order = len(ts_ns) < 2 or not (np.diff(ts_ns) < 0).any()
-        if not in_time_order:
+        ordered: Sequence[Transaction] | _InOrder = transactions
+        order = None  # the batch's rows in time order, where they came otherwise
+        if len(ts_ns) > 1 and (np.diff(ts_ns) < 0).any():
             order = np.argsort(ts_ns, kind="stable")
-            rows = itemgetter(*order.tolist())  # a tuple of rows: two rows at least
-            ordered, paths, path_lengths = rows(transactions), rows(paths), path_lengths[order]
+            ordered = _InOrder(transactions, order)
             ts_ns, endpoint_codes, operation_codes = ts_ns[order], endpoint_codes[order], operation_codes[order]
             client_codes = client_codes[order]
         # Coded in time order: the client windows' keys are looked up by group, and groups are numbered by first
         # row, as codes_of numbers the clients (the columns numbered them in arrival order).
         if "" in clients:  # rare: no client id, the address stands in
-            if not in_time_order:
+            client_ids, addresses = columns.client_ids, columns.src_ips
+            if order is not None:
+                rows = itemgetter(*order.tolist())  # a tuple of rows: two rows at least
                 client_ids, addresses = rows(client_ids), rows(addresses)
             clients, client_codes = codes_of([client or address for client, address in
                                               zip(client_ids, addresses, strict=True)])  # fmt: skip
-        elif not in_time_order:
+        elif order is not None:
             arrival_codes = client_codes
             client_codes, firsts, _ = group_rows(arrival_codes)
             clients = [clients[code] for code in arrival_codes[firsts].tolist()]
@@ -181,7 +197,7 @@ class RateDetector:
         alerts.extend(self._population(ordered, by_client, totals, ts_ns))
 
         statuses = statuses_of(transactions)
-        if ordered is not transactions:
+        if order is not None:
             statuses = statuses[order]
         failures = ((statuses == 401) | (statuses == 403)).astype(np.int64)
         if failures.any():
@@ -206,8 +222,8 @@ class RateDetector:
                     )
                 )
         alerts.extend(
-            self._enumeration(ordered, paths, path_lengths, clients, client_codes, endpoints, endpoint_codes,
-                              operations, operation_codes, ts_ns)
+            self._enumeration(ordered, order, columns, clients, client_codes, endpoints, endpoint_codes, operations,
+                              operation_codes, ts_ns)
         )  # fmt: skip
         return alerts
 
@@ -231,16 +247,19 @@ class RateDetector:
         ]
 
     def _enumeration(
-        self, ordered, paths, path_lengths, clients, client_codes, endpoints, endpoint_codes, operations,
-        operation_codes, ts_ns,
+        self, ordered, order, columns, clients, client_codes, endpoints, endpoint_codes, operations, operation_codes,
+        ts_ns,
     ) -> list[Alert]:  # fmt: skip
-        """Distinct ids per (client, method, endpoint): only the rows whose endpoint has a placeholder."""
+        """Distinct ids per (client, method, endpoint): only the rows whose endpoint has a placeholder. Rows are
+        in time order (`order`: where each came in the batch, None if as they came)."""
         templated = np.array(["{" in endpoint for endpoint in endpoints], bool)[endpoint_codes]
         candidates = np.flatnonzero(templated)
         if not len(candidates):
             return []
-        paths = list(compress(paths, templated.tolist()))
-        named, hashes = batch_id_hashes(paths, endpoints, endpoint_codes[candidates], path_lengths[candidates])
+        arrival_rows = candidates if order is None else order[candidates]
+        paths = list(map(columns.paths.__getitem__, arrival_rows.tolist()))
+        path_lengths = columns.path_lengths[arrival_rows]
+        named, hashes = batch_id_hashes(paths, endpoints, endpoint_codes[candidates], path_lengths)
         rows = candidates[named]
         if not len(rows):
             return []

@@ -172,7 +172,10 @@ class TransactionColumns(NamedTuple):
     resp_headers: list[list[tuple[bytes, bytes]]]
     bodies: list[bytes]
     body_lengths: np.ndarray  # int64
-    content_type_ids: np.ndarray  # int64: the id of each body's content type str (the builder shares one per type)
+    # int64: each body's first body of its run of identical ones (itself if none came before): the bodies of one
+    # endpoint and direction, one after the other, with the same content type and the very same bytes (see
+    # detectors.batchbodies, which reads each run's first body only)
+    body_sources: np.ndarray
     wire_bytes: np.ndarray  # int64: each body's size on the wire (req_body_bytes, resp_body_bytes)
     # Coded as the rows come: the distinct values in order of first row, and each row's index into them (int64).
     distinct_endpoints: list[str]
@@ -194,14 +197,17 @@ class ColumnsBuilder:
     each detector that reads them. The arrays are written through memoryviews, which plain Python writes too,
     more cheaply than a numpy array's item assignment. Endpoints, methods and client ids are coded here too, a
     dict lookup each while the row is at hand (the builder shares their strs, so their hashes are cached), rather
-    than in a pass per column over the finished batch."""
+    than in a pass per column over the finished batch; and each body is compared with the previous body of its
+    endpoint and direction, which is mostly the very same object (sniffer.records shares an endpoint's repeated
+    bodies), to mark the runs of identical bodies."""
 
     __slots__ = (
-        "_client_codes", "_endpoint_codes", "_method_codes", "_path_lengths", "_req_lengths", "_req_types", "_req_wire",
-        "_resp_lengths", "_resp_types", "_resp_wire", "_statuses", "_target_lengths", "_ts", "capacity", "client_ids",
-        "client_index", "count", "distinct_clients", "distinct_endpoints", "distinct_methods", "endpoint_index",
-        "endpoints", "method_index", "methods", "numbers", "paths", "req_bodies", "req_headers", "resp_bodies",
-        "resp_headers", "src_ips", "targets",
+        "_client_codes", "_endpoint_codes", "_method_codes", "_path_lengths", "_req_lengths", "_req_sources",
+        "_req_types", "_req_wire", "_resp_lengths", "_resp_sources", "_resp_types", "_resp_wire", "_statuses",
+        "_target_lengths", "_ts", "capacity", "count", "client_ids", "distinct_clients", "distinct_endpoints",
+        "distinct_methods", "endpoints", "last_req_rows", "last_resp_rows", "methods", "paths", "req_bodies",
+        "req_headers", "resp_bodies", "resp_headers", "src_ips", "targets", "client_index", "endpoint_index",
+        "method_index", "numbers",
     )  # fmt: skip
 
     def __init__(self, capacity: int = 1024) -> None:
@@ -222,6 +228,9 @@ class ColumnsBuilder:
         self.method_index: dict[str, int] = {}
         self.distinct_clients: list[str] = []
         self.client_index: dict[str, int] = {}
+        # Per endpoint code, the row of its last request body and of its last response body.
+        self.last_req_rows: list[int] = []
+        self.last_resp_rows: list[int] = []
         self._allocate(max(1, capacity))
 
     def _allocate(self, capacity: int) -> None:
@@ -237,7 +246,7 @@ class ColumnsBuilder:
         rows = [memoryview(row) for row in numbers]
         self._statuses, self._req_lengths, self._resp_lengths, self._req_types, self._resp_types = rows[:5]
         self._req_wire, self._resp_wire, self._endpoint_codes, self._method_codes, self._client_codes = rows[5:10]
-        self._path_lengths, self._target_lengths = rows[10:]
+        self._path_lengths, self._target_lengths, self._req_sources, self._resp_sources = rows[10:]
 
     def append(self, transaction: Transaction) -> int:
         """Takes the transaction's fields; returns the size of the bodies it holds (requests' and responses')."""
@@ -255,7 +264,8 @@ class ColumnsBuilder:
         self.methods.append(method)
         self._method_codes[row] = _code(self.method_index, self.distinct_methods, method)
         self.endpoints.append(endpoint)
-        self._endpoint_codes[row] = _code(self.endpoint_index, self.distinct_endpoints, endpoint)
+        endpoint_code = _code(self.endpoint_index, self.distinct_endpoints, endpoint)
+        self._endpoint_codes[row] = endpoint_code
         self.paths.append(path)
         self._path_lengths[row] = len(path)
         self._statuses[row] = transaction.status or 0
@@ -263,12 +273,27 @@ class ColumnsBuilder:
         self._target_lengths[row] = len(target)
         self.req_headers.append(transaction.req_headers)
         self.resp_headers.append(transaction.resp_headers)
+        # Content types by identity: the transaction builder shares one str per content type, and equal ones that
+        # are apart only make shorter runs.
+        req_type, resp_type = id(transaction.req_content_type), id(transaction.resp_content_type)
+        if endpoint_code == len(self.last_req_rows):  # the batch's first row of this endpoint
+            self.last_req_rows.append(-1)
+            self.last_resp_rows.append(-1)
+        # A body's run starts at the first row of its previous row's run where it repeats that row's body.
+        previous = self.last_req_rows[endpoint_code]
+        repeats = _repeats(previous, req_body, req_type, self.req_bodies, self._req_types)
+        self._req_sources[row] = self._req_sources[previous] if repeats else row
+        previous = self.last_resp_rows[endpoint_code]
+        repeats = _repeats(previous, resp_body, resp_type, self.resp_bodies, self._resp_types)
+        self._resp_sources[row] = self._resp_sources[previous] if repeats else row
+        self.last_req_rows[endpoint_code] = row
+        self.last_resp_rows[endpoint_code] = row
         self.req_bodies.append(req_body)
         self.resp_bodies.append(resp_body)
         self._req_lengths[row] = req_length
         self._resp_lengths[row] = resp_length
-        self._req_types[row] = id(transaction.req_content_type)
-        self._resp_types[row] = id(transaction.resp_content_type)
+        self._req_types[row] = req_type
+        self._resp_types[row] = resp_type
         self._req_wire[row] = transaction.req_body_bytes
         self._resp_wire[row] = transaction.resp_body_bytes
         self.count = row + 1
@@ -278,20 +303,26 @@ class ColumnsBuilder:
         """The columns taken so far (the lists and arrays themselves: append no more after this)."""
         count = self.count
         ts, numbers = self.numbers
-        (statuses, req_lengths, resp_lengths, req_types, resp_types, req_wire, resp_wire, endpoint_codes, method_codes,
-         client_codes, path_lengths, target_lengths) = numbers[:, :count]  # fmt: skip
+        (statuses, req_lengths, resp_lengths, _, _, req_wire, resp_wire, endpoint_codes, method_codes, client_codes,
+         path_lengths, target_lengths, req_sources, resp_sources) = numbers[:, :count]  # fmt: skip
         return TransactionColumns(
             ts[:count], self.client_ids, self.src_ips, self.methods, self.endpoints, self.paths, statuses,
             self.targets, self.req_headers, self.resp_headers, self.req_bodies + self.resp_bodies,
-            np.concatenate((req_lengths, resp_lengths)), np.concatenate((req_types, resp_types)),
+            np.concatenate((req_lengths, resp_lengths)), np.concatenate((req_sources, resp_sources + count)),
             np.concatenate((req_wire, resp_wire)), self.distinct_endpoints, endpoint_codes, self.distinct_methods,
             method_codes, self.distinct_clients, client_codes, path_lengths, target_lengths,
         )  # fmt: skip
 
 
 # The int64 rows of ColumnsBuilder.numbers: statuses; body lengths, content type ids and sizes (requests',
-# responses'); endpoint, method and client codes; path and target lengths.
-N_NUMBER_COLUMNS = 12
+# responses'); endpoint, method and client codes; path and target lengths; body run sources (requests', responses').
+N_NUMBER_COLUMNS = 14
+
+
+def _repeats(previous: int, body: bytes, type_id: int, bodies: list[bytes], type_ids: Any) -> bool:
+    """Whether a body repeats its `previous` row's (of the same endpoint and direction; -1: none): the same content
+    type and bytes (mostly the very same object)."""
+    return previous >= 0 and type_ids[previous] == type_id and bodies[previous] == body
 
 
 def _code(index: dict[str, int], distinct: list[str], value: str) -> int:
@@ -322,7 +353,7 @@ class BatchCollector:
     alone, so a replay batches them alike however it runs. Sealed batches wait for `take`, each as (the
     transactions, their TransactionColumns, the alerts raised elsewhere that came with them)."""
 
-    __slots__ = ("batch_size", "body_bytes", "builder", "carried", "max_body_bytes", "max_delay_s", "sealed",
+    __slots__ = ("batch_size", "body_bytes", "carried", "builder", "max_body_bytes", "max_delay_s", "sealed",
                  "started_s", "transactions")  # fmt: skip
 
     def __init__(self, batch_size: int, max_body_bytes: int, max_delay_s: float) -> None:

@@ -22,11 +22,13 @@ SAMPLES = [*EVERY_STAGE_SAMPLES, "edge_upgrade_connect.pcap"]
 
 
 class ExtensionType(NamedTuple):
-    """A class a `.pxd` file declares: its attributes, and its methods made cpdef (C calls between them), each
-    with its parameters as declared (`name=*`: one with a default)."""
+    """A class a `.pxd` file declares: its attributes (those not `public` are C fields only, not seen from Python),
+    and its methods made cpdef (C calls between them), each with its parameters as declared (`name=*`: one with a
+    default)."""
 
     attributes: list[str]
     methods: dict[str, list[str]]
+    private: set[str]
 
 
 def extension_types() -> dict[str, dict[str, ExtensionType]]:
@@ -37,16 +39,20 @@ def extension_types() -> dict[str, dict[str, ExtensionType]]:
         classes: dict[str, ExtensionType] = {}
         for line in pxd.read_text().splitlines():
             if match := re.fullmatch(r"cdef class (\w+)(\(\w+\))?:", line):
-                declaring = classes[match[1]] = ExtensionType([], {})
-            elif match := re.fullmatch(r" {4}cdef public \w+ (.+)", line):  # object, or an extension type
-                declaring.attributes.extend(name.strip() for name in match[1].split(","))
+                declaring = classes[match[1]] = ExtensionType([], {}, set())
+            elif match := re.fullmatch(r" {4}cdef (public )?[\w\[\]:]+ (.+)", line):  # a C type, a memoryview too
+                names = [name.strip() for name in match[2].split(",")]
+                declaring.attributes.extend(names)
+                if not match[1]:
+                    declaring.private.update(names)
             elif match := re.fullmatch(r" {4}cpdef (\w+)\(self(.*)\)", line):
                 # A parameter may be typed ("MessageHead head"): its name is the last word.
                 declaring.methods[match[1]] = [name.split()[-1] for name in match[2].split(",") if name.strip()]
-            else:  # comments, cimports, forward declarations, the types of a function's locals, module-level cpdef
+            else:  # comments, cimports, forward declarations, the types of a function's locals (a locals list may go
+                # on a line more), module-level cpdef and cdef functions
                 assert re.fullmatch(
                     r"(#.*|cimport cython|from [\w.]+ cimport \w+(, \w+)*|cdef class \w+|( {4})?@cython\.locals\(.*[,)]"
-                    r"| {8,}(\w+=[\w.]+, )*\w+=[\w.]+[,)]|cpdef \w+\(.*\)|)",  # a locals list may go on a line more
+                    r"| {8,}(\w+=[\w.]+, )*\w+=[\w.]+[,)]|cpdef \w+\(.*\)|cdef \w+ \w+\(.*\)( except -?\d+)?|)",
                     line,
                 ), f"{pxd.name}: {line!r}"
         declared[module] = classes
@@ -119,8 +125,10 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True,
     ).stdout  # fmt: skip
     assert version.endswith("(compiled with Cython)\n")
-    # The classes the .pxd files declare are extension types there: their attributes are C fields.
-    declared = {module: {name: declaration.attributes for name, declaration in classes.items()}
+    # The classes the .pxd files declare are extension types there: their public attributes are C fields that
+    # Python reads through descriptors (the others, C fields only, are not seen from Python).
+    declared = {module: {name: [attribute for attribute in declaration.attributes
+                                if attribute not in declaration.private] for name, declaration in classes.items()}
                 for module, classes in extension_types().items()}  # fmt: skip
     check = "; ".join((
         "import importlib",

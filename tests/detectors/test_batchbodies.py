@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.kernels import python_body
 
-from detectors.batchbodies import bodies_of, previous_in_group, repeat_sources, run_sources
+from detectors.batchbodies import bodies_of
 from detectors.batchkeys import TransactionBatch
-from parsers.transaction import Transaction
+from parsers.transaction import Transaction, transaction_columns
 
 
 def reference_sources(bodies: list[bytes], groups: list[int], tags: list[int]) -> list[int]:
@@ -24,41 +22,31 @@ def reference_sources(bodies: list[bytes], groups: list[int], tags: list[int]) -
     return sources
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([b"", b"a", b"ab", b"{}"]), st.integers(0, 2), st.integers(0, 1)),
-                max_size=30))  # fmt: skip
-def test_repeat_sources_mark_each_run_of_identical_bodies_of_a_group(rows) -> None:
-    bodies = [body for body, _, _ in rows]
-    groups = [group for _, group, _ in rows]
-    tags = [tag for _, _, tag in rows]
-    found = repeat_sources(bodies, np.array(groups, np.int64), np.array(tags, np.int64))
-    assert found.tolist() == reference_sources(bodies, groups, tags)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), st.booleans()), max_size=40))
-def test_previous_in_group_and_run_sources_match_their_python_bodies_and_a_dict(rows) -> None:
-    groups = np.array([group for group, _ in rows], np.int64)
-    last: dict[int, int] = {}
-    expected_previous = []
-    for row, (group, _) in enumerate(rows):
-        expected_previous.append(last.get(group, -1))
-        last[group] = row
-    same = np.array([repeats and previous >= 0 for (_, repeats), previous in zip(rows, expected_previous,
-                                                                                 strict=True)], dtype=bool)
-    expected_sources: list[int] = []
-    for row, previous in enumerate(expected_previous):
-        expected_sources.append(expected_sources[previous] if same[row] else row)
-    for kernel in (previous_in_group, python_body(previous_in_group)):
-        assert kernel(groups).tolist() == expected_previous
-    for kernel in (run_sources, python_body(run_sources)):
-        assert kernel(np.array(expected_previous, np.int64), same).tolist() == expected_sources
-
-
 def sent(endpoint: str, request: bytes, response: bytes, content_type: str = "application/json") -> Transaction:
     return Transaction(ts=1.0, src_ip="127.0.0.1", src_port=1, dst_ip="127.0.0.2", dst_port=80, method="POST",
                        uri=endpoint, host="h", path=endpoint, query="", http_version="1.1", endpoint=endpoint,
                        status=200, req_body=request, resp_body=response, resp_content_type=content_type)  # fmt: skip
+
+
+BODIES = [b"", b"a", b"ab", b"{}"]
+TYPES = ["application/json", "text/plain"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), st.integers(0, 3), st.integers(0, 1),
+                          st.booleans()), max_size=30))  # fmt: skip
+def test_the_columns_mark_each_run_of_identical_bodies_of_an_endpoint_and_direction(rows) -> None:
+    """Equal bodies, the same object or not (a copy), run on while their endpoint's bodies in that direction
+    repeat, with the same content type."""
+    endpoints = ["/a", "/b", "/c"]
+    batch = [sent(endpoints[endpoint], BODIES[request], bytes(bytearray(BODIES[response])) if copy else
+                  BODIES[response], TYPES[content_type])
+             for endpoint, request, response, content_type, copy in rows]  # fmt: skip
+    columns = transaction_columns(batch)
+    groups = [endpoint for endpoint, *_ in rows] + [len(endpoints) + endpoint for endpoint, *_ in rows]
+    tags = [id(row.req_content_type) for row in batch] + [id(row.resp_content_type) for row in batch]
+    bodies = [row.req_body for row in batch] + [row.resp_body for row in batch]
+    assert columns.body_sources.tolist() == reference_sources(bodies, groups, tags)
 
 
 def test_a_batch_takes_its_bodies_once_cut_at_the_limit_with_repeats_per_endpoint_and_direction() -> None:

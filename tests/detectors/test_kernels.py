@@ -72,6 +72,13 @@ def test_payload_rows_compiled_equals_python_on_random_bodies(rows, min_shape_by
     np.testing.assert_array_equal(compiled, reference)
 
 
+def first_of_run(bodies: list[bytes], row: int) -> int:
+    """The first row of the run of equal bodies that ends at `row`."""
+    while row > 0 and bodies[row - 1] == bodies[row]:
+        row -= 1
+    return row
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.sampled_from([0, 200, 404])), min_size=1, max_size=12),
@@ -80,14 +87,13 @@ def test_payload_rows_compiled_equals_python_on_random_bodies(rows, min_shape_by
 def test_payload_rows_of_repeated_bodies_are_those_of_each_body_alone(rows, min_shape_bytes):
     """A body marked a repeat of an earlier one (detectors.batchbodies) gets the features its own bytes give,
     even where its source's row is NaN (a non-2xx response) and nothing was computed for it."""
-    from detectors.batchbodies import repeat_sources
-
     pool = [b"", b"short", b'{"id": 7, "name": "Ann", "tags": ["a", "b"]}', bytes(range(200))]
     requests = [pool[request] for request, _, _ in rows]
     responses = [pool[response] for _, response, _ in rows]
     statuses = [status for _, _, status in rows]
-    groups = np.repeat(np.array([0, 1], np.int64), len(rows))  # requests apart from responses
-    sources = repeat_sources(requests + responses, groups, np.zeros(2 * len(rows), np.int64))
+    # Each body's first of its run of equal ones, requests apart from responses (as detectors.batchbodies has them).
+    sources = np.array([first_of_run(requests, row) for row in range(len(rows))]
+                       + [len(rows) + first_of_run(responses, row) for row in range(len(rows))], np.int64)  # fmt: skip
     marked, marked_reference = _rows_both_ways(requests, responses, statuses, min_shape_bytes, sources)
     alone, _ = _rows_both_ways(requests, responses, statuses, min_shape_bytes)
     np.testing.assert_array_equal(marked, alone)

@@ -87,8 +87,7 @@ def test_columns_hold_each_transactions_fields_requests_then_responses() -> None
     assert columns.req_headers[1] == [] and columns.resp_headers[1] == []
     assert columns.bodies == [b'{"password": "hunter2"}', b"", b"denied", b""]
     assert columns.body_lengths.tolist() == [23, 0, 6, 0]
-    types = [row.req_content_type for row in rows] + [row.resp_content_type for row in rows]
-    assert columns.content_type_ids.tolist() == list(map(id, types))
+    assert columns.body_sources.tolist() == [0, 1, 2, 3]  # two endpoints: no body repeats another of its own
     assert columns.wire_bytes.tolist() == [23, 0, 40, 0]
     assert columns.distinct_endpoints == ["/login", "/items/{id}"] and columns.endpoint_codes.tolist() == [0, 1]
     assert columns.distinct_methods == ["POST", "GET"] and columns.method_codes.tolist() == [0, 1]
