@@ -116,14 +116,6 @@ class Groups(NamedTuple):
         return list(zip(firsts.tolist(), counts.tolist(), strict=True))
 
 
-def distinct_objects(objects: Sequence) -> tuple[list, np.ndarray]:
-    """(the distinct objects of a batch by identity, in order of first row; each row's index into them), from one
-    kernel pass over their ids: the parser shares one list per distinct header block, say, and a dict of ids
-    would make an int and an entry per row. The objects are alive while the caller holds them."""
-    codes, firsts, _ = group_rows(np.fromiter(map(id, objects), np.int64, len(objects)))
-    return [objects[row] for row in firsts.tolist()], codes
-
-
 def group(*columns: tuple[int, np.ndarray]) -> Groups:
     """The rows grouped by the tuple of several coded columns, each given as (number of codes, row codes)."""
     joint = columns[0][1]

@@ -24,7 +24,7 @@ import numpy as np
 
 from detectors.alert import Alert, RowAlerts
 from detectors.batchbodies import bodies_of
-from detectors.batchkeys import columns_of, distinct_objects
+from detectors.batchkeys import columns_of
 from detectors.evidence import mask_middle
 from detectors.kernels import luhn_valid
 from detectors.signatures import RESPONSE, Rule, SignatureSet, printable
@@ -148,8 +148,9 @@ class ExposureScanner:
         # the same matches. Each run's rows are looked at as before.
         sources = batch_bodies.sources[count:] - count
         firsts = sources == np.arange(count)
-        header_lists = columns_of(transactions).resp_headers
-        distinct_lists, list_numbers = distinct_objects(header_lists)
+        columns = columns_of(transactions)
+        header_lists = columns.resp_headers
+        distinct_lists, list_numbers = columns.distinct_resp_headers, columns.resp_header_codes
         texts = [self._header_text(headers) for headers in distinct_lists]
         texts += compress(bodies, firsts.tolist())
         hit_texts = self.signatures.texts_with_hits(texts, RESPONSE)

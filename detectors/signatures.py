@@ -35,7 +35,7 @@ import hyperscan
 import numpy as np
 
 from detectors.alert import Alert, RowAlerts
-from detectors.batchkeys import columns_of, distinct_objects
+from detectors.batchkeys import columns_of
 from detectors.evidence import MAX_EVIDENCE_CHARS, mask_middle
 from parsers.memo import HeaderMemo
 from parsers.redact import SECRET_NAME
@@ -795,7 +795,7 @@ def injection_alerts_batch(
             texts += _body_texts(transaction, max_scan_bytes, rounds)
         else:
             plain_bodies.append(transaction)
-    for header_list in distinct_objects(columns.req_headers)[0]:
+    for header_list in columns.distinct_req_headers:
         if header_list:
             texts.append(_header_entry(header_list, max_scan_bytes, rounds)[1])
     if plain_bodies:

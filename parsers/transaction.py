@@ -186,6 +186,11 @@ class TransactionColumns(NamedTuple):
     client_codes: np.ndarray
     path_lengths: np.ndarray  # int64, in code points
     target_lengths: np.ndarray  # int64, in code points
+    # The header lists coded by identity (the parser shares one list per distinct header block), as above.
+    distinct_req_headers: list[list[tuple[bytes, bytes]]]
+    req_header_codes: np.ndarray
+    distinct_resp_headers: list[list[tuple[bytes, bytes]]]
+    resp_header_codes: np.ndarray
 
 
 class ColumnsBuilder:
@@ -197,17 +202,18 @@ class ColumnsBuilder:
     each detector that reads them. The arrays are written through memoryviews, which plain Python writes too,
     more cheaply than a numpy array's item assignment. Endpoints, methods and client ids are coded here too, a
     dict lookup each while the row is at hand (the builder shares their strs, so their hashes are cached), rather
-    than in a pass per column over the finished batch; and each body is compared with the previous body of its
-    endpoint and direction, which is mostly the very same object (sniffer.records shares an endpoint's repeated
-    bodies), to mark the runs of identical bodies."""
+    than in a pass per column over the finished batch; header lists likewise, by identity; and each body is
+    compared with the previous body of its endpoint and direction, which is mostly the very same object
+    (sniffer.records shares an endpoint's repeated bodies), to mark the runs of identical bodies."""
 
     __slots__ = (
-        "_client_codes", "_endpoint_codes", "_method_codes", "_path_lengths", "_req_lengths", "_req_sources",
-        "_req_types", "_req_wire", "_resp_lengths", "_resp_sources", "_resp_types", "_resp_wire", "_statuses",
-        "_target_lengths", "_ts", "capacity", "count", "client_ids", "distinct_clients", "distinct_endpoints",
-        "distinct_methods", "endpoints", "last_req_rows", "last_resp_rows", "methods", "paths", "req_bodies",
-        "req_headers", "resp_bodies", "resp_headers", "src_ips", "targets", "client_index", "endpoint_index",
-        "method_index", "numbers",
+        "_client_codes", "_endpoint_codes", "_method_codes", "_path_lengths", "_req_header_codes", "_req_lengths",
+        "_req_sources", "_req_types", "_req_wire", "_resp_header_codes", "_resp_lengths", "_resp_sources",
+        "_resp_types", "_resp_wire", "_statuses", "_target_lengths", "_ts", "capacity", "count", "client_ids",
+        "distinct_clients", "distinct_endpoints", "distinct_methods", "distinct_req_headers", "distinct_resp_headers",
+        "endpoints", "last_req_rows", "last_resp_rows", "methods", "paths", "req_bodies", "req_headers", "resp_bodies",
+        "resp_headers", "src_ips", "targets", "client_index", "endpoint_index", "method_index", "req_header_index",
+        "resp_header_index", "numbers",
     )  # fmt: skip
 
     def __init__(self, capacity: int = 1024) -> None:
@@ -228,6 +234,10 @@ class ColumnsBuilder:
         self.method_index: dict[str, int] = {}
         self.distinct_clients: list[str] = []
         self.client_index: dict[str, int] = {}
+        self.distinct_req_headers: list[list[tuple[bytes, bytes]]] = []
+        self.req_header_index: dict[int, int] = {}  # by id: the lists are alive while the batch holds them
+        self.distinct_resp_headers: list[list[tuple[bytes, bytes]]] = []
+        self.resp_header_index: dict[int, int] = {}
         # Per endpoint code, the row of its last request body and of its last response body.
         self.last_req_rows: list[int] = []
         self.last_resp_rows: list[int] = []
@@ -246,7 +256,8 @@ class ColumnsBuilder:
         rows = [memoryview(row) for row in numbers]
         self._statuses, self._req_lengths, self._resp_lengths, self._req_types, self._resp_types = rows[:5]
         self._req_wire, self._resp_wire, self._endpoint_codes, self._method_codes, self._client_codes = rows[5:10]
-        self._path_lengths, self._target_lengths, self._req_sources, self._resp_sources = rows[10:]
+        self._path_lengths, self._target_lengths, self._req_sources, self._resp_sources = rows[10:14]
+        self._req_header_codes, self._resp_header_codes = rows[14:]
 
     def append(self, transaction: Transaction) -> int:
         """Takes the transaction's fields; returns the size of the bodies it holds (requests' and responses')."""
@@ -271,8 +282,15 @@ class ColumnsBuilder:
         self._statuses[row] = transaction.status or 0
         self.targets.append(target)
         self._target_lengths[row] = len(target)
-        self.req_headers.append(transaction.req_headers)
-        self.resp_headers.append(transaction.resp_headers)
+        req_headers, resp_headers = transaction.req_headers, transaction.resp_headers
+        self.req_headers.append(req_headers)
+        self.resp_headers.append(resp_headers)
+        last = self._req_header_codes[row - 1] if row else -1
+        code = _identity_code(self.req_header_index, self.distinct_req_headers, req_headers, last)
+        self._req_header_codes[row] = code
+        last = self._resp_header_codes[row - 1] if row else -1
+        code = _identity_code(self.resp_header_index, self.distinct_resp_headers, resp_headers, last)
+        self._resp_header_codes[row] = code
         # Content types by identity: the transaction builder shares one str per content type, and equal ones that
         # are apart only make shorter runs.
         req_type, resp_type = id(transaction.req_content_type), id(transaction.resp_content_type)
@@ -304,19 +322,35 @@ class ColumnsBuilder:
         count = self.count
         ts, numbers = self.numbers
         (statuses, req_lengths, resp_lengths, _, _, req_wire, resp_wire, endpoint_codes, method_codes, client_codes,
-         path_lengths, target_lengths, req_sources, resp_sources) = numbers[:, :count]  # fmt: skip
+         path_lengths, target_lengths, req_sources, resp_sources, req_header_codes,
+         resp_header_codes) = numbers[:, :count]  # fmt: skip
         return TransactionColumns(
             ts[:count], self.client_ids, self.src_ips, self.methods, self.endpoints, self.paths, statuses,
             self.targets, self.req_headers, self.resp_headers, self.req_bodies + self.resp_bodies,
             np.concatenate((req_lengths, resp_lengths)), np.concatenate((req_sources, resp_sources + count)),
             np.concatenate((req_wire, resp_wire)), self.distinct_endpoints, endpoint_codes, self.distinct_methods,
-            method_codes, self.distinct_clients, client_codes, path_lengths, target_lengths,
+            method_codes, self.distinct_clients, client_codes, path_lengths, target_lengths, self.distinct_req_headers,
+            req_header_codes, self.distinct_resp_headers, resp_header_codes,
         )  # fmt: skip
 
 
 # The int64 rows of ColumnsBuilder.numbers: statuses; body lengths, content type ids and sizes (requests',
-# responses'); endpoint, method and client codes; path and target lengths; body run sources (requests', responses').
-N_NUMBER_COLUMNS = 14
+# responses'); endpoint, method and client codes; path and target lengths; body run sources and header list codes
+# (requests', responses').
+N_NUMBER_COLUMNS = 16
+
+
+def _identity_code(index: dict[int, int], distinct: list, value: object, last: int) -> int:
+    """The object's code in a batch by identity (see `_code`); `last`: the previous row's code (-1: none), which
+    most rows repeat."""
+    if last >= 0 and distinct[last] is value:
+        return last
+    key = id(value)
+    code = index.get(key)
+    if code is None:
+        code = index[key] = len(distinct)
+        distinct.append(value)
+    return code
 
 
 def _repeats(previous: int, body: bytes, type_id: int, bodies: list[bytes], type_ids: Any) -> bool:

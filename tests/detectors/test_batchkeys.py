@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.kernels import python_body
 
-from detectors.batchkeys import codes_of, distinct_objects, first_per_group, group, group_rows
+from detectors.batchkeys import codes_of, first_per_group, group, group_rows
 
 keys = st.lists(st.integers(-3, 6), max_size=300)
 # What `group` makes of several coded columns: multiples of a column's count plus a code, and any int64 at all.
@@ -116,17 +116,3 @@ def test_a_batch_takes_its_statuses_from_the_transactions_once() -> None:
     batch[1].status = 500  # remembered: not read again
     assert statuses_of(batch) is statuses
     assert statuses_of(list(batch)).tolist() == [200, 500, 401]  # a plain list is read each time
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(0, 5), max_size=60))
-def test_distinct_objects_are_by_identity_in_order_of_first_row(picks) -> None:
-    """Equal lists that are different objects stay apart; one object met again gets its first number."""
-    pool = [[], [], [(b"a", b"1")], [(b"a", b"1")], [(b"b", b"2")], []]  # equal pairs, apart by identity
-    rows = [pool[pick] for pick in picks]
-    by_id: dict[int, int] = {}
-    for row in rows:
-        by_id.setdefault(id(row), len(by_id))
-    distinct, codes = distinct_objects(rows)
-    assert [id(found) for found in distinct] == list(by_id)
-    assert codes.tolist() == [by_id[id(row)] for row in rows]

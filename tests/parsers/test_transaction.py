@@ -8,6 +8,8 @@ import json
 from dataclasses import asdict, fields
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parsers.transaction import (
     PRIVATE_FIELDS,
@@ -158,3 +160,25 @@ def test_a_collector_seals_batches_by_count_by_body_bytes_and_by_delay_with_thei
     assert [row.ts for row in transactions] == [13.0] and carried == ["later"]
     collector.seal()  # nothing open: nothing sealed
     assert collector.take() == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), max_size=40))
+def test_header_lists_are_coded_by_identity_in_order_of_first_row(picks) -> None:
+    """Equal lists that are different objects stay apart; one object met again gets its first code."""
+    pool = [[], [], [(b"a", b"1")], [(b"a", b"1")], [(b"b", b"2")], []]  # equal pairs, apart by identity
+    rows = []
+    for request, response in picks:
+        row = a_request(1.0)
+        row.req_headers, row.resp_headers = pool[request], pool[response]
+        rows.append(row)
+    columns = transaction_columns(rows)
+    for distinct, codes, lists in (
+        (columns.distinct_req_headers, columns.req_header_codes, [row.req_headers for row in rows]),
+        (columns.distinct_resp_headers, columns.resp_header_codes, [row.resp_headers for row in rows]),
+    ):
+        by_id: dict[int, int] = {}
+        for headers in lists:
+            by_id.setdefault(id(headers), len(by_id))
+        assert [id(found) for found in distinct] == list(by_id)
+        assert codes.tolist() == [by_id[id(headers)] for headers in lists]
