@@ -2,10 +2,11 @@
 
 The detectors keep state per key (a client; a client and an endpoint; a client, method and endpoint) in bounded
 slot tables. Looking each row's key up in each table costs a tuple and a hash per row and per table, while a
-batch of a busy API holds a handful of distinct keys. So a batch's text columns are coded first (C-level dict
-work per row), keys made of several columns are grouped from their columns' codes by a numba kernel, and only
-the distinct keys meet the tables. Groups are numbered in the order of their first row. numpy's own `unique`
-would do the grouping too, but costs some 30 us a call on a batch of a few hundred rows, more than it saves.
+batch of a busy API holds a handful of distinct keys. So a batch's text columns are coded first (as the rows
+come, by parsers.transaction.ColumnsBuilder; `codes_of` where a detector needs other keys), keys made of several
+columns are grouped from their columns' codes by a numba kernel, and only the distinct keys meet the tables.
+Groups are numbered in the order of their first row. numpy's own `unique` would do the grouping too, but costs
+some 30 us a call on a batch of a few hundred rows, more than it saves.
 """
 
 from __future__ import annotations
@@ -44,13 +45,6 @@ def columns_of(transactions: Sequence) -> TransactionColumns:
     return columns
 
 
-def endpoints_of(transactions: Sequence) -> tuple[list[str], np.ndarray]:
-    """(the distinct endpoints of a batch in order of first row, each row's index into them), as the batch's
-    columns coded them."""
-    columns = columns_of(transactions)
-    return columns.distinct_endpoints, columns.endpoint_codes
-
-
 def statuses_of(transactions: Sequence) -> np.ndarray:
     """Each row's response status, 0 where no response was seen (shared: do not change it; not made read-only,
     which numba would compile its kernels apart for)."""
@@ -66,8 +60,8 @@ def operations_of(transactions: Sequence) -> tuple[list[tuple[str, str]], np.nda
     operations = getattr(transactions, "operations", None)
     if operations is not None:
         return operations
-    endpoints, endpoint_codes = endpoints_of(transactions)
     columns = columns_of(transactions)
+    endpoints, endpoint_codes = columns.distinct_endpoints, columns.endpoint_codes
     if "" in endpoints:  # rare: no template, the path stands in
         rows = zip(columns.methods, columns.endpoints, columns.paths, strict=True)
         operations = codes_of([(method, endpoint or path) for method, endpoint, path in rows])
