@@ -10,19 +10,29 @@ replay in this process (its own time, without what it costs the parser around it
 process: replays with and without detection in turns, in CPU time, which this VM's drift between processes
 blurs less.
 
-    python bench/detectors.py --capture FILE [--repeat 3]
+With `--instructions` (needs valgrind), it also counts the instructions the four kinds of replay execute, under
+callgrind: a count that the same build, capture and environment repeat exactly, whatever else the machine does,
+where this VM's times swing by a factor of two. numba is told the host's CPU (NUMBA_CPU_NAME and
+NUMBA_CPU_FEATURES, as llvmlite reads them outside valgrind), so that under valgrind, whose CPU looks different,
+it loads the kernels it compiled for this one from its cache instead of compiling others. Each such replay runs
+some 80 times slower than natively: about 10 minutes for the bench capture, two at a time.
+
+    python bench/detectors.py --capture FILE [--repeat 3] [--instructions]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,20 +52,66 @@ from sniffer.config import Config, load_config  # noqa: E402
 from sniffer.replay import replay  # noqa: E402
 
 
-def timed_replay(apispy: str, capture: Path, detect: bool, workdir: Path, time_series: bool) -> float:
-    """Seconds of `apispy replay --quiet` as a user runs it (its own process, its own GC settings), detectors on
-    or off, writing its time series (as line protocol) or not: the share is measured where it is paid, not
-    beside a heap holding every transaction."""
+def replay_command(apispy: str, capture: Path, detect: bool, workdir: Path, time_series: bool) -> list[str]:
+    """`apispy replay --quiet` as a user runs it, detectors on or off, writing its time series (as line protocol,
+    to a file of its own) or not."""
     command = [apispy, "replay", "--quiet", str(capture)]
     if time_series:
-        command[2:2] = ["--line-protocol", str(workdir / "points.lp")]
+        command[2:2] = ["--line-protocol", str(workdir / f"points-{int(detect)}.lp")]
     if not detect:
         config = workdir / "no-detectors.toml"
         config.write_text("[detectors]\nenabled = false\n")
         command[2:2] = ["--config", str(config)]
+    return command
+
+
+def timed_replay(apispy: str, capture: Path, detect: bool, workdir: Path, time_series: bool) -> float:
+    """Seconds of `apispy replay --quiet` (its own process, its own GC settings): the share is measured where it
+    is paid, not beside a heap holding every transaction."""
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(replay_command(apispy, capture, detect, workdir, time_series), check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
     return time.perf_counter() - start
+
+
+def host_cpu_environment() -> dict[str, str]:
+    """The environment for a replay under valgrind: numba told this CPU (as llvmlite reads it here, natively),
+    which makes the key of its on-disk cache the same as a native run's; and one string hash seed, so that every
+    run lays out its dicts and sets alike."""
+    import llvmlite.binding as llvm
+
+    return {**os.environ, "NUMBA_CPU_NAME": llvm.get_host_cpu_name(),
+            "NUMBA_CPU_FEATURES": llvm.get_host_cpu_features().flatten(), "PYTHONHASHSEED": "0"}  # fmt: skip
+
+
+COLLECTED = re.compile(rb"Collected : (\d+)")
+
+
+def counted_instructions(command: list[str], environment: dict[str, str]) -> int:
+    """Instructions executed by `command` (and nothing it starts), as callgrind counts them."""
+    result = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True,
+    )  # fmt: skip
+    found = COLLECTED.search(result.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count in callgrind's output: {result.stderr[-300:]!r}")
+    return int(found.group(1))
+
+
+def instruction_shares(apispy: str, capture: Path, workdir: Path) -> dict[tuple[bool, bool], int]:
+    """Instructions of each kind of replay, (time series, detect) -> count, two under valgrind at a time. The
+    cache is warmed natively first with the same environment, so valgrind's runs only load kernels."""
+    environment = host_cpu_environment()
+    subprocess.run(replay_command(apispy, capture, True, workdir, True), env=environment, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    kinds = [(time_series, detect) for time_series in (False, True) for detect in (False, True)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = pool.map(
+            lambda kind: counted_instructions(replay_command(apispy, capture, kind[1], workdir, kind[0]), environment),
+            kinds,
+        )  # fmt: skip
+        return dict(zip(kinds, counts, strict=True))
 
 
 def engine_inside_replay(capture: Path, config: Config) -> tuple[float, float]:
@@ -133,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--capture", type=Path, required=True)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--apispy", default=str(Path(sys.executable).with_name("apispy")))
+    parser.add_argument("--instructions", action="store_true", help="also count instructions under callgrind")
     args = parser.parse_args(argv)
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind (Debian package valgrind)")
     gc.set_threshold(50_000, 20, 100)  # as the apispy command sets it
     gc.freeze()
     config = load_config()
@@ -182,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 replays[time_series, detect] = min(seconds, replays.get((time_series, detect), seconds))
                 pair.append(seconds)
             round_shares[time_series].append(100 * (pair[1] - pair[0]) / pair[1])
+    instructions = instruction_shares(args.apispy, args.capture, workdir) if args.instructions else {}
     shutil.rmtree(workdir)
     print(f"capture: {args.capture}  transactions: {count:,}  alerts: {alerts:,}  (this process: {build_name()})")
     print(f"detection engine: {engine_seconds:.2f} s = {count / engine_seconds:,.0f} transactions/s")
@@ -199,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         each = round_shares[time_series]
         print(f"  share in each round: {', '.join(f'{share:.1f}%' for share in each)} "
               f"(median {statistics.median(each):.1f}%)")
+        if instructions:
+            off, on = instructions[time_series, False], instructions[time_series, True]
+            print(f"  instructions (callgrind): without detectors {off:,}, with {on:,}; detection share "
+                  f"{100 * (on - off) / on:.1f}%")
     return 0
 
 
