@@ -10,12 +10,15 @@ replay in this process (its own time, without what it costs the parser around it
 process: replays with and without detection in turns, in CPU time, which this VM's drift between processes
 blurs less.
 
-With `--instructions` (needs valgrind), it also counts the instructions the four kinds of replay execute, under
-callgrind: a count that the same build, capture and environment repeat exactly, whatever else the machine does,
-where this VM's times swing by a factor of two. numba is told the host's CPU (NUMBA_CPU_NAME and
-NUMBA_CPU_FEATURES, as llvmlite reads them outside valgrind), so that under valgrind, whose CPU looks different,
-it loads the kernels it compiled for this one from its cache instead of compiling others. Each such replay runs
-some 80 times slower than natively: about 10 minutes for the bench capture, two at a time.
+With `--instructions` (needs valgrind), it also runs the four kinds of replay under callgrind, which counts the
+instructions they execute and simulates this CPU's caches: counts that the same build, capture and environment
+repeat exactly, whatever else the machine does, where this VM's times swing by a factor of two. Besides the
+instructions it prints callgrind's estimate of cycles, which adds 10 per first-level cache miss and 100 per
+last-level miss (KCachegrind's "CEst"): a batch held for the detectors could cost in memory what it does not cost
+in instructions. numba is told the host's CPU (NUMBA_CPU_NAME and NUMBA_CPU_FEATURES, as llvmlite reads them
+outside valgrind), so that under valgrind, whose CPU looks different, it loads the kernels it compiled for this
+one from its cache instead of compiling others. Each such replay runs some 100 times slower than natively:
+about 15 minutes for the bench capture, two at a time.
 
     python bench/detectors.py --capture FILE [--repeat 3] [--instructions]
 """
@@ -33,7 +36,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -84,22 +87,34 @@ def host_cpu_environment() -> dict[str, str]:
             "NUMBA_CPU_FEATURES": llvm.get_host_cpu_features().flatten(), "PYTHONHASHSEED": "0"}  # fmt: skip
 
 
-COLLECTED = re.compile(rb"Collected : (\d+)")
+# With --cache-sim=yes: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw (instructions, data reads and writes, then misses).
+COLLECTED = re.compile(rb"Collected : ((?:\d+ ){8}\d+)")
+FIRST_LEVEL_MISS_CYCLES = 10
+LAST_LEVEL_MISS_CYCLES = 100
 
 
-def counted_instructions(command: list[str], environment: dict[str, str]) -> int:
-    """Instructions executed by `command` (and nothing it starts), as callgrind counts them."""
+@dataclass(frozen=True)
+class CountedRun:
+    instructions: int
+    cycles: int  # estimated: instructions, and each cache miss at its level's cost
+
+
+def counted_run(command: list[str], environment: dict[str, str]) -> CountedRun:
+    """What callgrind counts of `command` (and of nothing it starts), its caches simulated."""
     result = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        ["valgrind", "--tool=callgrind", "--cache-sim=yes", "--callgrind-out-file=/dev/null", *command],
         env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True,
     )  # fmt: skip
     found = COLLECTED.search(result.stderr)
     if found is None:
-        raise RuntimeError(f"no instruction count in callgrind's output: {result.stderr[-300:]!r}")
-    return int(found.group(1))
+        raise RuntimeError(f"no counts in callgrind's output: {result.stderr[-300:]!r}")
+    instructions, _, _, i1_misses, d1_read_misses, d1_write_misses, *last_level = map(int, found.group(1).split())
+    first_level = i1_misses + d1_read_misses + d1_write_misses
+    cycles = instructions + FIRST_LEVEL_MISS_CYCLES * first_level + LAST_LEVEL_MISS_CYCLES * sum(last_level)
+    return CountedRun(instructions, cycles)
 
 
-def instruction_shares(apispy: str, capture: Path, workdir: Path) -> dict[tuple[bool, bool], int]:
+def counted_replays(apispy: str, capture: Path, workdir: Path) -> dict[tuple[bool, bool], CountedRun]:
     """Instructions of each kind of replay, (time series, detect) -> count, two under valgrind at a time. The
     cache is warmed natively first with the same environment, so valgrind's runs only load kernels."""
     environment = host_cpu_environment()
@@ -108,7 +123,7 @@ def instruction_shares(apispy: str, capture: Path, workdir: Path) -> dict[tuple[
     kinds = [(time_series, detect) for time_series in (False, True) for detect in (False, True)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         counts = pool.map(
-            lambda kind: counted_instructions(replay_command(apispy, capture, kind[1], workdir, kind[0]), environment),
+            lambda kind: counted_run(replay_command(apispy, capture, kind[1], workdir, kind[0]), environment),
             kinds,
         )  # fmt: skip
         return dict(zip(kinds, counts, strict=True))
@@ -241,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                 replays[time_series, detect] = min(seconds, replays.get((time_series, detect), seconds))
                 pair.append(seconds)
             round_shares[time_series].append(100 * (pair[1] - pair[0]) / pair[1])
-    instructions = instruction_shares(args.apispy, args.capture, workdir) if args.instructions else {}
+    counted = counted_replays(args.apispy, args.capture, workdir) if args.instructions else {}
     shutil.rmtree(workdir)
     print(f"capture: {args.capture}  transactions: {count:,}  alerts: {alerts:,}  (this process: {build_name()})")
     print(f"detection engine: {engine_seconds:.2f} s = {count / engine_seconds:,.0f} transactions/s")
@@ -259,10 +274,12 @@ def main(argv: list[str] | None = None) -> int:
         each = round_shares[time_series]
         print(f"  share in each round: {', '.join(f'{share:.1f}%' for share in each)} "
               f"(median {statistics.median(each):.1f}%)")
-        if instructions:
-            off, on = instructions[time_series, False], instructions[time_series, True]
-            print(f"  instructions (callgrind): without detectors {off:,}, with {on:,}; detection share "
-                  f"{100 * (on - off) / on:.1f}%")
+        if counted:
+            off_run, on_run = counted[time_series, False], counted[time_series, True]
+            for measure in ("instructions", "cycles"):
+                off, on = getattr(off_run, measure), getattr(on_run, measure)
+                print(f"  {measure} (callgrind{', estimated' if measure == 'cycles' else ''}): without detectors "
+                      f"{off:,}, with {on:,}; detection share {100 * (on - off) / on:.1f}%")
     return 0
 
 
