@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parsers.redact import PARAMETER, _parameter, redact_query, redact_target
+from parsers.redact import PARAMETER, SECRET_WORD, _may_hold_secret_word, _parameter, redact_query, redact_target
 
 NAMES = ["q", "page", "password", "PASS", "user_pwd", "api-key", "monkey", "p%61ss", "keyboard", "x.sig", "Sid", ""]
 
@@ -46,3 +46,18 @@ def test_the_quick_check_never_skips_a_secret(parameters, separator) -> None:
     per-parameter redaction gives."""
     query = separator.join(f"{name}={value}" for name, value in parameters)
     assert redact_query(query) == PARAMETER.sub(_parameter, query)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("paswdPASWDkeytoKEYTOsigjSIGJ=&% _-\u017f\u212a\xe9\xc9")), max_size=24))
+def test_the_word_check_is_the_expression(query: str) -> None:
+    """The quick check finds a secret word exactly where SECRET_WORD's case-insensitive search does, the long s
+    and the Kelvin sign (which fold to "s" and "k") and other non-ASCII letters included."""
+    assert _may_hold_secret_word(query) == (SECRET_WORD.search(query) is not None)
+
+
+@pytest.mark.parametrize("word", ["pass", "PWD", "Secret", "toKen", "KEY", "auth", "SESSION", "sid", "Jwt", "sig",
+                                  "Credential"])  # fmt: skip
+def test_each_word_is_found_in_any_case(word: str) -> None:
+    assert _may_hold_secret_word(f"a=1&x{word}y=2")
+    assert not _may_hold_secret_word("a=1&page=2&q=hello")
