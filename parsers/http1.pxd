@@ -42,6 +42,8 @@ cdef class Http1DirectionParser:
     cpdef _announce(self, MessageHead head)
 
 
-# Module-level functions called per message: C calls from this module's methods.
-cpdef _text(value)
-cpdef _token_text(value)
+# Module-level functions called per message: C calls from this module's methods. The values typed bytes (what h11
+# and the fast reader give): their decode is a call of PyUnicode_DecodeLatin1, without a method lookup.
+cpdef _text(bytes value)
+@cython.locals(texts=dict)
+cpdef _token_text(bytes value)

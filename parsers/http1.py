@@ -76,7 +76,8 @@ _COMMON_TEXTS = {
 
 def _token_text(value: bytes) -> str:
     """A method, version or reason phrase as text: the shared str of a common one."""
-    text = _COMMON_TEXTS.get(value)
+    texts = _COMMON_TEXTS  # a typed local when compiled: its get is a C call
+    text = texts.get(value)
     return text if text is not None else value.decode("latin-1")
 
 

@@ -39,8 +39,10 @@ cdef class TransactionBuilder:
 
 
 # Module-level functions called per transaction: C calls from the builder.
-cpdef split_target(target)
-cpdef target_parts(target)
+# The target typed str (it is the latin-1 text of the request-target): its startswith, slices and `in` tests are C
+# calls without a method lookup.
+cpdef split_target(str target)
+cpdef target_parts(str target)
 cpdef _text(value)
 cpdef latency_ms(elapsed_ns)
 cpdef _unique(flags)
