@@ -4,6 +4,9 @@
 # functions, from the class and from the methods whose locals `@cython.locals` types. Plain Python ignores this
 # file.
 
+cimport cython
+
+
 cdef class ReassemblyBudget:
     cdef public object limit, used, overruns, recent_limit, recent_used
     cpdef over(self)
@@ -15,10 +18,14 @@ cdef class StreamReassembler:
     cpdef on_segment(self, ts_ns, seq, data, fin, out, missing=*)
     cpdef take_next(self, seq, data, fin, missing)
     cpdef on_peer_ack(self, ack, out)
+    @cython.locals(recent=list)
     cpdef forget_acked(self, ack)
     cpdef _add(self, ts_ns, offset, data, out)
+    @cython.locals(recent=list)
     cpdef _take(self, data)
-    cpdef _forget_recent(self, before_offset)
+    @cython.locals(recent=list, count=cython.Py_ssize_t, dropped=cython.Py_ssize_t, offset=cython.longlong,
+                   size=cython.Py_ssize_t)
+    cpdef _forget_recent(self, long long before_offset)
     cpdef _drain(self, out)
     cpdef _skip_to(self, offset, out)
     cpdef _check_finished(self)

@@ -268,8 +268,11 @@ class StreamReassembler:
         """Drops the kept delivered pieces that end at or before `before_offset`."""
         recent = self.recent
         count = dropped = 0
-        while count < len(recent) and recent[count][0] + len(recent[count][1]) <= before_offset:
-            dropped += len(recent[count][1])
+        for offset, piece in recent:
+            size = len(piece)
+            if offset + size > before_offset:
+                break
+            dropped += size
             count += 1
         del recent[:count]
         self.recent_bytes -= dropped
