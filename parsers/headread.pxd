@@ -5,3 +5,7 @@
 
 cdef class FastHead:
     cdef public object head_length, http_version, headers, method, target, status, reason, content_length, chunked
+
+
+# Called per request whose header fields are remembered: a C call from read_head.
+cpdef _remembered_request(head_length, remembered, line)
