@@ -208,6 +208,19 @@ def test_influxdb_never_reachable_leaves_a_spill_file_that_loads_later(influx, t
     assert sum(stored_counts(influx).values()) == 94 + 3
 
 
+def wait_until_caught(pid: int, number: int, timeout_s: float = 60.0) -> None:
+    """Waits until process `pid` has a handler of its own for signal `number` (Linux: the SigCgt mask of
+    /proc/PID/status)."""
+    deadline = time.monotonic() + timeout_s
+    status = Path(f"/proc/{pid}/status")
+    while time.monotonic() < deadline:
+        caught = next(line for line in status.read_text().splitlines() if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) >> (number - 1) & 1:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} did not catch signal {number} within {timeout_s} s")
+
+
 def test_sigterm_stops_reading_and_flushes_everything(influx, tmp_path: Path) -> None:
     process = subprocess.Popen(
         [APISPY, "replay", *influx_args(influx), "-"],
@@ -218,7 +231,10 @@ def test_sigterm_stops_reading_and_flushes_everything(influx, tmp_path: Path) ->
     data = CAPTURES[0].read_bytes()
     process.stdin.write(data[: len(data) // 2])
     process.stdin.flush()
-    time.sleep(1.5)
+    # Until apispy catches SIGTERM, the signal would kill it: its start (imports, numba's cache) can take longer than
+    # any fixed sleep on a loaded machine. Then a moment to read the first half.
+    wait_until_caught(process.pid, signal.SIGTERM)
+    time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
     # SIGTERM is acted on at the next block: one more write wakes the reader.
     process.stdin.write(data[len(data) // 2 : len(data) // 2 + 100])

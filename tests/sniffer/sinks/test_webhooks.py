@@ -352,7 +352,8 @@ def test_dead_and_hanging_targets_delay_neither_submit_nor_a_healthy_target(
     first = server.wait_for(1, timeout_s=2.0)
     assert submitted < 1.0
     assert first and first[0].at - started < 1.0
-    assert len(server.wait_for(1000, timeout_s=5.0)) == 1000
+    # All of them arrive in the end: a bound generous enough for a loaded machine, not a timing claim.
+    assert len(server.wait_for(1000, timeout_s=30.0)) == 1000
     dispatcher.close(timeout_s=0.5)
 
 
