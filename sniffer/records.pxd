@@ -20,20 +20,21 @@ cdef class EndpointNamer:
     cpdef endpoint(self, method, path)
 
 cdef class TransactionBuilder:
-    cdef public object api_key_headers, content_types
+    cdef public object api_key_headers
+    cdef public dict content_types
     cdef public ClientIdentity identity
     cdef public object max_decoded_body_bytes
     cdef public EndpointNamer namer
     cdef public dict request_bodies
     cdef public HeaderMemo request_facts
     cdef public dict response_bodies
-    @cython.locals(transaction=Transaction, request=MessageHead, response=MessageHead)
+    @cython.locals(transaction=Transaction, request=MessageHead, response=MessageHead, flags=list)
     cpdef build(self, flow, Exchange exchange)
     @cython.locals(end=MessageEnd)
-    cpdef _add_request(self, Transaction transaction, MessageHead request, Exchange exchange, flags, facts)
+    cpdef _add_request(self, Transaction transaction, MessageHead request, Exchange exchange, list flags, facts)
     cpdef _facts_of(self, MessageHead request)
     @cython.locals(end=MessageEnd)
-    cpdef _add_response_body(self, Transaction transaction, MessageHead response, Exchange exchange, flags)
+    cpdef _add_response_body(self, Transaction transaction, MessageHead response, Exchange exchange, list flags)
     cpdef _decoded(self, body, MessageHead head, end_flags, flags)
     cpdef _content_type(self, raw)
 
@@ -46,4 +47,4 @@ cpdef target_parts(str target)
 cpdef _text(value)
 cpdef latency_ms(elapsed_ns)
 cpdef _unique(flags)
-cpdef _shared_body(last_bodies, endpoint, body)
+cpdef _shared_body(dict last_bodies, endpoint, body)

@@ -13,10 +13,11 @@ cdef class EndpointStats:
 
 cdef class EndpointSummary:
     cdef public object rows
-    @cython.locals(row=EndpointStats, transaction=Transaction)
+    @cython.locals(row=EndpointStats, transaction=Transaction, rows=dict)
     cpdef add(self, transaction)
 
 
 # Called per transaction: C calls from EndpointSummary.add.
+@cython.locals(buckets=dict)
 cpdef latency_bucket(latency_ms)
 cpdef _bucket_of(latency_ms)

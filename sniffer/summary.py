@@ -21,11 +21,12 @@ OTHER = "other"
 
 
 def latency_bucket(latency_ms: float) -> int:
-    bucket = _buckets.get(latency_ms)
+    buckets = _buckets  # a typed local when compiled: its get is a C call
+    bucket = buckets.get(latency_ms)
     if bucket is None:
-        if len(_buckets) >= BUCKET_MEMO_ENTRIES:
-            _buckets.clear()
-        bucket = _buckets[latency_ms] = _bucket_of(latency_ms)
+        if len(buckets) >= BUCKET_MEMO_ENTRIES:
+            buckets.clear()
+        bucket = buckets[latency_ms] = _bucket_of(latency_ms)
     return bucket
 
 
@@ -73,14 +74,15 @@ class EndpointSummary:
         self.rows: dict[tuple[str, str], EndpointStats] = {}
 
     def add(self, transaction: Transaction) -> None:
+        rows = self.rows  # a typed local when compiled: its get is a C call
         key = (transaction.method or "-", transaction.endpoint or "-")
-        row = self.rows.get(key)
+        row = rows.get(key)
         if row is None:
-            if len(self.rows) >= MAX_ENDPOINT_ROWS:
+            if len(rows) >= MAX_ENDPOINT_ROWS:
                 key = ("*", OTHER)
-                row = self.rows.setdefault(key, EndpointStats())
+                row = rows.setdefault(key, EndpointStats())
             else:
-                row = self.rows[key] = EndpointStats()
+                row = rows[key] = EndpointStats()
         row.count += 1
         if transaction.status is None or transaction.status >= 500:
             row.errors += 1
