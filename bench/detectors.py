@@ -18,7 +18,7 @@ last-level miss (KCachegrind's "CEst"): a batch held for the detectors could cos
 in instructions. numba is told the host's CPU (NUMBA_CPU_NAME and NUMBA_CPU_FEATURES, as llvmlite reads them
 outside valgrind), so that under valgrind, whose CPU looks different, it loads the kernels it compiled for this
 one from its cache instead of compiling others. Each such replay runs some 100 times slower than natively:
-about 15 minutes for the bench capture, two at a time.
+about 25 minutes for the bench capture, two at a time.
 
     python bench/detectors.py --capture FILE [--repeat 3] [--instructions]
 """
@@ -115,8 +115,8 @@ def counted_run(command: list[str], environment: dict[str, str]) -> CountedRun:
 
 
 def counted_replays(apispy: str, capture: Path, workdir: Path) -> dict[tuple[bool, bool], CountedRun]:
-    """Instructions of each kind of replay, (time series, detect) -> count, two under valgrind at a time. The
-    cache is warmed natively first with the same environment, so valgrind's runs only load kernels."""
+    """What callgrind counts of each kind of replay, (time series, detect) -> counts, two under valgrind at a time.
+    numba's cache is warmed natively first with the same environment, so valgrind's runs only load kernels."""
     environment = host_cpu_environment()
     subprocess.run(replay_command(apispy, capture, True, workdir, True), env=environment, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
