@@ -22,9 +22,9 @@ cdef class ColumnsBuilder:
     cdef double[::1] _ts
     cdef public Py_ssize_t capacity, count
     cdef public list client_ids, distinct_clients, distinct_endpoints, distinct_methods, distinct_req_headers
-    cdef public list distinct_resp_headers, endpoints, last_req_rows, last_resp_rows, methods, paths, req_bodies
-    cdef public list req_headers, resp_bodies, resp_headers, src_ips, targets
-    cdef public dict client_index, endpoint_index, method_index, req_header_index, resp_header_index
+    cdef public list distinct_resp_headers, distinct_types, endpoints, last_req_rows, last_resp_rows, methods, paths
+    cdef public list req_bodies, req_headers, resp_bodies, resp_headers, src_ips, targets
+    cdef public dict client_index, endpoint_index, method_index, req_header_index, resp_header_index, type_index
     cdef public tuple numbers
     cpdef _allocate(self, Py_ssize_t capacity)
     @cython.locals(row=Py_ssize_t, endpoint_code=Py_ssize_t, previous=Py_ssize_t, repeats=bint, req_type=int64_t,
@@ -33,14 +33,16 @@ cdef class ColumnsBuilder:
     cpdef columns(self)
 
 cdef class BatchCollector:
-    cdef public object batch_size, body_bytes
+    cdef public Py_ssize_t batch_size, body_bytes
     cdef public list carried
     cdef public ColumnsBuilder builder
-    cdef public object max_body_bytes, max_delay_s
+    cdef public Py_ssize_t max_body_bytes
+    cdef public double max_delay_s
     cdef public list sealed
-    cdef public object started_s
+    cdef public double started_s
     cdef public list transactions
-    cpdef add(self, Transaction transaction, body_bytes=*, raised=*)
+    @cython.locals(ts=double)
+    cpdef add(self, Transaction transaction, Py_ssize_t body_bytes=*, raised=*)
     cpdef seal_due(self, now_s)
     cpdef seal(self)
     cpdef take(self)
@@ -48,7 +50,7 @@ cdef class BatchCollector:
 @cython.locals(code=object)
 cdef Py_ssize_t _code(dict index, list distinct, value) except -1
 
-@cython.locals(code=object)
+@cython.locals(code=object, position=Py_ssize_t)
 cdef Py_ssize_t _identity_code(dict index, list distinct, value, Py_ssize_t last) except -1
 
 cdef bint _repeats(Py_ssize_t previous, body, int64_t type_id, list bodies, int64_t[::1] type_ids) except -1

@@ -211,9 +211,9 @@ class ColumnsBuilder:
         "_req_sources", "_req_types", "_req_wire", "_resp_header_codes", "_resp_lengths", "_resp_sources",
         "_resp_types", "_resp_wire", "_statuses", "_target_lengths", "_ts", "capacity", "count", "client_ids",
         "distinct_clients", "distinct_endpoints", "distinct_methods", "distinct_req_headers", "distinct_resp_headers",
-        "endpoints", "last_req_rows", "last_resp_rows", "methods", "paths", "req_bodies", "req_headers", "resp_bodies",
-        "resp_headers", "src_ips", "targets", "client_index", "endpoint_index", "method_index", "req_header_index",
-        "resp_header_index", "numbers",
+        "distinct_types", "endpoints", "last_req_rows", "last_resp_rows", "methods", "paths", "req_bodies",
+        "req_headers", "resp_bodies", "resp_headers", "src_ips", "targets", "client_index", "endpoint_index",
+        "method_index", "req_header_index", "resp_header_index", "type_index", "numbers",
     )  # fmt: skip
 
     def __init__(self, capacity: int = 1024) -> None:
@@ -238,6 +238,8 @@ class ColumnsBuilder:
         self.req_header_index: dict[int, int] = {}  # by id: the lists are alive while the batch holds them
         self.distinct_resp_headers: list[list[tuple[bytes, bytes]]] = []
         self.resp_header_index: dict[int, int] = {}
+        self.distinct_types: list[str] = []
+        self.type_index: dict[str, int] = {}
         # Per endpoint code, the row of its last request body and of its last response body.
         self.last_req_rows: list[int] = []
         self.last_resp_rows: list[int] = []
@@ -291,9 +293,10 @@ class ColumnsBuilder:
         last = self._resp_header_codes[row - 1] if row else -1
         code = _identity_code(self.resp_header_index, self.distinct_resp_headers, resp_headers, last)
         self._resp_header_codes[row] = code
-        # Content types by identity: the transaction builder shares one str per content type, and equal ones that
-        # are apart only make shorter runs.
-        req_type, resp_type = id(transaction.req_content_type), id(transaction.resp_content_type)
+        # Content types coded like endpoints (one code space for both directions): a body repeats only with the
+        # same content type.
+        req_type = _code(self.type_index, self.distinct_types, transaction.req_content_type)
+        resp_type = _code(self.type_index, self.distinct_types, transaction.resp_content_type)
         if endpoint_code == len(self.last_req_rows):  # the batch's first row of this endpoint
             self.last_req_rows.append(-1)
             self.last_resp_rows.append(-1)
@@ -340,11 +343,19 @@ class ColumnsBuilder:
 N_NUMBER_COLUMNS = 16
 
 
+# A batch's first few distinct header lists are told by identity alone: a busy API's batch holds a handful (4 to
+# 5 on the bench capture), and `id` costs a builtin call, an audit hook and an int object a row.
+IDENTITY_SCAN = 8
+
+
 def _identity_code(index: dict[int, int], distinct: list, value: object, last: int) -> int:
     """The object's code in a batch by identity (see `_code`); `last`: the previous row's code (-1: none), which
     most rows repeat."""
     if last >= 0 and distinct[last] is value:
         return last
+    for position in range(min(len(distinct), IDENTITY_SCAN)):
+        if distinct[position] is value:
+            return position
     key = id(value)
     code = index.get(key)
     if code is None:
@@ -409,10 +420,11 @@ class BatchCollector:
         """Adds a transaction to the open batch; True once a batch is sealed. `body_bytes` (-1: the transaction's
         own bodies) and `raised`: for a transaction a worker process parsed and inspected, what its bodies weighed
         there and the alerts the worker's detectors raised, which travel with its batch."""
-        if self.transactions and transaction.ts - self.started_s >= self.max_delay_s:
+        ts = transaction.ts
+        if self.transactions and ts - self.started_s >= self.max_delay_s:
             self.seal()
         if not self.transactions:
-            self.started_s = transaction.ts
+            self.started_s = ts
         self.transactions.append(transaction)
         held = self.builder.append(transaction)
         self.body_bytes += held if body_bytes < 0 else body_bytes

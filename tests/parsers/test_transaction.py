@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers.transaction import (
+    IDENTITY_SCAN,
     PRIVATE_FIELDS,
     PUBLIC_FIELDS,
     BatchCollector,
@@ -163,10 +164,13 @@ def test_a_collector_seals_batches_by_count_by_body_bytes_and_by_delay_with_thei
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), max_size=40))
+@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=60))
 def test_header_lists_are_coded_by_identity_in_order_of_first_row(picks) -> None:
-    """Equal lists that are different objects stay apart; one object met again gets its first code."""
-    pool = [[], [], [(b"a", b"1")], [(b"a", b"1")], [(b"b", b"2")], []]  # equal pairs, apart by identity
+    """Equal lists that are different objects stay apart; one object met again gets its first code, among the
+    first IDENTITY_SCAN distinct lists of a batch and past them."""
+    pool = [[], [], [(b"a", b"1")], [(b"a", b"1")], [(b"b", b"2")], []] * 2  # equal, apart by identity
+    pool = [list(headers) for headers in pool]
+    assert len(pool) > IDENTITY_SCAN
     rows = []
     for request, response in picks:
         row = a_request(1.0)
