@@ -8,7 +8,7 @@ time, and the cost of detection as a share of the replay (the goal: under 15%), 
 one writing its time series (`--line-protocol`), as a monitored replay does. It also times the engine inside a
 replay in this process (its own time, without what it costs the parser around it), and the share paired in this
 process: replays with and without detection in turns, in CPU time, which this VM's drift between processes
-blurs less.
+blurs less, with the part of it that is batching alone.
 
 With `--instructions` (needs valgrind), it also runs the four kinds of replay under callgrind, which counts the
 instructions they execute and simulates this CPU's caches: counts that the same build, capture and environment
@@ -177,24 +177,27 @@ def engine_inside_replay(capture: Path, config: Config) -> tuple[float, float]:
     return inside, time.perf_counter() - start
 
 
-def paired_share(capture: Path, config: Config, repeat: int) -> tuple[float, float]:
-    """(CPU seconds of a replay in this process without detection, with it), each the fastest of `repeat` runs
-    taken in turns: two replays side by side in one process share its heap and its drift, which two processes
-    do not. The detection cost counted here is all of it: `observe` per transaction, holding the batch, the
-    detectors."""
-    without, with_detection = float("inf"), float("inf")
+def paired_share(capture: Path, config: Config, repeat: int) -> tuple[float, float, float]:
+    """(CPU seconds of a replay in this process without detection, with the batches only, with detection), each
+    the fastest of `repeat` runs taken in turns: replays side by side in one process share its heap and its
+    drift, which separate processes do not. The detection cost counted here is all of it: `observe` per
+    transaction, taking the batch's columns and holding it, the detectors. The batches alone (an engine without
+    detectors) tell how much of it the batching is."""
+    fastest = {kind: float("inf") for kind in ("without", "batches", "detection")}
     for _ in range(repeat):
-        began = time.process_time()
-        replay([open_capture(str(capture))], config, lambda transaction: None)
-        without = min(without, time.process_time() - began)
-        engine = DetectionEngine(default_detectors(config.detectors), config.detectors, lambda alert: None)
-        began = time.process_time()
-        replay([open_capture(str(capture))], config, engine.observe)
-        engine.finish()
-        with_detection = min(with_detection, time.process_time() - began)
-        del engine
-        gc.collect()
-    return without, with_detection
+        for kind in fastest:
+            engine = None
+            if kind != "without":
+                detectors = default_detectors(config.detectors) if kind == "detection" else []
+                engine = DetectionEngine(detectors, config.detectors, lambda alert: None)
+            began = time.process_time()
+            replay([open_capture(str(capture))], config, engine.observe if engine else lambda transaction: None)
+            if engine is not None:
+                engine.finish()
+            fastest[kind] = min(fastest[kind], time.process_time() - began)
+            del engine
+            gc.collect()
+    return fastest["without"], fastest["batches"], fastest["detection"]
 
 
 def with_unique_bodies(transactions: list[Transaction]) -> list[Transaction]:
@@ -241,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     config = load_config()
     engine_inside, replay_seconds = min(engine_inside_replay(args.capture, config) for _ in range(args.repeat))
-    paired_off, paired_on = paired_share(args.capture, config, args.repeat)
+    paired_off, paired_batches, paired_on = paired_share(args.capture, config, args.repeat)
     transactions = []
     replay([open_capture(str(args.capture))], config, transactions.append)
     gc.freeze()
@@ -297,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({100 * engine_inside / replay_seconds:.1f}%; batching, done as each transaction comes, is not in it)")
     print(f"paired in this process (CPU time): without detectors {paired_off:.2f} s, with {paired_on:.2f} s; "
           f"detection share {100 * (paired_on - paired_off) / paired_on:.1f}%")
+    print(f"  of which batching (columns taken, batches held, no detector): {paired_batches:.2f} s, "
+          f"{100 * (paired_batches - paired_off) / paired_on:.1f}% of the replay with detection")
     for time_series, what in ((False, "a bare replay"), (True, "a replay writing its time series")):
         off, on = replays[time_series, False], replays[time_series, True]
         print(f"{what}: without detectors {off:.2f} s, with {on:.2f} s; detection share {100 * (on - off) / on:.1f}%")
