@@ -337,7 +337,7 @@ class ColumnsBuilder:
         )  # fmt: skip
 
 
-# The int64 rows of ColumnsBuilder.numbers: statuses; body lengths, content type ids and sizes (requests',
+# The int64 rows of ColumnsBuilder.numbers: statuses; body lengths, content type codes and sizes (requests',
 # responses'); endpoint, method and client codes; path and target lengths; body run sources and header list codes
 # (requests', responses').
 N_NUMBER_COLUMNS = 16

@@ -131,6 +131,12 @@ def _apply(target: Any, values: dict[str, Any], where: str) -> None:
             raise ConfigError(f"config section {where.rstrip('.') or 'top level'}: {error}") from None
 
 
+# No count, size or time in the configuration comes near this; the compiled build holds them as C integers.
+MAX_CONFIG_NUMBER = 1 << 62
+# A batch's columns take some 200 bytes a transaction beside the transactions themselves.
+MAX_DETECTOR_BATCH = 1_000_000
+
+
 def _coerce(value: Any, current: Any, name: str) -> Any:
     if isinstance(current, bool):
         if isinstance(value, bool):
@@ -141,6 +147,8 @@ def _coerce(value: Any, current: Any, name: str) -> Any:
             raise ConfigError(f"config key {name} must be a number, not {value!r}")
         if value < 0:
             raise ConfigError(f"config key {name} must not be negative")
+        if value > MAX_CONFIG_NUMBER:
+            raise ConfigError(f"config key {name} must be at most {MAX_CONFIG_NUMBER:,}, not {value!r}")
         return type(current)(value)
     if isinstance(current, list) and name == "webhooks":
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
@@ -193,6 +201,8 @@ def load_config(
         raise ConfigError("config key flows.max_flows must be at least 1")
     if config.metrics.interval_s <= 0:
         raise ConfigError("config key metrics.interval_s must be positive")
+    if not 1 <= config.detectors.batch_size <= MAX_DETECTOR_BATCH:
+        raise ConfigError(f"config key detectors.batch_size must be from 1 to {MAX_DETECTOR_BATCH:,}")
     try:
         webhook_targets_from_config(config.webhooks)
     except ValueError as error:

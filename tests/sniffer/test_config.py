@@ -43,6 +43,11 @@ def test_overrides_win_over_the_file(tmp_path: Path) -> None:
         ({"flows": {"max_flows": "many"}}, "config key flows.max_flows must be a number, not 'many'"),
         ({"flows": {"max_flows": -1}}, "config key flows.max_flows must not be negative"),
         ({"flows": {"max_flows": 0}}, "config key flows.max_flows must be at least 1"),
+        ({"detectors": {"batch_size": 0}}, "config key detectors.batch_size must be from 1 to 1,000,000"),
+        ({"detectors": {"batch_size": 10**12}}, "config key detectors.batch_size must be from 1 to 1,000,000"),
+        ({"detectors": {"max_batch_body_bytes": 1e30}},
+         "config key detectors.max_batch_body_bytes must be at most 4,611,686,018,427,387,904, not 1e+30"),
+        ({"flows": {"max_buffered_bytes": 2**70}}, "config key flows.max_buffered_bytes must be at most"),
         ({"flows": 3}, "config key flows must be a section"),
     ],
 )
