@@ -241,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.instructions and shutil.which("valgrind") is None:
         parser.error("--instructions needs valgrind (Debian package valgrind)")
+    level_file = L2_CACHE / "level"
+    if args.last_level == "l2" and not (level_file.is_file() and level_file.read_text().strip() == "2"):
+        parser.error(f"--last-level l2 needs this CPU's L2 described in sysfs ({L2_CACHE})")
     gc.set_threshold(50_000, 20, 100)  # as the apispy command sets it
     gc.freeze()
     config = load_config()
