@@ -8,7 +8,7 @@ import json
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.kernels import python_body
+from support.kernels import examples, python_body
 
 from detectors.jsonkeys import FOUND, MAX_DEPTH, NOT_AN_OBJECT, UNSURE, object_keys
 
@@ -74,7 +74,7 @@ json_values = st.recursive(
 plain_keys = st.text(alphabet="abcxyz_-0123 $.", max_size=10)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.dictionaries(plain_keys, json_values, max_size=8), st.booleans(), st.sampled_from([None, 0, 2]))
 def test_plain_objects_are_found_with_the_keys_json_loads_reads(document, ascii_only, indent) -> None:
     body = json.dumps(document, ensure_ascii=ascii_only, indent=indent).encode()
@@ -85,7 +85,7 @@ def test_plain_objects_are_found_with_the_keys_json_loads_reads(document, ascii_
         assert keys_both_ways([json.dumps(list(document.values()), indent=indent).encode()]) == [ARRAY]
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(st.dictionaries(st.text(max_size=6), json_values, max_size=6) | st.lists(json_values, max_size=6), st.data())
 def test_whatever_the_kernel_finds_json_loads_reads_alike(document, data) -> None:
     """Mutated documents: bytes changed, cut, inserted. The kernel may leave any to json.loads, never disagree."""
@@ -106,7 +106,7 @@ def test_whatever_the_kernel_finds_json_loads_reads_alike(document, data) -> Non
     agrees(bytes(body), found)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.lists(st.binary(max_size=40), max_size=6))
 def test_random_bytes_in_a_batch_never_disagree_with_json_loads(bodies) -> None:
     for body, found in zip(bodies, keys_both_ways(bodies), strict=True):

@@ -23,7 +23,7 @@ from h11._readers import maybe_read_from_IDLE_client, maybe_read_from_SEND_RESPO
 from h11._receivebuffer import ReceiveBuffer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.kernels import python_body
+from support.kernels import examples, python_body
 from support.samples import PCAPS
 
 from parsers.headparse import (
@@ -202,13 +202,13 @@ def mutate(draw: st.DrawFn, data: bytes, oddness: int) -> bytes:
     return data
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(2000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.booleans(), st.data())
 def test_read_head_agrees_with_h11_on_almost_valid_heads(is_request: bool, data: st.DataObject) -> None:
     assert_agrees_with_h11(data.draw(almost_heads(is_request)), is_request)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.binary(max_size=200), st.booleans())
 def test_read_head_agrees_with_h11_on_random_bytes(data: bytes, is_request: bool) -> None:
     assert_agrees_with_h11(data, is_request)
@@ -323,7 +323,7 @@ def scan_both_ways(data: bytes, is_request: bool) -> None:
         assert compiled_meta[META_HEAD_LENGTH] <= len(data)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.booleans(), st.data())
 def test_scan_head_compiled_equals_python_body(is_request: bool, data: st.DataObject) -> None:
     scan_both_ways(data.draw(almost_heads(is_request)), is_request)
