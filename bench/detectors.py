@@ -28,7 +28,13 @@ instructions but 20.6% of its L2 misses (24.8% with the time series written), it
 the parser's data out of the L2, which a 32 MiB last level never shows. The estimate itself, where the first
 level's misses weigh most, stays near the instructions' share.
 
-    python bench/detectors.py --capture FILE [--repeat 3] [--instructions [--last-level l3|l2]]
+An L2-sized level's misses also depend on where the heap lands, which decides the cache sets each object takes:
+on that capture a run's count moved by up to 2.1M of some 40M when a few dozen KB were allocated before the
+replay, while detection adds about 9M. So one count can tell detection's cost but not a change of a few points in
+it; `--layouts N` counts each kind at N heap layouts (layout k allocates k * HEAP_PAD_BYTES before apispy is
+imported) and prints the mean share with each layout's.
+
+    python bench/detectors.py --capture FILE [--repeat 3] [--instructions [--last-level l3|l2] [--layouts N]]
 """
 
 from __future__ import annotations
@@ -138,23 +144,46 @@ def counted_run(command: list[str], environment: dict[str, str], last_level: str
     return CountedRun(instructions, cycles, sum(last))
 
 
+# Layout k > 0 (--layouts) allocates k * HEAP_PAD_BYTES, half as one block and half as small objects, before
+# apispy is imported: every later allocation lands elsewhere in the heap, and so in other cache sets.
+HEAP_PAD_BYTES = 37_000
+PADDED_APISPY = (
+    "import sys; pad = int(sys.argv.pop(1)); held = [bytearray(pad // 2 or 1), [object() for _ in range(pad // 32)]]; "
+    "from sniffer.cli import main; sys.argv[0] = 'apispy'; main()"
+)
+
+
+def with_heap_layout(command: list[str], layout: int) -> list[str]:
+    """The replay `command` (the apispy script first), run with heap layout `layout` (0: as it is)."""
+    if not layout:
+        return command
+    first_line = Path(command[0]).read_bytes().split(b"\n", 1)[0]
+    if not first_line.startswith(b"#!"):
+        raise SystemExit(f"--layouts: {command[0]} is not a script whose first line names its Python")
+    interpreter = first_line[2:].decode().strip()
+    return [interpreter, "-c", PADDED_APISPY, str(layout * HEAP_PAD_BYTES), *command[1:]]
+
+
 def counted_replays(
-    apispy: str, capture: Path, workdir: Path, last_level: str = "l3"
-) -> dict[tuple[bool, bool], CountedRun]:
-    """What callgrind counts of each kind of replay, (time series, detect) -> counts, two under valgrind at a time.
-    numba's cache is warmed natively first with the same environment, so valgrind's runs only load kernels."""
+    apispy: str, capture: Path, workdir: Path, last_level: str = "l3", layouts: int = 1
+) -> dict[tuple[bool, bool], list[CountedRun]]:
+    """What callgrind counts of each kind of replay, (time series, detect) -> counts at each heap layout, two under
+    valgrind at a time. numba's cache is warmed natively first with the same environment, so valgrind's runs only
+    load kernels."""
     environment = host_cpu_environment()
     subprocess.run(replay_command(apispy, capture, True, workdir, True), env=environment, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     kinds = [(time_series, detect) for time_series in (False, True) for detect in (False, True)]
+    runs = [(kind, layout) for layout in range(layouts) for kind in kinds]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        counts = pool.map(
-            lambda kind: counted_run(
-                replay_command(apispy, capture, kind[1], workdir, kind[0]), environment, last_level
+        counts = list(pool.map(
+            lambda run: counted_run(
+                with_heap_layout(replay_command(apispy, capture, run[0][1], workdir, run[0][0]), run[1]), environment,
+                last_level,
             ),
-            kinds,
-        )  # fmt: skip
-        return dict(zip(kinds, counts, strict=True))
+            runs,
+        ))  # fmt: skip
+    return {kind: [count for (of, _), count in zip(runs, counts, strict=True) if of == kind] for kind in kinds}
 
 
 def engine_inside_replay(capture: Path, config: Config) -> tuple[float, float]:
@@ -238,9 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instructions", action="store_true", help="also count instructions under callgrind")
     parser.add_argument("--last-level", choices=("l3", "l2"), default="l3",
                         help="the cache callgrind's last level is sized as (with --instructions)")  # fmt: skip
+    parser.add_argument("--layouts", type=int, default=1,
+                        help="heap layouts to count each kind at (with --instructions)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.instructions and shutil.which("valgrind") is None:
         parser.error("--instructions needs valgrind (Debian package valgrind)")
+    if not 1 <= args.layouts <= 16:
+        parser.error("--layouts must be from 1 to 16")
     level_file = L2_CACHE / "level"
     if args.last_level == "l2" and not (level_file.is_file() and level_file.read_text().strip() == "2"):
         parser.error(f"--last-level l2 needs this CPU's L2 described in sysfs ({L2_CACHE})")
@@ -292,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
                 replays[time_series, detect] = min(seconds, replays.get((time_series, detect), seconds))
                 pair.append(seconds)
             round_shares[time_series].append(100 * (pair[1] - pair[0]) / pair[1])
-    counted = counted_replays(args.apispy, args.capture, workdir, args.last_level) if args.instructions else {}
+    counted = (counted_replays(args.apispy, args.capture, workdir, args.last_level, args.layouts)
+               if args.instructions else {})  # fmt: skip
     shutil.rmtree(workdir)
     print(f"capture: {args.capture}  transactions: {count:,}  alerts: {alerts:,}  (this process: {build_name()})")
     print(f"detection engine: {engine_seconds:.2f} s = {count / engine_seconds:,.0f} transactions/s")
@@ -313,13 +347,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  share in each round: {', '.join(f'{share:.1f}%' for share in each)} "
               f"(median {statistics.median(each):.1f}%)")
         if counted:
-            off_run, on_run = counted[time_series, False], counted[time_series, True]
+            off_runs, on_runs = counted[time_series, False], counted[time_series, True]
             level = args.last_level.upper()
             for measure, what in (("instructions", "instructions"), ("last_level_misses", f"{level} misses"),
                                   ("cycles", f"cycles, estimated with the last level as {level}")):  # fmt: skip
-                off, on = getattr(off_run, measure), getattr(on_run, measure)
-                print(f"  {what} (callgrind): without detectors {off:,}, with {on:,}; "
-                      f"detection share {100 * (on - off) / on:.1f}%")
+                offs = [getattr(run, measure) for run in off_runs]
+                ons = [getattr(run, measure) for run in on_runs]
+                off, on = round(statistics.mean(offs)), round(statistics.mean(ons))
+                line = f"  {what} (callgrind): without detectors {off:,}, with {on:,}; detection share"
+                print(f"{line} {100 * (on - off) / on:.1f}%", end="")
+                if args.layouts > 1:  # each layout's pair, and how far one reading of each kind strays
+                    shares = ", ".join(f"{100 * (b - a) / b:.1f}%" for a, b in zip(offs, ons, strict=True))
+                    print(f" (mean of {args.layouts} heap layouts; each: {shares}; without detectors "
+                          f"{min(offs):,} to {max(offs):,}, with {min(ons):,} to {max(ons):,})", end="")
+                print()
     return 0
 
 
