@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--instructions needs valgrind (Debian package valgrind)")
     if not 1 <= args.layouts <= 16:
         parser.error("--layouts must be from 1 to 16")
+    if args.instructions and args.layouts > 1:
+        with_heap_layout([args.apispy], 1)  # says now, not after the timings, if it cannot shift the heap
     level_file = L2_CACHE / "level"
     if args.last_level == "l2" and not (level_file.is_file() and level_file.read_text().strip() == "2"):
         parser.error(f"--last-level l2 needs this CPU's L2 described in sysfs ({L2_CACHE})")
