@@ -30,7 +30,7 @@ level's misses weigh most, stays near the instructions' share.
 
 An L2-sized level's misses also depend on where the heap lands, which decides the cache sets each object takes:
 on that capture a run's count moved by up to 2.1M of some 40M when a few dozen KB were allocated before the
-replay, while detection adds about 9M. So one count can tell detection's cost but not a change of a few points in
+replay, while detection adds 6 to 10M. So one count can tell detection's cost but not a change of a few points in
 it; `--layouts N` counts each kind at N heap layouts (layout k allocates k * HEAP_PAD_BYTES before apispy is
 imported) and prints the mean share with each layout's.
 
