@@ -356,13 +356,13 @@ def main(argv: list[str] | None = None) -> int:
                 offs = [getattr(run, measure) for run in off_runs]
                 ons = [getattr(run, measure) for run in on_runs]
                 off, on = round(statistics.mean(offs)), round(statistics.mean(ons))
-                line = f"  {what} (callgrind): without detectors {off:,}, with {on:,}; detection share"
-                print(f"{line} {100 * (on - off) / on:.1f}%", end="")
+                line = f"  {what} (callgrind): without detectors {off:,}, with {on:,}; detection share "
+                line += f"{100 * (on - off) / on:.1f}%"
                 if args.layouts > 1:  # each layout's pair, and how far one reading of each kind strays
                     shares = ", ".join(f"{100 * (b - a) / b:.1f}%" for a, b in zip(offs, ons, strict=True))
-                    print(f" (mean of {args.layouts} heap layouts; each: {shares}; without detectors "
-                          f"{min(offs):,} to {max(offs):,}, with {min(ons):,} to {max(ons):,})", end="")
-                print()
+                    line += (f" (mean of {args.layouts} heap layouts; each: {shares}; without detectors "
+                             f"{min(offs):,} to {max(offs):,}, with {min(ons):,} to {max(ons):,})")
+                print(line)
     return 0
 
 
