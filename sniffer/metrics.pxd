@@ -5,17 +5,27 @@
 # file.
 
 cimport cython
+from libc.stdint cimport int64_t
 
 from parsers.transaction cimport Transaction
 
+# Counts and byte sums are C integers; next_sampled stays an object: Algorithm L's skips may pass any C integer.
 cdef class SeriesAggregate:
-    cdef public object count, errors, req_bytes, resp_bytes, latencies, latencies_seen, sampler, next_sampled
-    cdef public object skip_weight
+    cdef public int64_t count, errors, req_bytes, resp_bytes
+    cdef public list latencies
+    cdef public Py_ssize_t latencies_seen
+    cdef public object sampler, next_sampled
+    cdef public double skip_weight
 
 cdef class IntervalMetrics:
-    cdef public object closed_before_ns, emit, endpoints, folded_endpoints, health, health_fields, interval_ns
-    cdef public object late_transactions, lateness_ns, open, packets, pending_since, points_emitted, previous_counters
+    cdef public object closed_before_ns, emit
+    cdef public set endpoints
+    cdef public object folded_endpoints, health, health_fields, interval_ns, late_transactions, lateness_ns
+    cdef public dict open
+    cdef public object packets, pending_since, points_emitted, previous_counters
     cdef public object settings, source
     cpdef interval_of(self, ts_ns)
-    @cython.locals(aggregate=SeriesAggregate, transaction=Transaction)
+    @cython.locals(aggregate=SeriesAggregate, transaction=Transaction, series=dict, key=tuple, status_texts=dict,
+                   seen=cython.Py_ssize_t)
     cpdef add(self, transaction)
+    cpdef _sample(self, SeriesAggregate aggregate, tuple key, start, latency_ms)

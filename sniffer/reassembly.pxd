@@ -5,23 +5,36 @@
 # file.
 
 cimport cython
+from libc.stdint cimport int64_t
 
 
+# Sizes and counts are C integers (the configuration bounds every limit by 2**62); the sequence numbers and the FIN's
+# offset stay objects, None until known.
 cdef class ReassemblyBudget:
-    cdef public object limit, used, overruns, recent_limit, recent_used
+    cdef public int64_t limit, used, overruns, recent_limit, recent_used
     cpdef over(self)
 
 cdef class StreamReassembler:
-    cdef public object max_buffered_bytes, next_seq, next_offset, pending, pending_bytes, fin_offset, recent, recent_bytes
+    cdef public int64_t max_buffered_bytes
+    cdef public object next_seq
+    cdef public int64_t next_offset
+    cdef public object pending
+    cdef public int64_t pending_bytes
+    cdef public object fin_offset
+    cdef public list recent
+    cdef public int64_t recent_bytes
     cdef public ReassemblyBudget budget
-    cdef public object finished, retransmitted_bytes, overlap_conflicts, gap_bytes, gaps, delivered_bytes
+    cdef public object finished
+    cdef public int64_t retransmitted_bytes, overlap_conflicts, gap_bytes, gaps, delivered_bytes
     cpdef on_segment(self, ts_ns, seq, data, fin, out, missing=*)
     cpdef take_next(self, seq, data, fin, missing)
     cpdef on_peer_ack(self, ack, out)
-    @cython.locals(recent=list)
-    cpdef forget_acked(self, ack)
+    @cython.locals(recent=list, next_seq=cython.longlong, half=cython.longlong, modulus=cython.longlong,
+                   acked_offset=cython.longlong)
+    cpdef forget_acked(self, long long ack)
     cpdef _add(self, ts_ns, offset, data, out)
-    @cython.locals(recent=list)
+    @cython.locals(recent=list, size=cython.Py_ssize_t, offset=cython.longlong, recent_bytes=cython.longlong,
+                   budget=ReassemblyBudget, dropped=cython.Py_ssize_t)
     cpdef _take(self, data)
     @cython.locals(recent=list, count=cython.Py_ssize_t, dropped=cython.Py_ssize_t, offset=cython.longlong,
                    size=cython.Py_ssize_t)

@@ -158,10 +158,11 @@ class StreamReassembler:
     def forget_acked(self, ack: int) -> int | None:
         """The part of on_peer_ack that needs no output: forgets kept bytes below `ack`; returns its stream
         offset (None before the stream started)."""
-        next_seq = self.next_seq
-        if next_seq is None:
+        if self.next_seq is None:
             return None
-        acked_offset = self.next_offset + ((ack - next_seq + SEQ_HALF) % SEQ_MOD) - SEQ_HALF  # seq_delta, inline
+        # seq_delta, inline; compiled, the locals are C integers (reassembly.pxd), and so is the arithmetic.
+        next_seq, half, modulus = self.next_seq, SEQ_HALF, SEQ_MOD
+        acked_offset = self.next_offset + ((ack - next_seq + half) % modulus) - half
         recent = self.recent
         if recent and recent[0][0] + len(recent[0][1]) <= acked_offset:
             self._forget_recent(acked_offset)
