@@ -3,9 +3,19 @@
 # dataclass's), are C struct fields that the parser (parsers/http1.pxd) reads without a dictionary lookup. Plain
 # Python ignores this file.
 
+cimport cython
+
 cdef class FastHead:
     cdef public object head_length, http_version, headers, method, target, status, reason, content_length, chunked
 
 
 # Called per request whose header fields are remembered: a C call from read_head.
 cpdef _remembered_request(head_length, remembered, line)
+
+# Called per message head: start_bytes a bytes object, whose startswith compiles to a C call.
+@cython.locals(start_bytes=bytes, last_key=bytes)
+cpdef read_head(data, bint is_request)
+
+# Called when a response head is looked up or made: a C call from read_head.
+@cython.locals(recent=list)
+cpdef _recent_response(key, head)

@@ -54,11 +54,13 @@ _LINE_END = b"\r\n"
 _REQUEST_LINE = re.compile(rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])")  # h11's
 _response_heads: dict[bytes, FastHead] = {}
 _request_fields: dict[bytes, tuple[bytes, SharedHeaders, int, bool]] = {}  # -> (version, headers, length, chunked)
-# The entry of each memo found or made last, checked first: the next head is often the same (the same client's next
-# request, the same endpoint's next answer), and comparing it in place spares copying its bytes as a key, hashing
-# them and the lookup. A key ends with the head's only CRLF CRLF: a head that starts with it (for a request, from
-# its version on) ends where the key does.
-_last_response: tuple[bytes, FastHead | None] = (b"", None)
+# The entries found or made last, checked first: the next head is often one of them (the same client's next request,
+# an answer of one of the few endpoints a server answers in turn), and comparing it in place spares copying its bytes
+# as a key, hashing them and the lookup. A key ends with the head's only CRLF CRLF: a head that starts with it (for
+# a request, from its version on) ends where the key does, so at most one of them matches. Responses: the last
+# RECENT_RESPONSES heads made or looked up, newest first; requests: the last header lines.
+RECENT_RESPONSES = 8
+_recent_responses: list[tuple[bytes, FastHead]] = []
 _last_request: tuple[bytes, tuple[bytes, SharedHeaders, int, bool] | None] = (b"", None)
 
 
@@ -80,20 +82,22 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
     outlives the call (a bytearray with a live numpy view could not be resized by h11). The header list returned
     may be shared (see HEAD_MEMO_ENTRIES): do not change it.
     """
-    global _last_request, _last_response
+    global _last_request
+    # The bytes a remembered head can span, as bytes: compiled, startswith on them is a C call (headread.pxd).
+    start_bytes = data if type(data) is bytes else bytes(data[:HEAD_MEMO_MAX_BYTES])
     if is_request:
         last_key, remembered = _last_request
         if remembered is not None:
-            line_end = data.find(_LINE_END, 0, HEAD_MEMO_MAX_BYTES)
+            line_end = start_bytes.find(_LINE_END, 0, HEAD_MEMO_MAX_BYTES)
             start = line_end - VERSION_LENGTH
-            if start > 0 and start + len(last_key) <= HEAD_MEMO_MAX_BYTES and data.startswith(last_key, start):
-                line = _REQUEST_LINE.fullmatch(data, 0, line_end)
+            if start > 0 and start + len(last_key) <= HEAD_MEMO_MAX_BYTES and start_bytes.startswith(last_key, start):
+                line = _REQUEST_LINE.fullmatch(start_bytes, 0, line_end)
                 if line is not None:
                     return ACCEPTED, _remembered_request(start + len(last_key), remembered, line)
     else:
-        last_key, remembered_head = _last_response
-        if remembered_head is not None and data.startswith(last_key):
-            return ACCEPTED, remembered_head
+        for last_key, remembered_head in _recent_responses:
+            if start_bytes.startswith(last_key):
+                return ACCEPTED, remembered_head
     key = None
     end = data.find(_HEAD_END, 0, HEAD_MEMO_MAX_BYTES)
     if end >= 0:
@@ -111,7 +115,7 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
             key = bytes(data[: end + 4])
             remembered_head = _response_heads.get(key)
             if remembered_head is not None:
-                _last_response = (key, remembered_head)
+                _recent_response(key, remembered_head)
                 return ACCEPTED, remembered_head
     verdict = scan_head(np.frombuffer(data, np.uint8), is_request, _FIELDS, _META)
     if verdict != ACCEPTED:
@@ -145,5 +149,12 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
             _last_request = (key, remembered)
         else:
             memo[key] = fast
-            _last_response = (key, fast)
+            _recent_response(key, fast)
     return ACCEPTED, fast
+
+
+def _recent_response(key: bytes, head: FastHead) -> None:
+    """Puts a response head first among the recent ones (none of which the head starts with: see read_head)."""
+    recent = _recent_responses
+    recent.insert(0, (key, head))
+    del recent[RECENT_RESPONSES:]
