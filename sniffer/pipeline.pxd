@@ -5,6 +5,7 @@
 # file.
 
 cimport cython
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
 from sniffer.flows cimport Flow
 from sniffer.records cimport TransactionBuilder
@@ -15,6 +16,8 @@ cdef class Pipeline:
     cdef public TransactionBuilder builder
     cdef public object emitting_flow_position, expire_every_ns, flows, fragments, next_expire_ns
     cdef public object on_transaction, position, shard, stats
-    @cython.locals(flow=Flow, frames=bytes, row=cython.Py_ssize_t, base=cython.Py_ssize_t, position=cython.Py_ssize_t,
-                   flags=cython.int, offset=cython.Py_ssize_t, length=cython.Py_ssize_t, direction=cython.int)
+    @cython.locals(row_numbers=int64_t[::1], flow_keys=uint64_t[::1], endpoint_keys=uint64_t[::1], times=int64_t[::1], seqs=uint32_t[::1], acks=uint32_t[::1], flag_bits=uint8_t[::1], offsets=int64_t[::1], lengths=int32_t[::1], missing_bytes=int32_t[::1],
+                   flow=Flow, frames=bytes, row=cython.Py_ssize_t, base=cython.Py_ssize_t, position=cython.Py_ssize_t,
+                   flags=cython.int, offset=cython.Py_ssize_t, length=cython.Py_ssize_t, direction=cython.int,
+                   index=cython.Py_ssize_t)
     cpdef _segments(self, batch, frames, decoded, rows, inline=*)

@@ -211,24 +211,26 @@ class Pipeline:
         """The segments at `rows`, one by one through the flow table; `frames` is the batch's bytes. `inline`:
         look for idle flows here, as segments come (a shard's expiries come from `_process_decoded` instead)."""
         flows = self.flows
-        columns = zip(
-            rows.tolist(),
-            decoded.flow_keys[rows].tolist(),
-            decoded.endpoint_keys[rows].tolist(),
-            batch.ts_ns[rows].tolist(),
-            decoded.seq[rows].tolist(),
-            decoded.ack[rows].tolist(),
-            decoded.tcp_flags[rows].tolist(),
-            decoded.payload_offsets[rows].tolist(),
-            decoded.payload_lengths[rows].tolist(),
-            decoded.payload_missing[rows].tolist(),
-            strict=True,
-        )
+        # The segments' columns as memoryviews: compiled, each value is a C read (pipeline.pxd), where a list of int
+        # objects per column, zipped, cost about 1,900 instructions a segment.
+        row_numbers = memoryview(rows)
+        flow_keys = memoryview(decoded.flow_keys[rows])
+        endpoint_keys = memoryview(decoded.endpoint_keys[rows])
+        times = memoryview(batch.ts_ns[rows])
+        seqs = memoryview(decoded.seq[rows])
+        acks = memoryview(decoded.ack[rows])
+        flag_bits = memoryview(decoded.tcp_flags[rows])
+        offsets = memoryview(decoded.payload_offsets[rows])
+        lengths = memoryview(decoded.payload_lengths[rows])
+        missing_bytes = memoryview(decoded.payload_missing[rows])
         base = self.batch_base
         next_expire_ns = self.next_expire_ns if inline else NEVER
         # A flow looked up is moved to the end (most recently active), for eviction; no method call per segment.
         flows_get, move_to_end = flows.flows.get, flows.flows.move_to_end
-        for row, key, endpoint_key, ts_ns, seq, ack, flags, offset, length, missing in columns:
+        for index in range(len(row_numbers)):
+            row, key, endpoint_key, ts_ns = row_numbers[index], flow_keys[index], endpoint_keys[index], times[index]
+            seq, ack, flags, offset = seqs[index], acks[index], flag_bits[index], offsets[index]
+            length, missing = lengths[index], missing_bytes[index]
             if ts_ns >= next_expire_ns:
                 self.position = 3 * (base + row)
                 flows.expire(ts_ns)
