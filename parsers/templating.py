@@ -96,6 +96,8 @@ def _classify(segment: str) -> str | None:
     """The placeholder for a segment whose shape alone marks it as a value, or None for a literal."""
     if segment.isalpha() and len(segment) < 16:
         return None  # fast path for route words: no rule can match
+    if segment.isdecimal():
+        return "{id}"  # fast path for ids: what the rules give, \d being the decimal digits isdecimal accepts
     decoded = unquote(segment) if "%" in segment else segment
     placeholder = _typed_placeholder(decoded) or _placeholder_with_extension(segment)
     if placeholder is not None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parsers.templating import _ID_MASK, EndpointTemplater, _id_shape
+from parsers.templating import _ID_MASK, EndpointTemplater, _classify, _id_shape, _looks_like_token, _typed_placeholder
 
 NAMES = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
@@ -383,3 +383,15 @@ def test_id_shape_masks_what_the_expression_masks(path: str) -> None:
     """Each whole segment of decimal digits after a "/" (Arabic-Indic and fullwidth digits too, not superscripts,
     which are digits but not decimal) is masked, exactly as the expression it replaced masks them."""
     assert _id_shape(path) == re.sub(r"(?<=/)\d+(?=/|\Z)", _ID_MASK, path)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("0123456789ab.+-%\u0660\u0661\uff11\u00b2")), max_size=24))
+def test_a_segment_of_decimal_digits_takes_the_id_the_rules_give(segment: str) -> None:
+    """`_classify` names a segment of decimal digits `{id}` before trying the rules (Arabic-Indic and fullwidth digits
+    too, not superscripts): what the rules' expression, whose `\\d` is the decimal digits, gives it."""
+    by_rules = _typed_placeholder(segment) or ("{token}" if _looks_like_token(segment) else None)
+    if segment.isdecimal():
+        assert _classify(segment) == by_rules == "{id}"
+    elif "%" not in segment and "." not in segment:  # no decoding, no extension: the rules alone
+        assert _classify(segment) == by_rules
