@@ -29,3 +29,8 @@ cdef class IntervalMetrics:
                    seen=cython.Py_ssize_t)
     cpdef add(self, transaction)
     cpdef _sample(self, SeriesAggregate aggregate, tuple key, start, latency_ms)
+
+
+# Called per latency past a full reservoir that Algorithm L samples: C calls from IntervalMetrics._sample.
+cpdef _skip(sampler, double weight)
+cpdef _weight_factor(sampler, Py_ssize_t size)

@@ -16,8 +16,10 @@ cdef class Pipeline:
     cdef public TransactionBuilder builder
     cdef public object emitting_flow_position, expire_every_ns, flows, fragments, next_expire_ns
     cdef public object on_transaction, position, shard, stats
-    @cython.locals(row_numbers=int64_t[::1], flow_keys=uint64_t[::1], endpoint_keys=uint64_t[::1], times=int64_t[::1], seqs=uint32_t[::1], acks=uint32_t[::1], flag_bits=uint8_t[::1], offsets=int64_t[::1], lengths=int32_t[::1], missing_bytes=int32_t[::1],
-                   flow=Flow, frames=bytes, row=cython.Py_ssize_t, base=cython.Py_ssize_t, position=cython.Py_ssize_t,
-                   flags=cython.int, offset=cython.Py_ssize_t, length=cython.Py_ssize_t, direction=cython.int,
-                   index=cython.Py_ssize_t)
+    @cython.locals(row_numbers=int64_t[::1], flow_keys=uint64_t[::1], endpoint_keys=uint64_t[::1], times=int64_t[::1],
+                   seqs=uint32_t[::1], acks=uint32_t[::1], flag_bits=uint8_t[::1], offsets=int64_t[::1],
+                   lengths=int32_t[::1], missing_bytes=int32_t[::1], index=cython.Py_ssize_t, flow=Flow, frames=bytes,
+                   row=cython.Py_ssize_t, base=cython.Py_ssize_t, position=cython.Py_ssize_t, flags=cython.int,
+                   offset=cython.Py_ssize_t, length=cython.Py_ssize_t, direction=cython.int, syn_bit=cython.int,
+                   ack_bit=cython.int, fin_bit=cython.int, rst_bit=cython.int)
     cpdef _segments(self, batch, frames, decoded, rows, inline=*)

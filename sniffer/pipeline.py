@@ -227,6 +227,7 @@ class Pipeline:
         next_expire_ns = self.next_expire_ns if inline else NEVER
         # A flow looked up is moved to the end (most recently active), for eviction; no method call per segment.
         flows_get, move_to_end = flows.flows.get, flows.flows.move_to_end
+        syn_bit, ack_bit, fin_bit, rst_bit = TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST  # C integers when compiled
         for index in range(len(row_numbers)):
             row, key, endpoint_key, ts_ns = row_numbers[index], flow_keys[index], endpoint_keys[index], times[index]
             seq, ack, flags, offset = seqs[index], acks[index], flag_bits[index], offsets[index]
@@ -239,28 +240,28 @@ class Pipeline:
             flow = flows_get(key)
             if flow is not None:
                 move_to_end(key)
-            if flow is not None and flags & TCP_SYN and not flags & TCP_ACK and flow.carried_data():
+            if flow is not None and flags & syn_bit and not flags & ack_bit and flow.carried_data():
                 # A new SYN on a known 4-tuple after data: the port was reused for a new connection.
                 flows.remove(flow)
                 flow = None
             if flow is None:
-                if flags & TCP_RST and not length:
+                if flags & rst_bit and not length:
                     continue
-                if not flags & TCP_SYN and flows.is_stale_retransmission(key, endpoint_key, seq, length):
+                if not flags & syn_bit and flows.is_stale_retransmission(key, endpoint_key, seq, length):
                     continue
                 a = Endpoint(address_text(decoded.src_addr[row].tobytes()), int(decoded.src_port[row]))
                 b = Endpoint(address_text(decoded.dst_addr[row].tobytes()), int(decoded.dst_port[row]))
                 flow = flows.create(key, endpoint_key, a, b)
             flow.last_position = position
             direction = 0 if endpoint_key == flow.a_key else 1
-            if flags & TCP_SYN:
-                flow.on_syn(direction, seq, bool(flags & TCP_ACK))
+            if flags & syn_bit:
+                flow.on_syn(direction, seq, bool(flags & ack_bit))
                 seq = (seq + 1) & 0xFFFFFFFF
             data = frames[offset : offset + length] if length else b""
             finished = flow.on_segment(
-                direction, ts_ns, seq, ack if flags & TCP_ACK else None, data, flags & TCP_FIN != 0, missing
+                direction, ts_ns, seq, ack if flags & ack_bit else None, data, flags & fin_bit != 0, missing
             )
-            if finished or flags & TCP_RST:
+            if finished or flags & rst_bit:
                 flows.remove(flow)
 
     def _reassemble_fragment(self, batch: PacketBatch, decoded: DecodedBatch, row: int) -> None:
