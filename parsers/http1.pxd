@@ -7,7 +7,7 @@
 
 cimport cython
 
-from parsers.headread cimport FastHead
+from parsers.headread cimport FastHead, read_head
 from parsers.messages cimport MessageHead, MessageSink
 
 

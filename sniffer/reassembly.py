@@ -262,7 +262,8 @@ class StreamReassembler:
         if budget.recent_used > budget.recent_limit:
             self._forget_recent(offset + size)
         self.next_offset = offset + size
-        self.next_seq = (self.next_seq + size) % SEQ_MOD
+        next_seq, modulus = self.next_seq, SEQ_MOD  # C integers when compiled (reassembly.pxd): started, not None
+        self.next_seq = (next_seq + size) % modulus
         self.delivered_bytes += size
 
     def _forget_recent(self, before_offset: int) -> None:
