@@ -154,7 +154,7 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
 
 
 def _recent_response(key: bytes, head: FastHead) -> None:
-    """Puts a response head first among the recent ones (none of which the head starts with: see read_head)."""
+    """Puts a response head first among the recent ones, which do not hold it yet (read_head looked there first)."""
     recent = _recent_responses
     recent.insert(0, (key, head))
     del recent[RECENT_RESPONSES:]
