@@ -39,3 +39,25 @@ def test_a_thread_count_the_environment_chose_is_kept() -> None:
     result = run_entry({**os.environ, "OPENBLAS_NUM_THREADS": "3"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines()[-1] == "3"
+
+
+GC_CHECK = """
+import gc, sys
+import sniffer.entry
+before = gc.get_stats()[0]["collections"]
+sys.argv = ["apispy", "--version"]
+try:
+    sniffer.entry.main()
+except SystemExit:
+    pass
+print(gc.get_stats()[0]["collections"] - before)
+"""
+
+
+def test_the_command_collects_garbage_rarely_while_it_imports() -> None:
+    """numpy's and numba's imports make hundreds of thousands of objects: at Python's default thresholds they are
+    traversed in some 150 collections; the entry point raises the thresholds before it imports them."""
+    result = subprocess.run([sys.executable, "-c", GC_CHECK], capture_output=True, text=True, cwd=PROJECT,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.splitlines()[-1]) < 40
