@@ -99,20 +99,20 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
             if start_bytes.startswith(last_key):
                 return ACCEPTED, remembered_head
     key = None
-    end = data.find(_HEAD_END, 0, HEAD_MEMO_MAX_BYTES)
+    end = start_bytes.find(_HEAD_END, 0, HEAD_MEMO_MAX_BYTES)
     if end >= 0:
         if is_request:
-            line_end = data.find(_LINE_END, 0, end + 2)
+            line_end = start_bytes.find(_LINE_END, 0, end + 2)
             if line_end > VERSION_LENGTH:
-                key = bytes(data[line_end - VERSION_LENGTH : end + 4])
+                key = start_bytes[line_end - VERSION_LENGTH : end + 4]
                 remembered = _request_fields.get(key)
                 if remembered is not None:
-                    line = _REQUEST_LINE.fullmatch(data, 0, line_end)
+                    line = _REQUEST_LINE.fullmatch(start_bytes, 0, line_end)
                     if line is not None:
                         _last_request = (key, remembered)
                         return ACCEPTED, _remembered_request(end + 4, remembered, line)
         else:
-            key = bytes(data[: end + 4])
+            key = start_bytes[: end + 4]
             remembered_head = _response_heads.get(key)
             if remembered_head is not None:
                 _recent_response(key, remembered_head)
