@@ -18,6 +18,7 @@ from detectors.openapi import ApiSpec, SpecError
 from sniffer.alerting import AlertOutputs
 from sniffer.capture.pcapfile import CaptureError
 from sniffer.config import Config, ConfigError, load_config
+from sniffer.entry import GC_THRESHOLDS
 from sniffer.outputs import MetricOutputs, default_source
 from sniffer.replay import ReplayResult, Run, open_all, replay
 from sniffer.sharded import ShardedRun, WorkerError
@@ -188,7 +189,7 @@ def main() -> None:
     """apispy: passive monitor for HTTP API traffic."""
     # The pipeline allocates many short-lived objects per packet and few cycles: collect young objects less
     # often, and leave what was imported at start-up out of every collection.
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
     gc.freeze()
 
 

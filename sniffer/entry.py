@@ -16,10 +16,14 @@ from __future__ import annotations
 import gc
 import os
 
+# Every apispy process's collector thresholds (sniffer.cli, and the workers of sniffer.sharded and
+# sniffer.live_sharded): the pipeline allocates many short-lived objects per packet and makes few cycles.
+GC_THRESHOLDS = (50_000, 20, 100)
+
 
 def main() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    gc.set_threshold(50_000, 20, 100)  # as sniffer.cli's main sets it
+    gc.set_threshold(*GC_THRESHOLDS)
     from sniffer.cli import main as cli_main
 
     cli_main()

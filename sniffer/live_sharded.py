@@ -30,6 +30,7 @@ from typing import Any
 from detectors.openapi import ApiSpec
 from sniffer.capture.live import LiveSource
 from sniffer.config import Config
+from sniffer.entry import GC_THRESHOLDS
 from sniffer.metrics import CaptureCounters
 from sniffer.pipeline import Shard
 from sniffer.replay import ReplayResult, build_pipeline, counters
@@ -101,7 +102,7 @@ def live_worker_main(task: WorkerTask, source: LiveSource, connection: Connectio
     `reopens`."""
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, signal.SIG_IGN)
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
     writer = pcap.writer(task.shard.index) if pcap is not None else None
     reopened = 0
     try:

@@ -47,6 +47,7 @@ from detectors.openapi import ApiSpec
 from parsers.transaction import Transaction, public_values
 from sniffer.alerting import AlertOutputs
 from sniffer.config import Config
+from sniffer.entry import GC_THRESHOLDS
 from sniffer.metrics import NS_PER_S, CaptureCounters, packet_counts
 from sniffer.outputs import MetricOutputs
 from sniffer.pipeline import Pipeline, Shard
@@ -244,7 +245,7 @@ def worker_main(task: WorkerTask, connection: Connection, stop: Any) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when to stop, and tells the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         collector = ShardCollector(task)
         pipeline = collector.pipeline = build_pipeline(task.config, collector.on_transaction, task.spec, task.shard)
