@@ -18,7 +18,7 @@ from detectors.openapi import ApiSpec, SpecError
 from sniffer.alerting import AlertOutputs
 from sniffer.capture.pcapfile import CaptureError
 from sniffer.config import Config, ConfigError, load_config
-from sniffer.entry import GC_THRESHOLDS
+from sniffer.entry import GC_THRESHOLDS, load_numba_registries
 from sniffer.outputs import MetricOutputs, default_source
 from sniffer.replay import ReplayResult, Run, open_all, replay
 from sniffer.sharded import ShardedRun, WorkerError
@@ -188,9 +188,11 @@ def build_name() -> str:
 def main() -> None:
     """apispy: passive monitor for HTTP API traffic."""
     # The pipeline allocates many short-lived objects per packet and few cycles: collect young objects less
-    # often, and leave what was imported at start-up out of every collection.
+    # often, and leave what was imported at start-up out of every collection (the entry point imported it with
+    # the collector off: see sniffer.entry).
     gc.set_threshold(*GC_THRESHOLDS)
     gc.freeze()
+    gc.enable()
 
 
 @main.command("replay")
@@ -207,6 +209,7 @@ def replay_command(files: tuple[str, ...], workers: int, **options: Any) -> None
     """Read capture FILEs (pcap or pcapng; - for stdin) in order as one stream and report their HTTP traffic."""
     if workers > 1 and "-" in files:
         fail("--workers needs capture files: every worker reads them, and stdin can be read only once")
+    load_numba_registries()
     started: list[ShardedRun] = []
 
     def open_captures(config: Config, spec: ApiSpec | None) -> Any:
@@ -331,6 +334,7 @@ def live_command(
     from sniffer.capture.live import LiveCaptureError, LiveSettings, LiveSource, drop_privileges, load_ring_kernel
     from sniffer.warmup import warm_up
 
+    load_numba_registries()
     settings = LiveSettings(snaplen=snaplen, promiscuous=not no_promisc, bpf=bpf,
                             socket_buffer_bytes=buffer_mb << 20, ring=not no_ring)  # fmt: skip
 
