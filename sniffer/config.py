@@ -135,6 +135,10 @@ def _apply(target: Any, values: dict[str, Any], where: str) -> None:
 MAX_CONFIG_NUMBER = 1 << 62
 # A batch's columns take some 200 bytes a transaction beside the transactions themselves.
 MAX_DETECTOR_BATCH = 1_000_000
+# The metrics' interval: at least a millisecond (a shorter one, under a nanosecond, made no interval at all), and
+# in nanoseconds a C integer in the compiled build (sniffer/metrics.pxd), about 31 years at most.
+MIN_INTERVAL_S = 0.001
+MAX_INTERVAL_S = 1_000_000_000
 
 
 def _coerce(value: Any, current: Any, name: str) -> Any:
@@ -199,8 +203,8 @@ def load_config(
         _apply(config, overrides, "")
     if config.flows.max_flows < 1:
         raise ConfigError("config key flows.max_flows must be at least 1")
-    if config.metrics.interval_s <= 0:
-        raise ConfigError("config key metrics.interval_s must be positive")
+    if not MIN_INTERVAL_S <= config.metrics.interval_s <= MAX_INTERVAL_S:
+        raise ConfigError(f"config key metrics.interval_s must be from {MIN_INTERVAL_S:g} to {MAX_INTERVAL_S:,} s")
     if not 1 <= config.detectors.batch_size <= MAX_DETECTOR_BATCH:
         raise ConfigError(f"config key detectors.batch_size must be from 1 to {MAX_DETECTOR_BATCH:,}")
     try:

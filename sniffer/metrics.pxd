@@ -24,7 +24,8 @@ cdef class IntervalMetrics:
     cdef public dict open
     cdef public object packets, pending_since, points_emitted, previous_counters
     cdef public object settings, source
-    cpdef interval_of(self, ts_ns)
+    @cython.locals(interval=int64_t)
+    cpdef interval_of(self, int64_t ts_ns)
     @cython.locals(aggregate=SeriesAggregate, transaction=Transaction, series=dict, key=tuple, status_texts=dict,
                    seen=cython.Py_ssize_t)
     cpdef add(self, transaction)
@@ -34,3 +35,4 @@ cdef class IntervalMetrics:
 # Called per latency past a full reservoir that Algorithm L samples: C calls from IntervalMetrics._sample.
 cpdef _skip(sampler, double weight)
 cpdef _weight_factor(sampler, Py_ssize_t size)
+cpdef _below(sampler, bound)

@@ -49,6 +49,11 @@ def test_overrides_win_over_the_file(tmp_path: Path) -> None:
          "config key detectors.max_batch_body_bytes must be at most 4,611,686,018,427,387,904, not 1e+30"),
         ({"flows": {"max_buffered_bytes": 2**70}}, "config key flows.max_buffered_bytes must be at most"),
         ({"flows": 3}, "config key flows must be a section"),
+        ({"metrics": {"interval_s": 0}}, "config key metrics.interval_s must be from 0.001 to 1,000,000,000 s"),
+        # Under a nanosecond: no interval at all (a division by zero when the first transaction came).
+        ({"metrics": {"interval_s": 1e-12}}, "config key metrics.interval_s must be from 0.001 to 1,000,000,000 s"),
+        # In nanoseconds, past what the compiled build's C integer holds.
+        ({"metrics": {"interval_s": 1e10}}, "config key metrics.interval_s must be from 0.001 to 1,000,000,000 s"),
     ],
 )
 def test_bad_values_name_the_key(values: dict, message: str) -> None:

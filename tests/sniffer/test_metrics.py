@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parsers.transaction import Transaction
-from sniffer.metrics import CAPTURE_MEASUREMENT, REQUESTS_MEASUREMENT, IntervalMetrics, MetricsSettings
+from sniffer.metrics import CAPTURE_MEASUREMENT, REQUESTS_MEASUREMENT, IntervalMetrics, MetricsSettings, _below
 from sniffer.sinks.lineprotocol import Point
 
 S = 1_000_000_000
@@ -143,3 +147,15 @@ def test_latency_reservoir_is_a_uniform_sample_of_the_whole_interval() -> None:
     tenths = np.bincount((samples * 10 // stream).astype(np.int64), minlength=10) / len(samples)
     assert np.abs(tenths - 0.1).max() < 0.02
     assert abs(samples.mean() / (stream - 1) - 0.5) < 0.02
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**64), bound=st.one_of(st.integers(1, 70_000), st.sampled_from([1, 2, 1024, 1025, 2**40])))
+def test_the_reservoir_draws_its_slots_as_randrange_does(seed: int, bound: int) -> None:
+    """Algorithm L's slot for a sampled latency is drawn without randrange's Python frames, but must be the very
+    number randrange draws from the same generator, and leave the generator where randrange leaves it: replays keep
+    the latencies, and so the quantiles, they kept."""
+    ours, theirs = random.Random(seed), random.Random(seed)
+    for _ in range(5):
+        assert _below(ours, bound) == theirs.randrange(bound)
+    assert ours.getstate() == theirs.getstate()
