@@ -27,6 +27,9 @@ cdef class _DirectionSink(MessageSink):
     cpdef on_verdict(self, looks_like_http)
     cpdef response_context(self)
 
+cdef class Endpoint:
+    cdef public object ip, port
+
 cdef class Flow:
     cdef public object key, a_key, a, b, limits, reassemblers, parsers, client_direction, correlator, last_ts_ns
     cdef public object last_position, is_http, closed, emit, syn_seen, stats
@@ -40,6 +43,8 @@ cdef class Flow:
     cpdef carried_data(self)
     cpdef on_syn(self, direction, seq, has_ack)
     cpdef http_seen(self)
+    cpdef client(self)
+    cpdef server(self)
     cpdef role_found(self, direction, role)
     cpdef verdict(self, looks_like_http)
 

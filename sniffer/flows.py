@@ -53,8 +53,13 @@ def address_text(address: bytes) -> str:
     return str(ip.ipv4_mapped) if ip.ipv4_mapped is not None else str(ip)
 
 
-@dataclass(slots=True)
+@dataclass
 class Endpoint:
+    """One side of a connection. Compiled, an extension type (sniffer/flows.pxd) whose fields the transaction
+    builder reads as C struct fields; `__slots__` written out, since Cython's dataclasses do not take
+    `slots=True`."""
+
+    __slots__ = ("ip", "port")
     ip: str
     port: int
 

@@ -11,6 +11,7 @@ from parsers.memo cimport HeaderMemo
 from parsers.messages cimport MessageEnd, MessageHead
 from parsers.templating cimport EndpointTemplater
 from parsers.transaction cimport Transaction
+from sniffer.flows cimport Endpoint, Flow
 from sniffer.identity cimport ClientIdentity
 
 
@@ -28,8 +29,9 @@ cdef class TransactionBuilder:
     cdef public dict request_bodies
     cdef public HeaderMemo request_facts
     cdef public dict response_bodies
-    @cython.locals(transaction=Transaction, request=MessageHead, response=MessageHead, flags=list)
-    cpdef build(self, flow, Exchange exchange)
+    @cython.locals(transaction=Transaction, request=MessageHead, response=MessageHead, flags=list, client=Endpoint,
+                   server=Endpoint)
+    cpdef build(self, Flow flow, Exchange exchange)
     @cython.locals(end=MessageEnd)
     cpdef _add_request(self, Transaction transaction, MessageHead request, Exchange exchange, list flags, facts)
     cpdef _facts_of(self, MessageHead request)
