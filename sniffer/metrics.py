@@ -274,7 +274,7 @@ def _skip(sampler: random.Random, weight: float) -> int:
 def _below(sampler: random.Random, bound: int) -> int:
     """`sampler.randrange(bound)`, drawn as CPython draws it (Random._randbelow_with_getrandbits: as many random
     bits as `bound` has, drawn again until the number is below it), without randrange's two Python frames, which
-    cost some 2,000 instructions a sampled latency when compiled. tests/sniffer/test_metrics.py holds it to
+    cost some 1,800 instructions a sampled latency when compiled. tests/sniffer/test_metrics.py holds it to
     randrange, which keeps replays' reservoirs, and so their quantiles, what they were."""
     bits = bound.bit_length()
     value = sampler.getrandbits(bits)
