@@ -3,6 +3,9 @@
 # and whose `get` and `put` are C calls from the modules that cimport it (parsers/messages.pxd, sniffer/records.pxd).
 # Plain Python ignores this file.
 
+cdef class SharedHeaders(list):
+    cdef public object field_index
+
 cdef class HeaderMemo:
     cdef public object entries
     cdef public dict store

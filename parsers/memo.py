@@ -11,13 +11,26 @@ the memo untouched, at the cost of one type check. Bounded: at most `entries` li
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
 class SharedHeaders(list):
-    """A header list held by every message with one remembered head. Never changed."""
+    """A header list held by every message with one remembered head. Never changed. It carries its fields indexed
+    by name (`field_index`, built by parsers.messages at first use): every message with this head reads that
+    index from the list itself, where a `HeaderMemo` lookup cost some 600 instructions a message when compiled (an
+    extension type then, parsers/memo.pxd, whose field is a C struct field)."""
 
-    __slots__ = ()
+    __slots__ = ("field_index",)
+
+    def __init__(self, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+        super().__init__(headers)
+        self.field_index: dict[bytes, bytes] | None = None
+
+    def __reduce__(self) -> tuple[type, tuple[list[tuple[bytes, bytes]]]]:
+        """Pickled as its fields (the index is built again at first use): compiled, Cython's own pickling of a
+        list's extension type would keep the index and drop the fields."""
+        return SharedHeaders, (list(self),)
 
 
 class HeaderMemo:

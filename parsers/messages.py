@@ -15,15 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from parsers.memo import HeaderMemo
+from parsers.memo import SharedHeaders
 
 ROLE_UNKNOWN = 0
 ROLE_REQUESTS = 1  # this direction carries requests (client to server)
 ROLE_RESPONSES = 2
-
-
-# The fast head reader hands out one header list for every message with the same head: its index is built once.
-_indexes: HeaderMemo[dict[bytes, bytes]] = HeaderMemo()
 
 
 @dataclass(init=False)
@@ -72,15 +68,18 @@ class MessageHead:
         index = self._index
         if index is None:
             headers = self.headers
-            indexes = _indexes  # a typed local when compiled: its get and put are C calls
-            index = indexes.get(headers)
+            # The fast head reader hands out one header list for every message with the same head: its index is
+            # built once, and kept on the list (a typed local when compiled: a C struct field).
+            shared = headers if type(headers) is SharedHeaders else None
+            index = shared.field_index if shared is not None else None
             if index is None:
                 index = dict(headers)  # in C; only a repeated name needs the loop that joins its values
                 if len(index) != len(headers):
                     index = {}
                     for key, value in headers:
                         index[key] = index[key] + b", " + value if key in index else value
-                indexes.put(headers, index)
+                if shared is not None:
+                    shared.field_index = index
             self._index = index
         return index.get(name, b"")
 

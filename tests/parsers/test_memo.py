@@ -45,6 +45,7 @@ def test_message_heads_with_one_shared_header_list_share_its_index() -> None:
     assert (first.header(b"vary"), second.header(b"content-length"), alone.header(b"content-length")) == (
         b"a, b", b"2", b"3")  # fmt: skip
     assert first._index is second._index and alone._index is not first._index
+    assert shared.field_index is first._index  # kept on the shared list, for every later head that holds it
 
 
 def test_the_head_reader_hands_out_shared_lists_only_for_heads_it_remembers() -> None:
@@ -53,3 +54,12 @@ def test_the_head_reader_hands_out_shared_lists_only_for_heads_it_remembers() ->
     short = read_head(bytearray(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), False)[1]
     long = read_head(bytearray(b"HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * HEAD_MEMO_MAX_BYTES + b"\r\n\r\n"), False)[1]
     assert type(short.headers) is SharedHeaders and type(long.headers) is list
+
+
+def test_a_shared_header_list_pickles_as_its_fields() -> None:
+    import pickle
+
+    shared = SharedHeaders([(b"host", b"a"), (b"vary", b"b")])
+    shared.field_index = {b"host": b"a", b"vary": b"b"}
+    copy = pickle.loads(pickle.dumps(shared))
+    assert type(copy) is SharedHeaders and copy == shared and copy.field_index is None
