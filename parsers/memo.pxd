@@ -1,7 +1,7 @@
-# Read by Cython only, when `pip install .` compiles parsers/memo.py (see setup.py): HeaderMemo becomes an extension
-# type whose attributes (its __slots__, which tests/test_compiled.py checks against this file) are C struct fields,
-# and whose `get` and `put` are C calls from the modules that cimport it (parsers/messages.pxd, sniffer/records.pxd).
-# Plain Python ignores this file.
+# Read by Cython only, when `pip install .` compiles parsers/memo.py (see setup.py): SharedHeaders and HeaderMemo
+# become extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
+# are C struct fields: the shared list's index, read by parsers/messages.pxd, and the memo's store. The memo's `get`
+# and `put` are C calls from the modules that cimport it (sniffer/records.pxd). Plain Python ignores this file.
 
 cdef class SharedHeaders(list):
     cdef public object field_index

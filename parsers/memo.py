@@ -2,11 +2,11 @@
 
 The fast head reader (parsers.headparse) remembers the heads it read; every message with a remembered head holds
 the very same header list, a `SharedHeaders`. So the work later stages do on headers (indexing them, reading a
-request's facts, joining or decoding them for the detectors' scans) can be done once per distinct head: a
-`HeaderMemo` keeps it by the list's identity, and keeps the list alive beside it so that an id is never taken for
-a later list's. Any other list (a head h11 read, or one too long to be remembered) is seen once and passes by
-the memo untouched, at the cost of one type check. Bounded: at most `entries` lists (each of a head of at most
-2 KB), all forgotten at once when full.
+request's facts, joining or decoding them for the detectors' scans) can be done once per distinct head: the
+list carries its own index by name (`SharedHeaders.field_index`), and a `HeaderMemo` keeps the rest by the list's
+identity, and keeps the list alive beside it so that an id is never taken for a later list's. Any other list (a
+head h11 read, or one too long to be remembered) is seen once and passes by the memo untouched, at the cost of one
+type check. Bounded: at most `entries` lists (each of a head of at most 2 KB), all forgotten at once when full.
 """
 
 from __future__ import annotations
