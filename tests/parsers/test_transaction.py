@@ -127,6 +127,23 @@ def test_columns_grow_past_the_rows_they_were_made_for() -> None:
     assert columns.distinct_clients == [""] and columns.client_codes.tolist() == [0] * 5
 
 
+def test_columns_are_written_whole_whatever_their_arrays_held_before() -> None:
+    """The arrays are not zeroed when made (np.empty): every column of a row must be written before it is read,
+    also past a growth, which copies only the rows taken."""
+    poison = -7777
+    rows = [a_request(10.0 + n, b"x" * n) for n in range(3)] + [a_transaction()]
+    builder = ColumnsBuilder(capacity=2)
+    for row in rows:
+        ts, numbers = builder.numbers  # made anew when the builder grows
+        ts[builder.count :] = poison
+        numbers[:, builder.count :] = poison
+        builder.append(row)
+    columns = builder.columns()
+    numeric = [column for column in columns if isinstance(column, np.ndarray)]
+    assert builder.capacity == 4 and all((column != poison).all() for column in numeric)
+    assert same_columns(columns, transaction_columns(rows))
+
+
 def a_request(ts: float, body: bytes = b"") -> Transaction:
     return Transaction(
         ts=ts, src_ip="10.0.0.3", src_port=40001, dst_ip="10.0.0.2", dst_port=80, method="POST", uri="/items",
