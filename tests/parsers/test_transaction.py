@@ -87,7 +87,7 @@ def test_columns_hold_each_transactions_fields_requests_then_responses() -> None
     assert columns.statuses.dtype == np.int64 and columns.statuses.tolist() == [401, 0]  # no response: 0
     assert columns.targets == ["/login?password=hunter2", "/items/7"]  # the raw target, else the uri
     assert columns.req_headers[0] is login.req_headers and columns.resp_headers[0] is login.resp_headers
-    assert columns.req_headers[1] == [] and columns.resp_headers[1] == []
+    assert columns.req_headers[1] == () and columns.resp_headers[1] == ()  # none parsed: the shared empty default
     assert columns.bodies == [b'{"password": "hunter2"}', b"", b"denied", b""]
     assert columns.body_lengths.tolist() == [23, 0, 6, 0]
     assert columns.body_sources.tolist() == [0, 1, 2, 3]  # two endpoints: no body repeats another of its own
@@ -125,6 +125,14 @@ def test_columns_grow_past_the_rows_they_were_made_for() -> None:
     assert columns.distinct_endpoints == ["/items", "/items/{id}"]
     assert columns.endpoint_codes.tolist() == [0, 0, 0, 1, 1]
     assert columns.distinct_clients == [""] and columns.client_codes.tolist() == [0] * 5
+
+
+def test_flags_and_header_lists_default_to_one_shared_empty_tuple() -> None:
+    """Not a new list each: the builder sets lists of its own, so a default one would be made only to be dropped."""
+    first, second = a_request(1.0), a_request(2.0)
+    for name in ("flags", "req_headers", "resp_headers"):
+        assert getattr(first, name) == () and getattr(first, name) is getattr(second, name)
+    assert first.to_record()["flags"] == []
 
 
 def test_columns_are_written_whole_whatever_their_arrays_held_before() -> None:
