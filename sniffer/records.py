@@ -149,7 +149,8 @@ class TransactionBuilder:
             flags.append("no_response")
         if exchange.interim_statuses:
             flags.append("interim_" + "_".join(map(str, exchange.interim_statuses)))
-        transaction.flags = flags if len(flags) < 2 else _unique(flags)
+        if flags:  # else the shared empty default: a batch held for the detectors holds no empty list a row
+            transaction.flags = flags if len(flags) == 1 else _unique(flags)
         return transaction
 
     def _facts_of(self, request: MessageHead) -> RequestFacts:

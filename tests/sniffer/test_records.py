@@ -1,12 +1,17 @@
-"""Transaction records: the parts of a request-target, redacted once."""
+"""Transaction records: the parts of a request-target, redacted once; their flags."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.samples import PCAPS
 
 from parsers.redact import redact_query, redact_target
+from parsers.transaction import Transaction
+from sniffer.capture.pcapfile import open_capture
+from sniffer.config import load_config
 from sniffer.records import latency_ms, split_target, target_parts
+from sniffer.replay import replay
 
 NAMES = ["q", "page", "password", "user_pwd", "api-key", "monkey", "p%61ss", "x.sig", ""]
 
@@ -49,3 +54,16 @@ def test_an_endpoints_repeated_body_is_the_same_object_bounded_in_size_and_numbe
     for number in range(records.MAX_SHARED_BODY_ENDPOINTS + 5):
         records._shared_body(last, f"/e{number}", b"{}")
     assert len(last) <= records.MAX_SHARED_BODY_ENDPOINTS
+
+
+def test_a_transaction_without_flags_holds_the_shared_empty_default_and_one_with_flags_its_list() -> None:
+    """A batch held for the detectors holds no empty list a transaction; flagged ones keep theirs, each flag once."""
+    default = Transaction(0.0, "", 0, "", 0, "", "", "", "", "", "").flags
+    transactions: list[Transaction] = []
+    replay([open_capture(str(PCAPS / "api_python_curl.pcap"))], load_config(), transactions.append)
+    replay([open_capture(str(PCAPS / "edge_midstream.pcap"))], load_config(), transactions.append)
+    plain = [transaction for transaction in transactions if not transaction.flags]
+    flagged = [transaction for transaction in transactions if transaction.flags]
+    assert plain and all(transaction.flags is default for transaction in plain)
+    assert flagged and all(type(transaction.flags) is list for transaction in flagged)
+    assert all(len(set(transaction.flags)) == len(transaction.flags) for transaction in flagged)
