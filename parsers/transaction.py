@@ -220,15 +220,14 @@ class ColumnsBuilder:
 
     def __init__(self, capacity: int = 1024) -> None:
         self.count = 0
-        # The per-row lists are made `capacity` long (see _allocate) and cut to the rows taken by `columns`.
         self.client_ids: list[str] = []
         self.src_ips: list[str] = []
         self.methods: list[str] = []
         self.endpoints: list[str] = []
         self.paths: list[str] = []
         self.targets: list[str] = []
-        self.req_headers: list[Sequence[tuple[bytes, bytes]]] = []
-        self.resp_headers: list[Sequence[tuple[bytes, bytes]]] = []
+        self.req_headers: list[list[tuple[bytes, bytes]]] = []
+        self.resp_headers: list[list[tuple[bytes, bytes]]] = []
         self.req_bodies: list[bytes] = []
         self.resp_bodies: list[bytes] = []
         self.distinct_endpoints: list[str] = []
@@ -249,15 +248,7 @@ class ColumnsBuilder:
         self._allocate(max(1, capacity))
 
     def _allocate(self, capacity: int) -> None:
-        """Arrays and lists for `capacity` rows, holding the rows taken so far.
-
-        The lists are lengthened once, not appended to: grown an eighth at a time, ten lists of a batch of 1,024
-        rows were reallocated and copied some 130 times a batch (callgrind, bench_q: 465k misses of a 512 KiB
-        L2)."""
-        unset = [None] * (capacity - len(self.client_ids))
-        for rows in (self.client_ids, self.src_ips, self.methods, self.endpoints, self.paths, self.targets,
-                     self.req_headers, self.resp_headers, self.req_bodies, self.resp_bodies):  # fmt: skip
-            rows.extend(unset)
+        """Arrays for `capacity` rows, holding the rows taken so far."""
         # Not zeroed: `append` writes every column of a row before anything reads it, and `columns` hands out the
         # rows taken. Zeroing them cost a memset of 139 KB a batch, written to memory nothing else had touched
         # lately (callgrind, bench_q: some 10M instructions and 126k misses of a 512 KiB L2).
@@ -285,22 +276,22 @@ class ColumnsBuilder:
         client_id, method, endpoint = transaction.client_id, transaction.method, transaction.endpoint
         path, target = transaction.path, transaction.raw_target or transaction.uri
         self._ts[row] = transaction.ts
-        self.client_ids[row] = client_id
+        self.client_ids.append(client_id)
         self._client_codes[row] = _code(self.client_index, self.distinct_clients, client_id)
-        self.src_ips[row] = transaction.src_ip
-        self.methods[row] = method
+        self.src_ips.append(transaction.src_ip)
+        self.methods.append(method)
         self._method_codes[row] = _code(self.method_index, self.distinct_methods, method)
-        self.endpoints[row] = endpoint
+        self.endpoints.append(endpoint)
         endpoint_code = _code(self.endpoint_index, self.distinct_endpoints, endpoint)
         self._endpoint_codes[row] = endpoint_code
-        self.paths[row] = path
+        self.paths.append(path)
         self._path_lengths[row] = len(path)
         self._statuses[row] = transaction.status or 0
-        self.targets[row] = target
+        self.targets.append(target)
         self._target_lengths[row] = len(target)
         req_headers, resp_headers = transaction.req_headers, transaction.resp_headers
-        self.req_headers[row] = req_headers
-        self.resp_headers[row] = resp_headers
+        self.req_headers.append(req_headers)
+        self.resp_headers.append(resp_headers)
         last = self._req_header_codes[row - 1] if row else -1
         code = _identity_code(self.req_header_index, self.distinct_req_headers, req_headers, last)
         self._req_header_codes[row] = code
@@ -323,8 +314,8 @@ class ColumnsBuilder:
         self._resp_sources[row] = self._resp_sources[previous] if repeats else row
         self.last_req_rows[endpoint_code] = row
         self.last_resp_rows[endpoint_code] = row
-        self.req_bodies[row] = req_body
-        self.resp_bodies[row] = resp_body
+        self.req_bodies.append(req_body)
+        self.resp_bodies.append(resp_body)
         self._req_lengths[row] = req_length
         self._resp_lengths[row] = resp_length
         self._req_types[row] = req_type
@@ -337,10 +328,6 @@ class ColumnsBuilder:
     def columns(self) -> TransactionColumns:
         """The columns taken so far (the lists and arrays themselves: append no more after this)."""
         count = self.count
-        if count < self.capacity:
-            for rows in (self.client_ids, self.src_ips, self.methods, self.endpoints, self.paths, self.targets,
-                         self.req_headers, self.resp_headers, self.req_bodies, self.resp_bodies):  # fmt: skip
-                del rows[count:]
         ts, numbers = self.numbers
         (statuses, req_lengths, resp_lengths, _, _, req_wire, resp_wire, endpoint_codes, method_codes, client_codes,
          path_lengths, target_lengths, req_sources, resp_sources, req_header_codes,

@@ -135,9 +135,6 @@ def test_flags_and_header_lists_default_to_one_shared_empty_tuple() -> None:
     assert first.to_record()["flags"] == []
 
 
-PER_ROW_LISTS = ("client_ids", "src_ips", "methods", "endpoints", "paths", "targets", "req_headers", "resp_headers")
-
-
 def test_columns_are_written_whole_whatever_their_arrays_held_before() -> None:
     """The arrays are not zeroed when made (np.empty): every column of a row must be written before it is read,
     also past a growth, which copies only the rows taken."""
@@ -153,14 +150,6 @@ def test_columns_are_written_whole_whatever_their_arrays_held_before() -> None:
     numeric = [column for column in columns if isinstance(column, np.ndarray)]
     assert builder.capacity == 4 and all((column != poison).all() for column in numeric)
     assert same_columns(columns, transaction_columns(rows))
-    # The per-row lists, made as long as the arrays, are filled, and cut to the rows taken.
-    fewer = ColumnsBuilder(capacity=8)
-    for row in rows[:3]:
-        fewer.append(row)
-    for taken, count in ((columns, 4), (fewer.columns(), 3)):
-        per_row = [getattr(taken, name) for name in PER_ROW_LISTS]
-        assert [len(column) for column in per_row] == [count] * 8 and len(taken.bodies) == 2 * count
-        assert all(None not in column for column in [*per_row, taken.bodies])
 
 
 def a_request(ts: float, body: bytes = b"") -> Transaction:
