@@ -170,8 +170,8 @@ class TransactionColumns(NamedTuple):
     paths: list[str]
     statuses: np.ndarray  # int64, 0 where no response was seen
     targets: list[str]  # the request-target before redaction, the uri where there is none
-    req_headers: list[list[tuple[bytes, bytes]]]
-    resp_headers: list[list[tuple[bytes, bytes]]]
+    req_headers: list[Sequence[tuple[bytes, bytes]]]
+    resp_headers: list[Sequence[tuple[bytes, bytes]]]
     bodies: list[bytes]
     body_lengths: np.ndarray  # int64
     # int64: each body's first body of its run of identical ones (itself if none came before): the bodies of one
@@ -189,9 +189,9 @@ class TransactionColumns(NamedTuple):
     path_lengths: np.ndarray  # int64, in code points
     target_lengths: np.ndarray  # int64, in code points
     # The header lists coded by identity (the parser shares one list per distinct header block), as above.
-    distinct_req_headers: list[list[tuple[bytes, bytes]]]
+    distinct_req_headers: list[Sequence[tuple[bytes, bytes]]]
     req_header_codes: np.ndarray
-    distinct_resp_headers: list[list[tuple[bytes, bytes]]]
+    distinct_resp_headers: list[Sequence[tuple[bytes, bytes]]]
     resp_header_codes: np.ndarray
 
 
@@ -226,8 +226,8 @@ class ColumnsBuilder:
         self.endpoints: list[str] = []
         self.paths: list[str] = []
         self.targets: list[str] = []
-        self.req_headers: list[list[tuple[bytes, bytes]]] = []
-        self.resp_headers: list[list[tuple[bytes, bytes]]] = []
+        self.req_headers: list[Sequence[tuple[bytes, bytes]]] = []
+        self.resp_headers: list[Sequence[tuple[bytes, bytes]]] = []
         self.req_bodies: list[bytes] = []
         self.resp_bodies: list[bytes] = []
         self.distinct_endpoints: list[str] = []
@@ -236,9 +236,9 @@ class ColumnsBuilder:
         self.method_index: dict[str, int] = {}
         self.distinct_clients: list[str] = []
         self.client_index: dict[str, int] = {}
-        self.distinct_req_headers: list[list[tuple[bytes, bytes]]] = []
+        self.distinct_req_headers: list[Sequence[tuple[bytes, bytes]]] = []
         self.req_header_index: dict[int, int] = {}  # by id: the lists are alive while the batch holds them
-        self.distinct_resp_headers: list[list[tuple[bytes, bytes]]] = []
+        self.distinct_resp_headers: list[Sequence[tuple[bytes, bytes]]] = []
         self.resp_header_index: dict[int, int] = {}
         self.distinct_types: list[str] = []
         self.type_index: dict[str, int] = {}
