@@ -39,12 +39,21 @@ class DetectorSettings:
     """The `[detectors]` section of the configuration."""
 
     enabled: bool = True
-    # Small enough that a batch of transactions (bodies included) stays in the CPU caches while the detectors read
-    # it, large enough that the per-batch numpy and numba calls amortise. Replays of the bench capture in one
-    # process (compiled build, CPU seconds, fastest of seven, interleaved), detection's cost over a replay
-    # without it (2.07 s): 512 0.47 s, 1024 0.40, 1536 0.43. Batches only change how alerts of one key are folded
-    # (a batch's rows over a limit make one alert, its `count` the number of them), not what is found.
-    batch_size: int = 1024
+    # Large enough that the per-batch numpy and numba calls amortise, and that the detectors' own code, which
+    # each batch runs once and which pushes the parser's code out of the CPU's caches, runs seldom. Callgrind on
+    # bench_q (compiled, every detector, time series as line protocol; a last level sized as one core's L2, at two
+    # heap layouts) counted these instructions and last-level misses:
+    #   batch     256: 6,865M instructions, 32.4M misses
+    #   batch   1,024: 6,572M and 6,686M instructions, 33.4M and 33.3M misses
+    #   batch   2,048: 6,540M and 6,641M instructions, 29.8M and 32.6M misses
+    #   batch   4,096: 6,520M and 6,628M instructions, 30.0M and 32.9M misses
+    #   batch  16,384: 6,561M instructions, 30.0M misses
+    # Replays of the bench capture, ten rounds in turns (user+sys CPU seconds, fastest and median): without
+    # detectors 3.08 and 3.31 s; with them, batches of 1,024 4.00 and 4.17 s, of 4,096 3.83 and 3.98 s.
+    # A batch held is larger than the cache from about 256 transactions on (some 650 bytes each, with their
+    # columns), so a larger one costs no more misses. Batches only change how alerts of one key are folded (a
+    # batch's rows over a limit make one alert, its `count` the number of them), not what is found.
+    batch_size: int = 4096
     # Transactions carry bounded copies of their bodies; a batch is also handed on once they add up to this.
     max_batch_body_bytes: int = 32 << 20
     # A batch is also handed on once its first transaction is this old (packet time; on an idle live link, wall
