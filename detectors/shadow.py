@@ -38,12 +38,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.alert import Alert, severity_rank
-from detectors.batchkeys import operations_of
+from detectors.batchkeys import operations_of, statuses_of
 from detectors.evidence import excerpt, mask_middle
 from detectors.openapi import ApiSpec
 from parsers.transaction import Transaction
 
 PROBE_STATUSES = frozenset({404, 405, 501})
+PROBE_STATUS_CODES = np.array(sorted(PROBE_STATUSES), dtype=np.int64)
 SEVERITY_SCORES = {"low": 0.3, "medium": 0.6, "high": 0.9}
 # Placeholders whose values may be credentials or opaque identifiers; the evidence path masks them.
 _MASKED_PLACEHOLDERS = ("{token}", "{hex}")
@@ -96,15 +97,18 @@ class ShadowDetector:
                  for method, endpoint in operations]  # fmt: skip
         if all(known):
             return alerts
-        for row in np.flatnonzero(~np.array(known, dtype=bool)[codes]).tolist():
+        unknown = ~np.array(known, dtype=bool)[codes]
+        if not self._settings.report_probes:
+            # Answers that say the path does not exist are never learned, so a scanner's 404s would come back
+            # here batch after batch: they are dropped as columns, not row by row.
+            unknown &= ~np.isin(statuses_of(transactions), PROBE_STATUS_CODES)
+        for row in np.flatnonzero(unknown).tolist():
             transaction = transactions[row]
             method = transaction.method.upper()
             endpoint = transaction.endpoint or transaction.path
             if (method, endpoint) in learned:
                 continue  # learned from an earlier row of this batch
             if not method or not endpoint:
-                continue
-            if transaction.status in PROBE_STATUSES and not self._settings.report_probes:
                 continue
             if self._spec is None:
                 finding = self._check_learned(transaction, method, endpoint)

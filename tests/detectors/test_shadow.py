@@ -273,8 +273,9 @@ def test_probes_answered_404_405_or_501_raise_nothing_by_default(shop) -> None:
     assert alert.severity == "high"
 
 
+@pytest.mark.parametrize("report_probes", [False, True])
 @pytest.mark.parametrize("with_spec", [False, True])
-def test_batches_of_any_size_raise_what_one_transaction_at_a_time_raises(shop, with_spec) -> None:
+def test_batches_of_any_size_raise_what_one_transaction_at_a_time_raises(shop, with_spec, report_probes) -> None:
     """A batch looks only at the rows whose operation it has not learned (or the spec lacks); an operation
     learned or reported by an earlier row of the same batch must be judged as if the rows came one by one."""
     import random
@@ -286,13 +287,15 @@ def test_batches_of_any_size_raise_what_one_transaction_at_a_time_raises(shop, w
              "/users/export", "/internal/health"]  # fmt: skip
     stream = [transaction(rng.choice(["GET", "POST", "DELETE"]), rng.choice(paths), rng.choice([200, 201, 404, 500]),
                           ts=T0 + index * 0.5) for index in range(600)]  # fmt: skip
-    settings = ShadowSettings(learning_period_s=4.0, report_probes=True)
-    results = []
+    settings = ShadowSettings(learning_period_s=4.0, report_probes=report_probes)
+    results, probes = [], []
     for size in (1, 7, 256):
         detector = ShadowDetector(shop if with_spec else None, settings)
         alerts = []
         for start in range(0, len(stream), size):
             alerts += detector.inspect(TransactionBatch(stream[start:start + size]))
         results.append(summary(alerts))
+        probes.append(any(" answered 404 " in alert.message for alert in alerts))
     assert len(results[0]) > 5
     assert results[1:] == [results[0]] * 2
+    assert probes == [report_probes] * 3
