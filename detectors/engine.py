@@ -50,9 +50,10 @@ class DetectorSettings:
     #   batch  16,384: 6,561M instructions, 30.0M misses
     # Replays of the bench capture, ten rounds in turns (user+sys CPU seconds, fastest and median): without
     # detectors 3.08 and 3.31 s; with them, batches of 1,024 4.00 and 4.17 s, of 4,096 3.83 and 3.98 s.
-    # A batch held is larger than the cache from about 256 transactions on (some 650 bytes each, with their
-    # columns), so a larger one costs no more misses. Batches only change how alerts of one key are folded (a
-    # batch's rows over a limit make one alert, its `count` the number of them), not what is found.
+    # A held transaction takes some 650 bytes with its columns, so a batch outgrows a 512 KiB L2 from about 800
+    # on, and a larger one costs few more misses: 4,096 transactions held alone, without columns or detectors,
+    # cost 36M instructions and 0.8M misses. Batches only change how alerts of one key are folded (a batch's rows
+    # over a limit make one alert, its `count` the number of them), not what is found.
     batch_size: int = 4096
     # Transactions carry bounded copies of their bodies; a batch is also handed on once they add up to this.
     max_batch_body_bytes: int = 32 << 20
