@@ -210,8 +210,7 @@ class ShardCollector:
                 entries.append((t, len(t.req_body) + len(t.resp_body), raised, position))
                 t.forwarded_for = t.forwarded = t.raw_target = ""
                 t.req_body = t.resp_body = b""
-                t.req_headers = []
-                t.resp_headers = []
+                t.req_headers = t.resp_headers = ()  # as a worker's transaction comes: the shared default
             return entries, None
         features = np.concatenate(values) if values else None
         rows = [
