@@ -188,8 +188,8 @@ def counted_replays(
 
 def engine_inside_replay(capture: Path, config: Config) -> tuple[float, float]:
     """(seconds spent in the detectors, seconds of the whole replay) of one replay in this process: their own cost
-    where it is paid, which this VM's drift between two processes cannot blur. The batching (taking each batch's
-    columns as its transactions come) is not in it: the paired share counts it."""
+    where it is paid, which this VM's drift between two processes cannot blur. The batching (holding each batch, and
+    taking its columns as it is sealed) is not in it: the paired share counts it."""
     engine = DetectionEngine(default_detectors(config.detectors), config.detectors, lambda alert: None)
     inside = 0.0
     inspect_sealed = engine.inspect_sealed
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  with every body made unique ({distinct_bodies:,} distinct bodies in the capture): {unique_seconds:.2f} s"
           f" = {count / unique_seconds:,.0f} transactions/s")
     print(f"inside a replay (this process): the detectors took {engine_inside:.2f} s of {replay_seconds:.2f} s "
-          f"({100 * engine_inside / replay_seconds:.1f}%; batching, done as each transaction comes, is not in it)")
+          f"({100 * engine_inside / replay_seconds:.1f}%; not the batching: batches held, columns taken at sealing)")
     print(f"paired in this process (CPU time): without detectors {paired_off:.2f} s, with {paired_on:.2f} s; "
           f"detection share {100 * (paired_on - paired_off) / paired_on:.1f}%")
     print(f"  of which batching (columns taken, batches held, no detector): {paired_batches:.2f} s, "

@@ -77,7 +77,8 @@ class DetectionEngine:
         self.detectors = detectors
         self.settings = settings
         self.emit = emit
-        # Batches are gathered, and their columns taken, as the transactions come (compiled: see BatchCollector).
+        # Batches are gathered as the transactions come, and each one's columns taken when it is sealed (compiled:
+        # see BatchCollector).
         self.collector = BatchCollector(settings.batch_size, settings.max_batch_body_bytes, settings.max_batch_delay_s)
         self.dedup = Deduplicator(settings.suppression_s, settings.max_dedup_keys)
         self.raised = 0

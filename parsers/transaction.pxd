@@ -35,7 +35,6 @@ cdef class ColumnsBuilder:
 cdef class BatchCollector:
     cdef public Py_ssize_t batch_size, body_bytes
     cdef public list carried
-    cdef public ColumnsBuilder builder
     cdef public Py_ssize_t max_body_bytes
     cdef public double max_delay_s
     cdef public list sealed
