@@ -456,7 +456,8 @@ class BatchCollector:
         layouts) counted the same instructions either way (6,578M and 6,582M as each came, 6,580M and 6,568M
         here), and fewer misses here: first-level instruction misses 235.4M and 235.3M, here 227.8M and 227.6M;
         first-level data misses 142.0M and 142.0M, here 137.0M and 136.0M; L2 misses 33.7M and 32.2M, here 29.7M
-        and 30.1M. Without detectors the replay took 22.2M L2 misses: detection's extra fell from 11.5M to 7.5M."""
+        and 30.1M. Without detectors the replay took 22.2M and 25.1M L2 misses: detection's extra fell from 11.5M
+        and 7.1M to 7.5M and 5.0M."""
         if not self.transactions:
             return
         self.sealed.append((self.transactions, transaction_columns(self.transactions), self.carried))
