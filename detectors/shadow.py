@@ -97,6 +97,15 @@ class ShadowDetector:
                  for method, endpoint in operations]  # fmt: skip
         if all(known):
             return alerts
+        if self._alerted:
+            # An operation reported at the highest severity this detector gives it (a spec's "high", a learned
+            # baseline's "medium") can raise nothing more: a new endpoint's every later call came back here, row
+            # by row, to make a message that was then dropped.
+            top = severity_rank("high" if spec is not None else "medium")
+            known = [is_known or self._alerted.get((method.upper(), endpoint), -1) >= top
+                     for is_known, (method, endpoint) in zip(known, operations, strict=True)]  # fmt: skip
+            if all(known):
+                return alerts
         unknown = ~np.array(known, dtype=bool)[codes]
         if not self._settings.report_probes:
             # Answers that say the path does not exist are never learned, so a scanner's 404s would come back
