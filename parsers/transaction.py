@@ -453,11 +453,11 @@ class BatchCollector:
         One pass over the whole batch reads each transaction again, from memory the parser has since moved on
         from, but it runs the columns' code in a loop of its own, not between the parser's. Callgrind on bench_q
         (compiled, every detector, time series as line protocol, a last level sized as one core's L2, two heap
-        layouts) counted the same instructions either way (6,578M and 6,582M as each came, 6,580M and 6,568M
-        here), and fewer misses here: first-level instruction misses 235.4M and 235.3M, here 227.8M and 227.6M;
-        first-level data misses 142.0M and 142.0M, here 137.0M and 136.0M; L2 misses 33.7M and 32.2M, here 29.7M
-        and 30.1M. Without detectors the replay took 22.2M and 25.1M L2 misses: detection's extra fell from 11.5M
-        and 7.1M to 7.5M and 5.0M."""
+        layouts) counted the same instructions either way (6,578M and 6,582M as each came, 6,570M and 6,571M
+        here), and fewer misses here: first-level instruction misses 235.4M and 235.3M, here 228.0M and 228.0M;
+        first-level data misses 142.0M and 142.0M, here 137.2M and 136.6M; L2 misses 33.7M and 32.2M, here 29.8M
+        and 31.4M. Without detectors the replay took 22.2M and 25.1M L2 misses: detection's extra fell from 11.5M
+        and 7.1M to 7.6M and 6.3M."""
         if not self.transactions:
             return
         self.sealed.append((self.transactions, transaction_columns(self.transactions), self.carried))
