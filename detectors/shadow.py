@@ -89,23 +89,20 @@ class ShadowDetector:
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
         alerts = []
         learned = self._learned if self._spec is None and self._learning_ends_at is not None else ()
-        # The usual case: every operation of the batch learned (or documented) already. Only the rows of the
-        # others are looked at, in order; what is learned meanwhile is never forgotten within a batch.
+        # The usual case: every operation of the batch learned (or documented) already, or reported at the highest
+        # severity this detector gives it (a spec's "high", a learned baseline's "medium"), after which it can raise
+        # nothing more. Only the rows of the others are looked at, in order; what is learned meanwhile is never
+        # forgotten within a batch.
         operations, codes = operations_of(transactions)
         spec = self._spec
-        known = [(method.upper(), endpoint) in learned or (spec is not None and spec.allows(method, endpoint))
-                 for method, endpoint in operations]  # fmt: skip
+        top = severity_rank("high" if spec is not None else "medium")
+        known = []
+        for method, endpoint in operations:
+            key = (method.upper(), endpoint)
+            known.append(key in learned or (spec is not None and spec.allows(method, endpoint))
+                         or self._alerted.get(key, -1) >= top)  # fmt: skip
         if all(known):
             return alerts
-        if self._alerted:
-            # An operation reported at the highest severity this detector gives it (a spec's "high", a learned
-            # baseline's "medium") can raise nothing more: a new endpoint's every later call came back here, row
-            # by row, to make a message that was then dropped.
-            top = severity_rank("high" if spec is not None else "medium")
-            known = [is_known or self._alerted.get((method.upper(), endpoint), -1) >= top
-                     for is_known, (method, endpoint) in zip(known, operations, strict=True)]  # fmt: skip
-            if all(known):
-                return alerts
         unknown = ~np.array(known, dtype=bool)[codes]
         if not self._settings.report_probes:
             # Answers that say the path does not exist are never learned, so a scanner's 404s would come back
