@@ -54,6 +54,9 @@ class DetectorSettings:
     # on, and a larger one costs few more misses: 4,096 transactions held alone, without columns or detectors,
     # cost 36M instructions and 0.8M misses. Batches only change how alerts of one key are folded (a batch's rows
     # over a limit make one alert, its `count` the number of them), not what is found.
+    # The counts above were taken while a batch's columns were taken as each transaction came. With them taken
+    # when a batch is sealed (BatchCollector.seal), at layout 0: batch 1,024 6,626M instructions and 29.5M misses,
+    # 4,096 6,570M and 29.8M, with 3.3M fewer first-level instruction misses.
     batch_size: int = 4096
     # Transactions carry bounded copies of their bodies; a batch is also handed on once they add up to this.
     max_batch_body_bytes: int = 32 << 20
