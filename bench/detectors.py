@@ -6,9 +6,10 @@ ones once, and the bench capture's nginx serves a handful of bodies again and ag
 (a process of its own) with detectors on and off. Prints transactions/s of the engine, each detector's own
 time, and the cost of detection as a share of the replay (the goal: under 15%), both for a bare replay and for
 one writing its time series (`--line-protocol`), as a monitored replay does. It also times the engine inside a
-replay in this process (its own time, without what it costs the parser around it), and the share paired in this
-process: replays with and without detection in turns, in CPU time, which this VM's drift between processes
-blurs less, with the part of it that is batching alone.
+replay in this process (its own time, without what it costs the parser around it), and the share interleaved in
+this process: replays without detection, with the batches only and with detection, fed the capture chunk by chunk
+in turns and timed chunk by chunk (CPU time), which this VM's drift cannot put on one side of the comparison; the
+reading this bench stands on (see `interleaved_share`).
 
 With `--instructions` (needs valgrind), it also runs the four kinds of replay under callgrind, which counts the
 instructions they execute and simulates this CPU's caches: counts that the same build, capture and environment
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import os
 import re
 import shutil
@@ -62,11 +64,13 @@ sys.path.append(str(HERE.parent))
 
 from detectors.batchkeys import TransactionBatch  # noqa: E402
 from detectors.engine import DetectionEngine, default_detectors  # noqa: E402
-from parsers.transaction import Transaction  # noqa: E402
+from parsers.transaction import Transaction, transaction_columns  # noqa: E402
+from sniffer.alerting import AlertOutputs  # noqa: E402
 from sniffer.capture.pcapfile import open_capture  # noqa: E402
 from sniffer.cli import build_name  # noqa: E402
 from sniffer.config import Config, load_config  # noqa: E402
-from sniffer.replay import replay  # noqa: E402
+from sniffer.outputs import MetricOutputs  # noqa: E402
+from sniffer.replay import Run, replay  # noqa: E402
 
 
 def replay_command(apispy: str, capture: Path, detect: bool, workdir: Path, time_series: bool) -> list[str]:
@@ -189,7 +193,7 @@ def counted_replays(
 def engine_inside_replay(capture: Path, config: Config) -> tuple[float, float]:
     """(seconds spent in the detectors, seconds of the whole replay) of one replay in this process: their own cost
     where it is paid, which this VM's drift between two processes cannot blur. The batching (holding each batch, and
-    taking its columns as it is sealed) is not in it: the paired share counts it."""
+    taking its columns as it is sealed) is not in it: the interleaved share counts it."""
     engine = DetectionEngine(default_detectors(config.detectors), config.detectors, lambda alert: None)
     inside = 0.0
     inspect_sealed = engine.inspect_sealed
@@ -207,27 +211,57 @@ def engine_inside_replay(capture: Path, config: Config) -> tuple[float, float]:
     return inside, time.perf_counter() - start
 
 
-def paired_share(capture: Path, config: Config, repeat: int) -> tuple[float, float, float]:
-    """(CPU seconds of a replay in this process without detection, with the batches only, with detection), each
-    the fastest of `repeat` runs taken in turns: replays side by side in one process share its heap and its
-    drift, which separate processes do not. The detection cost counted here is all of it: `observe` per
-    transaction, taking the batch's columns and holding it, the detectors. The batches alone (an engine without
-    detectors) tell how much of it the batching is."""
-    fastest = {kind: float("inf") for kind in ("without", "batches", "detection")}
+INTERLEAVED_BLOCK_BYTES = 1 << 20  # read so, the bench capture comes in some 150 chunks of about 2,500 packets
+KINDS = ("without", "batches", "detection")
+
+
+def interleaved_share(capture: Path, config: Config, repeat: int, workdir: Path, time_series: bool) -> dict[str, float]:
+    """CPU seconds of a replay in this process without detection, with the batches only (an engine without
+    detectors: each transaction held, each batch's columns taken), and with detection, as the `apispy` command
+    runs each (time series written as line protocol or not).
+
+    The three replays run side by side in one process, fed the same capture a chunk at a time in turns (the order
+    rotating from chunk to chunk), each chunk timed on its own, with the time it took to read it from the file,
+    which each replay would spend: a drift of this VM's speed, which over a few seconds moves a replay's time by
+    tens of percent, falls on all three alike. Each chunk's time is the least of `repeat` passes (noise only adds
+    time), and a replay's time is the sum over its chunks, with its flush at the end as a chunk of its own. The
+    start of a process (imports, numba's cached kernels, the Hyperscan database: about a second, of which
+    detection takes some 40 ms) is in none of them: a pass after the first finds them loaded."""
+    shortest: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for _ in range(repeat):
-        for kind in fastest:
-            engine = None
+        runs = {}
+        for kind in KINDS:
+            outputs = None
+            if time_series:
+                outputs = MetricOutputs(config, "bench", str(workdir / f"interleaved-{kind}.lp"))
+            alerting = None
             if kind != "without":
-                detectors = default_detectors(config.detectors) if kind == "detection" else []
-                engine = DetectionEngine(detectors, config.detectors, lambda alert: None)
-            began = time.process_time()
-            replay([open_capture(str(capture))], config, engine.observe if engine else lambda transaction: None)
-            if engine is not None:
-                engine.finish()
-            fastest[kind] = min(fastest[kind], time.process_time() - began)
-            del engine
-            gc.collect()
-    return fastest["without"], fastest["batches"], fastest["detection"]
+                alerting = AlertOutputs(config, None, outputs.emit if outputs is not None else None)
+                if kind == "batches":
+                    alerting.engine.detectors = []
+            runs[kind] = (Run(config, lambda transaction: None, outputs, alerting), [])
+        batches = open_capture(str(capture), INTERLEAVED_BLOCK_BYTES).batches()
+        for number in itertools.count():  # one batch in memory at a time
+            began = time.thread_time()
+            batch = next(batches, None)
+            reading = time.thread_time() - began  # each replay would read it: counted in each
+            for turn in range(len(KINDS)):
+                run, seconds = runs[KINDS[(number + turn) % len(KINDS)]]
+                began = time.thread_time()
+                if batch is not None:
+                    run.feed(batch)
+                else:
+                    run.finish([])
+                seconds.append(reading + time.thread_time() - began)
+            if batch is None:
+                break
+        for kind, (_, seconds) in runs.items():
+            if shortest[kind]:
+                seconds = [min(pair) for pair in zip(shortest[kind], seconds, strict=True)]
+            shortest[kind] = seconds
+        del runs
+        gc.collect()
+    return {kind: sum(seconds) for kind, seconds in shortest.items()}
 
 
 def with_unique_bodies(transactions: list[Transaction]) -> list[Transaction]:
@@ -283,11 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     config = load_config()
     engine_inside, replay_seconds = min(engine_inside_replay(args.capture, config) for _ in range(args.repeat))
-    paired_off, paired_batches, paired_on = paired_share(args.capture, config, args.repeat)
+    workdir = Path(tempfile.mkdtemp(prefix="apispy-bench-"))
+    interleaved = {time_series: interleaved_share(args.capture, config, args.repeat, workdir, time_series)
+                   for time_series in (False, True)}  # fmt: skip
     transactions = []
     replay([open_capture(str(args.capture))], config, transactions.append)
     gc.freeze()
-    workdir = Path(tempfile.mkdtemp(prefix="apispy-bench-"))
     timed_replay(args.apispy, args.capture, True, workdir, False)  # warm-up: numba cache, hyperscan database
 
     per_detector: dict[str, float] = {}
@@ -296,10 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeat):
         detectors = default_detectors(config.detectors)
         engine = DetectionEngine(detectors, config.detectors, lambda alert: None)
-        spent = dict.fromkeys((type(d).__name__ for d in detectors), 0.0)
+        spent = dict.fromkeys(["columns"] + [type(d).__name__ for d in detectors], 0.0)
         start = time.perf_counter()
         for first in range(0, len(transactions), config.detectors.batch_size):
             batch = TransactionBatch(transactions[first : first + config.detectors.batch_size])  # as the engine's
+            began = time.perf_counter()
+            batch.columns = transaction_columns(batch)  # as the collector takes them at sealing, not in a detector
+            spent["columns"] += time.perf_counter() - began
             for detector in detectors:
                 began = time.perf_counter()
                 raised = detector.inspect(batch)
@@ -338,10 +376,12 @@ def main(argv: list[str] | None = None) -> int:
           f" = {count / unique_seconds:,.0f} transactions/s")
     print(f"inside a replay (this process): the detectors took {engine_inside:.2f} s of {replay_seconds:.2f} s "
           f"({100 * engine_inside / replay_seconds:.1f}%; not the batching: batches held, columns taken at sealing)")
-    print(f"paired in this process (CPU time): without detectors {paired_off:.2f} s, with {paired_on:.2f} s; "
-          f"detection share {100 * (paired_on - paired_off) / paired_on:.1f}%")
-    print(f"  of which batching (columns taken, batches held, no detector): {paired_batches:.2f} s, "
-          f"{100 * (paired_batches - paired_off) / paired_on:.1f}% of the replay with detection")
+    for time_series, what in ((False, "bare"), (True, "writing its time series")):
+        off, batches, on = (interleaved[time_series][kind] for kind in KINDS)
+        print(f"interleaved in this process, {what} (CPU time, least of {args.repeat} per chunk): without detectors "
+              f"{off:.2f} s, with {on:.2f} s; detection share {100 * (on - off) / on:.1f}%")
+        print(f"  of which batching (transactions held, columns taken, no detector): {batches:.2f} s, "
+              f"{100 * (batches - off) / on:.1f}% of the replay with detection")
     for time_series, what in ((False, "a bare replay"), (True, "a replay writing its time series")):
         off, on = replays[time_series, False], replays[time_series, True]
         print(f"{what}: without detectors {off:.2f} s, with {on:.2f} s; detection share {100 * (on - off) / on:.1f}%")
