@@ -226,7 +226,9 @@ def interleaved_share(capture: Path, config: Config, repeat: int, workdir: Path,
     tens of percent, falls on all three alike. Each chunk's time is the least of `repeat` passes (noise only adds
     time), and a replay's time is the sum over its chunks, with its flush at the end as a chunk of its own. The
     start of a process (imports, numba's cached kernels, the Hyperscan database: about a second, of which
-    detection takes some 40 ms) is in none of them: a pass after the first finds them loaded."""
+    detection takes some 40 ms) is in none of them: a pass after the first finds them loaded. Each chunk (some
+    20 ms) starts with the caches as the other two replays left them, which costs all three alike, and a held
+    batch more than the rest."""
     shortest: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for _ in range(repeat):
         runs = {}
