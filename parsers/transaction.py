@@ -266,8 +266,8 @@ class ColumnsBuilder:
         self._path_lengths, self._target_lengths, self._req_sources, self._resp_sources = rows[10:14]
         self._req_header_codes, self._resp_header_codes = rows[14:]
 
-    def append(self, transaction: Transaction) -> int:
-        """Takes the transaction's fields; returns the size of the bodies it holds (requests' and responses')."""
+    def append(self, transaction: Transaction) -> None:
+        """Takes the transaction's fields."""
         row = self.count
         if row == self.capacity:
             self._allocate(2 * self.capacity)
@@ -323,7 +323,6 @@ class ColumnsBuilder:
         self._req_wire[row] = transaction.req_body_bytes
         self._resp_wire[row] = transaction.resp_body_bytes
         self.count = row + 1
-        return req_length + resp_length
 
     def columns(self) -> TransactionColumns:
         """The columns taken so far (the lists and arrays themselves: append no more after this)."""
