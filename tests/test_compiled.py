@@ -60,11 +60,11 @@ def extension_types() -> dict[str, dict[str, ExtensionType]]:
     return declared
 
 
-def outputs_of(root: Path, out: Path, captures: list[str]) -> dict[str, bytes]:
+def outputs_of(root: Path, out: Path, captures: list[str], options: tuple[str, ...] = ()) -> dict[str, bytes]:
     """Every output of one replay of `captures` with the packages found first at `root` (also its working
-    directory: `python -c` looks there first)."""
+    directory: `python -c` looks there first), with `options` of `apispy replay`."""
     apispy = "import sys; from sniffer.cli import main; sys.argv[0] = 'apispy'; main()"
-    command = [sys.executable, "-c", apispy, "replay"]
+    command = [sys.executable, "-c", apispy, "replay", *options]
     return replay_outputs(command, out, captures, env={**os.environ, "PYTHONPATH": str(root)}, cwd=root)
 
 
@@ -156,6 +156,8 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
     plain = outputs_of(PROJECT, tmp_path / "plain", captures)
     assert plain["transactions.jsonl"].count(b"\n") > 3000 and plain["alerts.jsonl"]
     assert outputs_of(tree, tmp_path / "built", captures) == plain
+    # The merge of several workers is compiled too (sniffer/sharded.py), and writes what one process writes.
+    assert outputs_of(tree, tmp_path / "built-workers", captures, ("--workers", "2")) == plain
 
 
 def test_the_suite_runs_the_plain_python_sources() -> None:

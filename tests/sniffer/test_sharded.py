@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import multiprocessing
 import os
@@ -154,6 +155,21 @@ def test_the_merge_holds_order_when_a_worker_must_wait(monkeypatch: pytest.Monke
     one = run(1)
     assert len(one) == 1203
     assert run(2) == one
+
+
+def test_the_parent_makes_room_for_the_rows_it_holds_and_gives_the_collector_its_thresholds_back() -> None:
+    """While it merges, the parent's youngest generation has room for every row it may hold (else collections
+    walk the held rows, all alive, again and again); after the run, the thresholds it had."""
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    ShardedRun(2, [str(PCAPS / "api_python_curl.pcap")], load_config(),
+               lambda transaction: seen.append(gc.get_threshold())).run()  # fmt: skip
+    assert seen and set(seen) == {(sharded.merge_gc_threshold(2), *before[1:])}
+    assert sharded.merge_gc_threshold(2) >= sharded.TRACKED_PER_HELD_ROW * sharded.MAX_HELD_ROWS
+    assert sharded.merge_gc_threshold(3) - sharded.merge_gc_threshold(2) == (
+        sharded.TRACKED_PER_HELD_ROW * sharded.MAX_HELD_ROWS
+    )
+    assert gc.get_threshold() == before
 
 
 def test_a_failing_worker_sends_one_error_line() -> None:
