@@ -77,12 +77,12 @@ CAPTURE_WIDE_COUNTERS = frozenset(
 # The parent parses a smaller share of the connections than each worker: it also merges what every shard sends
 # (names endpoints, runs the detectors that span connections, the metrics and every output). It should stay the
 # busier of the two: a worker that falls behind leaves the parent idle, then merging its last steps after it ends.
-# 2 processes on the bench capture (16 connections, given at first sight), workers forked, compiled build, writing
-# the time series, five of each interleaved: every detector on, 2.67-2.77 s at 0.45, 2.62-2.74 at 0.3, 2.56-2.72
-# at 0.35, 2.58-2.71 at 0.25; detectors off, 2.21-2.31 s at 0.45, 2.14-2.22 at 0.3, 1.91-1.99 at 0.35, 1.90-1.98
-# at 0.25 (one process: 3.18-3.22 s and 2.48-2.53 s; fixed ranges of buckets at 0.45, which gave the parent 2 of the 16
-# connections: 2.81-3.00 s and 2.43-2.52 s).
-MERGE_COST = 0.35
+# Chosen by counting instructions (callgrind: this VM's timed runs swing by more than the shares move them), each
+# process's after start-up, 2 processes on the bench capture's first 30,000 packets (64 connections, given at first
+# sight), compiled build, every detector on, writing the time series. Parent and worker, by MERGE_COST: 0.35,
+# 1,252.6M and 925.7M; 0.5, 1,181.0M and 1,010.4M; 0.6, 1,123.8M and 1,069.7M. The parent then parses a fifth of the
+# connections; from 3 processes on, none.
+MERGE_COST = 0.6
 
 
 def parent_share(workers: int) -> float:
