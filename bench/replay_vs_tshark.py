@@ -9,7 +9,13 @@ series included; the transaction log off) and `tshark -Y http.request` printing 
 Each is timed with `time.perf_counter` around `subprocess.run`; apispy is warmed up first on the capture's first
 packets so that numba's on-disk compile cache is filled, and that warm-up is reported apart.
 
+Every run is timed `--rounds` times (default 3), in turns: each round runs every apispy configuration and tshark
+once, the order rotating from round to round, so that a slow spell of a shared machine falls on all of them alike.
+A run's time is the least of its rounds (noise only adds time), and the report shows the median beside it: on this
+project's VM, one replay of the same build and capture took anywhere from 5.2 to 8.3 s within an hour.
+
     python bench/replay_vs_tshark.py [--capture FILE] [--packets N] [--keep PATH] [--apispy PATH] [--workers N]
+                                     [--rounds N]
 
 Besides the default run (every detector on, one process), apispy is timed with the detectors off, with `--strict`
 (h11 reads every head instead of the numba head reader) and with `--workers 2..N`.
@@ -23,14 +29,18 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 DEFAULT_PACKETS = 250_000
+DEFAULT_ROUNDS = 3
 WARMUP_PACKETS = 1_000
 NGINX_ADDRESS = "127.0.0.1"
 NGINX_PORT = 8080
@@ -131,10 +141,22 @@ class Recording:
 
 @dataclass(frozen=True)
 class TimedRun:
-    """One timed run of one tool over the capture."""
+    """One tool's runs over the capture: the least time of its rounds, and their median."""
 
     seconds: float
     transactions: int
+    median_seconds: float = 0.0
+
+
+def time_in_rounds(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Each run's seconds in each of `rounds` rounds; a round runs each once, the order rotating by one each round."""
+    names = list(runs)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for number in range(rounds):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            seconds[name].append(runs[name]())
+    return seconds
 
 
 def require_tools(names: list[str]) -> dict[str, str]:
@@ -361,7 +383,8 @@ def count_apispy_transactions(apispy: str, capture: Path, workdir: Path) -> int:
 
 
 def time_tshark(capture: Path) -> TimedRun:
-    """Seconds for tshark with full HTTP dissection (TCP reassembly on) printing method and URI of each request."""
+    """Seconds for tshark with full HTTP dissection (TCP reassembly on) printing method and URI of each request, and
+    the requests it printed."""
     command = ["tshark", "-n", "-r", str(capture), "-d", f"tcp.port=={NGINX_PORT},http", "-Y", "http.request"]
     command += ["-T", "fields", "-e", "http.request.method", "-e", "http.request.uri"]
     start = time.perf_counter()
@@ -396,13 +419,14 @@ def print_report(
     )
     print(f"apispy warm-up (numba compile or cache load, {WARMUP_PACKETS:,} packets): {warmup_s:.2f} s")
     print()
-    print(f"{'tool':<26}{'seconds':>10}{'packets/s':>14}{'transactions/s':>17}")
+    print(f"{'tool':<26}{'seconds':>10}{'median s':>10}{'packets/s':>14}{'transactions/s':>17}")
     runs = [("apispy (all detectors on)", apispy), ("apispy (detectors off)", without_detectors),
             ("apispy --strict (h11)", strict)]
     runs += [(f"apispy --workers {count}", run) for count, run in sorted(workers.items())]
     runs.append(("tshark", tshark))
     for name, run in runs:
-        print(f"{name:<26}{run.seconds:>10.2f}{packets / run.seconds:>14,.0f}{run.transactions / run.seconds:>17,.0f}")
+        print(f"{name:<26}{run.seconds:>10.2f}{run.median_seconds:>10.2f}{packets / run.seconds:>14,.0f}"
+              f"{run.transactions / run.seconds:>17,.0f}")
     print(f"ratio apispy/tshark: {tshark.seconds / apispy.seconds:.2f}x with detectors, "
           f"{tshark.seconds / without_detectors.seconds:.2f}x without")
     print(f"fast head reader against h11 (--strict): {strict.seconds / apispy.seconds:.2f}x")
@@ -425,11 +449,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--apispy", metavar="PATH", help="apispy command (default: next to this python, or on PATH)")
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="also time apispy --workers 2..N (default 2; 1 skips)")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, metavar="N",
+                        help=f"time every run N times, in turns; the least and the median (default {DEFAULT_ROUNDS})")
     args = parser.parse_args(argv)
     if args.capture and args.keep:
         parser.error("--keep applies to a recorded capture; it cannot be combined with --capture")
     if args.packets <= 0:
         parser.error("--packets must be positive")
+    if args.rounds <= 0:
+        parser.error("--rounds must be positive")
     return args
 
 
@@ -462,21 +490,35 @@ def main(argv: list[str] | None = None) -> int:
             warmup_s = time.perf_counter() - start
 
             points = workdir / "points.lp"
-            apispy_s = time_apispy(apispy, capture, points=points)
             transactions = count_apispy_transactions(apispy, capture, workdir)
-            apispy_run = TimedRun(seconds=apispy_s, transactions=transactions)
             no_detectors = workdir / "no-detectors.toml"
             no_detectors.write_text("[detectors]\nenabled = false\n")
-            bare_run = TimedRun(seconds=time_apispy(apispy, capture, no_detectors, points=points),
-                                transactions=transactions)
-            strict_run = TimedRun(seconds=time_apispy(apispy, capture, extra=("--strict",), points=points),
-                                  transactions=transactions)
-            worker_runs = {
-                count: TimedRun(seconds=time_apispy(apispy, capture, extra=("--workers", str(count)), points=points),
-                                transactions=transactions)
-                for count in range(2, args.workers + 1)
+            tshark_requests: list[int] = []
+
+            def tshark_seconds() -> float:
+                run = time_tshark(capture)
+                tshark_requests.append(run.transactions)
+                return run.seconds
+
+            runs: dict[str, Callable[[], float]] = {
+                "all": lambda: time_apispy(apispy, capture, points=points),
+                "bare": lambda: time_apispy(apispy, capture, no_detectors, points=points),
+                "strict": lambda: time_apispy(apispy, capture, extra=("--strict",), points=points),
+                "tshark": tshark_seconds,
             }
-            tshark_run = time_tshark(capture)
+            for count in range(2, args.workers + 1):
+                runs[f"workers {count}"] = partial(time_apispy, apispy, capture, extra=("--workers", str(count)),
+                                                   points=points)  # fmt: skip
+            seconds = time_in_rounds(runs, args.rounds)
+            if len(set(tshark_requests)) != 1:
+                raise BenchError(f"tshark printed different request counts from round to round: {tshark_requests}")
+
+            def timed(name: str, count: int = transactions) -> TimedRun:
+                return TimedRun(min(seconds[name]), count, statistics.median(seconds[name]))
+
+            apispy_run, bare_run, strict_run = timed("all"), timed("bare"), timed("strict")
+            worker_runs = {count: timed(f"workers {count}") for count in range(2, args.workers + 1)}
+            tshark_run = timed("tshark", tshark_requests[0])
             print_report(apispy, capture, packets, warmup_s, apispy_run, tshark_run, recording, bare_run, strict_run,
                          worker_runs)
             if not args.keep and not args.capture:
