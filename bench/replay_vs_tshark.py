@@ -12,7 +12,7 @@ packets so that numba's on-disk compile cache is filled, and that warm-up is rep
 Every run is timed `--rounds` times (default 3), in turns: each round runs every apispy configuration and tshark
 once, the order rotating from round to round, so that a slow spell of a shared machine falls on all of them alike.
 A run's time is the least of its rounds (noise only adds time), and the report shows the median beside it: on this
-project's VM, one replay of the same build and capture took anywhere from 5.2 to 8.3 s within an hour.
+project's VM, one replay of the same build and capture took anywhere from 5.2 to 9.6 s in one morning.
 
     python bench/replay_vs_tshark.py [--capture FILE] [--packets N] [--keep PATH] [--apispy PATH] [--workers N]
                                      [--rounds N]
