@@ -78,7 +78,7 @@ CAPTURE_WIDE_COUNTERS = frozenset(
 # (names endpoints, runs the detectors that span connections, the metrics and every output). It should stay the
 # busier of the two: a worker that falls behind leaves the parent idle, then merging its last steps after it ends.
 # Chosen by counting instructions (callgrind: this VM's timed runs swing by more than the shares move them), each
-# process's own after start-up, 2 processes on the bench capture's first 30,000 packets (64 connections, given at
+# process's own after start-up, 2 processes on the bench capture's first 30,000 packets (65 connections, given at
 # first sight), compiled build, every detector on, writing the time series. Parent and worker, by MERGE_COST: 0.35,
 # 1,252.6M and 925.7M; 0.5, 1,181.0M and 1,010.4M; 0.6, 1,123.8M and 1,069.7M. The parent then parses a fifth of the
 # connections; from 3 processes on, none.
