@@ -20,8 +20,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # The per-segment, per-message and per-transaction path: flows, reassembly, HTTP, records, metrics, and the parent's
-# merge of several workers' transactions (sharded: the parent is the busier process with `--workers 2`, and compiled
-# it took 0.6-0.8 s less CPU on the bench capture, of 5.2-5.9 s; the whole run 0.4-0.65 s less wall time). Not the
+# merge of several workers' transactions (sharded: the parent is the busier process with `--workers 2`; compiled, with
+# its collector's threshold raised, its own instructions after start-up on bench_s went from about 1,360M to 1,253M,
+# while timed runs of the bench capture on this VM moved by more than that from one run to the next). Not the
 # detectors: their time goes to numpy, Hyperscan, their kernels and attribute reads, which compiled code does no
 # faster (the detection engine over the bench capture's transactions: 0.56-0.74 s compiled, 0.56-0.66 s plain),
 # while compiling them took 22 of the build's 48 s.
