@@ -10,7 +10,10 @@ cdef class FastHead:
 
 
 # Called per request whose header fields are remembered: a C call from read_head.
-cpdef _remembered_request(head_length, remembered, line)
+@cython.locals(space=Py_ssize_t, target_end=Py_ssize_t, index=Py_ssize_t, byte=cython.uchar)
+cpdef _method_and_target(bytes data, Py_ssize_t version_start)
+
+cpdef _remembered_request(head_length, remembered, method, target)
 
 # Called per message head: start_bytes a bytes object, whose startswith compiles to a C call.
 @cython.locals(start_bytes=bytes, last_key=bytes)

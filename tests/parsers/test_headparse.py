@@ -467,3 +467,38 @@ def test_requests_differing_only_by_target_share_their_header_list() -> None:
     assert second.headers is first.headers
     assert (second.method, second.target, second.http_version, second.head_length) == (b"PUT", b"/users/22", b"1.1",
                                                                                         37)  # fmt: skip
+
+
+# Request lines around each edge of h11's request-line expression, ending with an accepted version.
+EDGE_REQUEST_LINES = [
+    b"GET / HTTP/1.1", b"M T HTTP/1.1", b"GET  / HTTP/1.1", b" GET / HTTP/1.1", b"GET /  HTTP/1.1",
+    b"GET HTTP/1.1", b" HTTP/1.1", b"GET /a b HTTP/1.1", b"GET /a\tb HTTP/1.1", b"GET /\x7f HTTP/1.1",
+    b"GET /\x80 HTTP/1.1", b"G(T / HTTP/1.1", b"G\x00T / HTTP/1.1", b"GET\t/ HTTP/1.1", b"GET /~!$&'()*+,;= HTTP/1.1",
+    b"M-!#$%&'*+.^_`|~9z / HTTP/1.0", b"GET http://h:1/p?q=1#f HTTP/1.1", b"GET\x20\x21 HTTP/1.1", b"/ HTTP/1.1",
+    b"GET /x\x20HTTP/1.1",
+]
+
+
+@pytest.mark.parametrize("line", EDGE_REQUEST_LINES)
+def test_method_and_target_match_h11s_request_line_expression(line: bytes) -> None:
+    from h11._readers import request_line_re
+
+    from parsers.headread import _method_and_target
+
+    match = request_line_re.fullmatch(line)
+    expected = None if match is None else (match.group("method"), match.group("target"))
+    assert _method_and_target(line + b"\r\nHost: a\r\n\r\n", len(line) - 3) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=12), st.sampled_from([b" ", b"  ", b"\t", b""]), st.binary(max_size=24),
+       st.sampled_from([b" ", b"", b"  "]))
+def test_method_and_target_agree_with_h11_on_any_bytes(method: bytes, gap: bytes, target: bytes, end: bytes) -> None:
+    from h11._readers import request_line_re
+
+    from parsers.headread import _method_and_target
+
+    line = method + gap + target + end + b"HTTP/1.1"
+    match = request_line_re.fullmatch(line)
+    expected = None if match is None else (match.group("method"), match.group("target"))
+    assert _method_and_target(line, len(line) - 3) == expected
