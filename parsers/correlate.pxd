@@ -15,6 +15,8 @@ cdef class Exchange:
     cdef public MessageHead response
     cdef public MessageEnd response_end
     cdef public object interim_statuses, flags
+    @cython.locals(request=MessageHead)
+    cpdef proposes_switch(self)
 
 cdef class TransactionCorrelator:
     cdef public object _emit, _on_switch, max_pending, queue

@@ -90,13 +90,16 @@ class Http1DirectionParser:
         "sync_buffer", "switch_buffer", "pending_flags", "loss_possible", "parse_errors", "tunnel_bytes", "buffer",
         "head", "reader", "message_ts", "body_bytes", "body_keep", "body_kept", "body_incomplete", "body_remaining",
         "framing", "flags", "_switch_ts", "host_injected", "head_bytes", "proposed_switch", "response_method",
-        "response_context_known",
+        "response_context_known", "strict",
     )  # fmt: skip
 
     def __init__(self, role: int, sink: MessageSink, limits: ParserLimits, at_stream_start: bool) -> None:
         self.role = role
         self.sink = sink
         self.limits = limits
+        # The limits' `strict`, read for every segment: compiled, a C field of the parser (parsers/http1.pxd), where
+        # the frozen dataclass's attribute is looked up by name.
+        self.strict = limits.strict
         self.state = MESSAGE if at_stream_start and role != ROLE_UNKNOWN else SYNC
         self.http_confirmed = False
         self.verdict_pending = self.state == MESSAGE and role == ROLE_REQUESTS
@@ -247,7 +250,7 @@ class Http1DirectionParser:
         if (
             self.message_ts is None
             and self.head is None
-            and not self.limits.strict
+            and not self.strict
             and (self.buffer is None or not self.buffer._data)
             and self._feed_start(ts_ns, data)
         ):
@@ -256,7 +259,7 @@ class Http1DirectionParser:
             self.head is not None
             and self.framing == FRAMING_LENGTH
             and not self.verdict_pending
-            and not self.limits.strict
+            and not self.strict
             and self.buffer is not None
             and not self.buffer._data
         ):
@@ -298,7 +301,7 @@ class Http1DirectionParser:
                         # Ask which request this answers only at its first byte: that request is seen by now.
                         self.response_method, self.proposed_switch = self.sink.response_context()
                         self.response_context_known = True
-                    outcome = DEFER if self.limits.strict else None
+                    outcome = DEFER if self.strict else None
                     if outcome is None:
                         outcome, fast = read_head(buffer._data, is_request)
                         if outcome == ACCEPTED:
@@ -322,7 +325,7 @@ class Http1DirectionParser:
                     else:
                         self._on_head(list(event.headers), event.http_version, b"", b"", event.status_code,
                                       event.reason, ts_ns)
-                elif self.framing == FRAMING_LENGTH and not self.limits.strict:
+                elif self.framing == FRAMING_LENGTH and not self.strict:
                     # A body of known length needs no reader: take what is there, without h11's event objects.
                     count = min(self.body_remaining, len(buffer._data))
                     if count:
@@ -457,7 +460,7 @@ class Http1DirectionParser:
             self.proposed_switch = head.method == "CONNECT" or bool(head.header(b"upgrade"))
         self.framing = self._framing(head) if framing is None else framing
         if self.framing == FRAMING_LENGTH and self.body_remaining > 0:
-            if self.limits.strict:  # else _drain counts the body down itself
+            if self.strict:  # else _drain counts the body down itself
                 self.reader = ContentLengthReader(self.body_remaining)
         elif self.framing == FRAMING_CHUNKED:
             self.reader = ChunkedReader()

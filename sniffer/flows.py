@@ -248,10 +248,13 @@ class Flow:
                     self._deliver(1 - direction, peer_items)
             else:  # nothing buffered, so nothing the ACK can turn into a gap
                 peer.forget_acked(ack)
-        reassemblers = self.reassemblers
-        if fin or reassemblers[direction].finished:
+        # Both streams read through typed locals: compiled, C fields, where an item of the tuple is looked up by name.
+        if fin or reassembler.finished:
             self._maybe_fin(direction)
-        return reassemblers[0].finished and reassemblers[1].finished
+        if not reassembler.finished:
+            return False
+        other = self.reassemblers[1 - direction]
+        return bool(other.finished)
 
     def _deliver(self, direction: int, items: list[StreamItem]) -> None:
         parser = self._parser(direction, type(items[0]) is Gap)
