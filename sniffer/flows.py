@@ -248,7 +248,8 @@ class Flow:
                     self._deliver(1 - direction, peer_items)
             else:  # nothing buffered, so nothing the ACK can turn into a gap
                 peer.forget_acked(ack)
-        # Both streams read through typed locals: compiled, C fields, where an item of the tuple is looked up by name.
+        # The streams' `finished` read through typed locals: compiled, C fields, where on an item of the tuple it was
+        # looked up by name.
         if fin or reassembler.finished:
             self._maybe_fin(direction)
         if not reassembler.finished:
