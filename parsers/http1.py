@@ -240,8 +240,9 @@ class Http1DirectionParser:
     def _next_message(self, data: bytes, ts_ns: int) -> None:
         """Readies the next message in a fresh buffer, fed with bytes already received for it."""
         self._reset_message()
-        self.flags.extend(self.pending_flags)
-        self.pending_flags = []
+        if self.pending_flags:  # seldom (a gap, a resync): else neither the call nor a new list
+            self.flags.extend(self.pending_flags)
+            self.pending_flags = []
         self.buffer = None  # made at the first byte: an open connection may wait long for its next message
         if data:
             self._feed_message(ts_ns, data)
@@ -526,8 +527,9 @@ class Http1DirectionParser:
             self._switch_ts = ts_ns if rest else 0
             self.buffer = None
             return
-        self.flags.extend(self.pending_flags)
-        self.pending_flags = []
+        if self.pending_flags:  # seldom (a gap, a resync): else neither the call nor a new list
+            self.flags.extend(self.pending_flags)
+            self.pending_flags = []
         if rest:
             self.message_ts = ts_ns
             self.head_bytes = rest[: self.limits.max_header_bytes + 1]

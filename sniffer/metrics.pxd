@@ -27,12 +27,14 @@ cdef class IntervalMetrics:
     @cython.locals(interval=int64_t)
     cpdef interval_of(self, int64_t ts_ns)
     @cython.locals(aggregate=SeriesAggregate, transaction=Transaction, series=dict, key=tuple, status_texts=dict,
-                   seen=cython.Py_ssize_t)
+                   seen=cython.Py_ssize_t, scaled=double)
     cpdef add(self, transaction)
     cpdef _sample(self, SeriesAggregate aggregate, tuple key, start, latency_ms)
 
 
 # Called per latency past a full reservoir that Algorithm L samples: C calls from IntervalMetrics._sample.
+@cython.locals(draw=double)
 cpdef _skip(sampler, double weight)
+@cython.locals(draw=double)
 cpdef _weight_factor(sampler, Py_ssize_t size)
 cpdef _below(sampler, bound)
