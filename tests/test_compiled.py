@@ -158,6 +158,13 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
     assert outputs_of(tree, tmp_path / "built", captures) == plain
     # The merge of several workers is compiled too (sniffer/sharded.py), and writes what one process writes.
     assert outputs_of(tree, tmp_path / "built-workers", captures, ("--workers", "2")) == plain
+    # Past a full latency reservoir, the metrics draw which latencies to keep (sniffer.metrics._sample), compiled on
+    # C doubles: the samples hold too few per series and interval for that, unless the reservoir is this small.
+    small_reservoir = tmp_path / "small-reservoir.toml"
+    small_reservoir.write_text("[metrics]\nmax_latency_samples = 3\n")
+    options = ("--config", str(small_reservoir))
+    plain = outputs_of(PROJECT, tmp_path / "plain-small-reservoir", [str(public)], options)
+    assert outputs_of(tree, tmp_path / "built-small-reservoir", [str(public)], options) == plain
 
 
 def test_the_suite_runs_the_plain_python_sources() -> None:
