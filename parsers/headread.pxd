@@ -9,9 +9,9 @@ cdef class FastHead:
     cdef public object head_length, http_version, headers, method, target, status, reason, content_length, chunked
 
 
-# Called per request whose header fields are remembered: a C call from read_head.
-@cython.locals(space=Py_ssize_t, target_end=Py_ssize_t, index=Py_ssize_t, byte=cython.uchar)
-cpdef _method_and_target(bytes data, Py_ssize_t version_start)
+# Called per request head: a C call from read_head.
+@cython.locals(limit=Py_ssize_t, space=Py_ssize_t, target_end=Py_ssize_t, version_start=Py_ssize_t, byte=cython.uchar)
+cpdef _request_line(bytes data)
 
 cpdef _remembered_request(head_length, remembered, method, target)
 

@@ -66,31 +66,35 @@ _recent_responses: list[tuple[bytes, FastHead]] = []
 _last_request: list = [b"", None]  # [bytes, tuple[bytes, SharedHeaders, int, bool] | None]
 
 
-def _method_and_target(data: bytes, version_start: int) -> tuple[bytes, bytes] | None:
-    r"""The method and target of a request line whose version number (`1.1`), at `version_start`, is one h11 took;
-    None where h11's request-line expression would not match the line: `([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+)
-    HTTP/([0-9]\.[0-9])`, a method of token characters and a target of visible ASCII. Before the number, the
-    line is then exactly a method, a space, a target and ` HTTP/`: a target holds no space, so the first space ends
-    the method. Compiled, the loops are C loops over the bytes (parsers/headread.pxd), where the expression's engine
-    took some 2,500 instructions a request."""
-    target_end = version_start - len(_VERSION_PREFIX)
-    if target_end < 3 or not data.startswith(_VERSION_PREFIX, target_end):  # the shortest line is "M T HTTP/1.1"
-        return None
+def _request_line(data: bytes) -> tuple[bytes, bytes, int] | None:
+    r"""(method, target, where the version number begins) of a request line that h11's request-line expression
+    would match from the method to ` HTTP/`: `([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/`, a method of
+    token characters and a target of visible ASCII; None where it would not, or where the version would begin
+    past HEAD_MEMO_MAX_BYTES (no remembered head is longer). A target holds no space, so the first space ends the method
+    and the first byte that is not visible ASCII ends the target. The caller checks what follows: the version and
+    the first CRLF. Compiled, the loops are C loops over the bytes (parsers/headread.pxd), and finding the line's
+    end first, with `bytes.find`, cost a method call by name (some 1,500 instructions a request)."""
+    limit = min(len(data), HEAD_MEMO_MAX_BYTES)
     space = 0
-    while space < target_end:
+    while space < limit:
         byte = data[space]
         if byte == 0x20:
             break
         if not (0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A or 0x30 <= byte <= 0x39 or byte in b"-!#$%&'*+.^_`|~"):
             return None
         space += 1
-    if space == 0 or space + 1 >= target_end:
+    if space == 0 or space >= limit:
         return None
-    for index in range(space + 1, target_end):
-        byte = data[index]
+    target_end = space + 1
+    while target_end < limit:
+        byte = data[target_end]
         if byte < 0x21 or byte > 0x7E:
-            return None
-    return data[:space], data[space + 1 : target_end]
+            break
+        target_end += 1
+    version_start = target_end + len(_VERSION_PREFIX)
+    if target_end == space + 1 or version_start > limit or not data.startswith(_VERSION_PREFIX, target_end):
+        return None
+    return data[:space], data[space + 1 : target_end], version_start
 
 
 def _remembered_request(
@@ -112,15 +116,16 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
     """
     # The bytes a remembered head can span, as bytes: compiled, startswith on them is a C call (headread.pxd).
     start_bytes = data if type(data) is bytes else bytes(data[:HEAD_MEMO_MAX_BYTES])
+    parts = None
     if is_request:
+        # A remembered key starts with the version and its CRLF, so a key found where the version begins also
+        # finds the line's end: no method or target holds a CR or LF.
+        parts = _request_line(start_bytes)
         last_key, remembered = _last_request
-        if remembered is not None:
-            line_end = start_bytes.find(_LINE_END, 0, HEAD_MEMO_MAX_BYTES)
-            start = line_end - VERSION_LENGTH
-            if start > 0 and start + len(last_key) <= HEAD_MEMO_MAX_BYTES and start_bytes.startswith(last_key, start):
-                parts = _method_and_target(start_bytes, start)
-                if parts is not None:
-                    return ACCEPTED, _remembered_request(start + len(last_key), remembered, parts[0], parts[1])
+        if parts is not None and remembered is not None:
+            version_start = parts[2]
+            if version_start + len(last_key) <= HEAD_MEMO_MAX_BYTES and start_bytes.startswith(last_key, version_start):
+                return ACCEPTED, _remembered_request(version_start + len(last_key), remembered, parts[0], parts[1])
     else:
         for last_key, remembered_head in _recent_responses:
             if start_bytes.startswith(last_key):
@@ -133,11 +138,9 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
             if line_end > VERSION_LENGTH:
                 key = start_bytes[line_end - VERSION_LENGTH : end + 4]
                 remembered = _request_fields.get(key)
-                if remembered is not None:
-                    parts = _method_and_target(start_bytes, line_end - VERSION_LENGTH)
-                    if parts is not None:
-                        _last_request[0], _last_request[1] = key, remembered
-                        return ACCEPTED, _remembered_request(end + 4, remembered, parts[0], parts[1])
+                if remembered is not None and parts is not None and parts[2] == line_end - VERSION_LENGTH:
+                    _last_request[0], _last_request[1] = key, remembered
+                    return ACCEPTED, _remembered_request(end + 4, remembered, parts[0], parts[1])
         else:
             key = start_bytes[: end + 4]
             remembered_head = _response_heads.get(key)

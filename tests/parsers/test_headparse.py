@@ -479,26 +479,39 @@ EDGE_REQUEST_LINES = [
 ]
 
 
-@pytest.mark.parametrize("line", EDGE_REQUEST_LINES)
-def test_method_and_target_match_h11s_request_line_expression(line: bytes) -> None:
-    from h11._readers import request_line_re
+def _request_line_where_h11_reads_it(line: bytes) -> tuple[bytes, bytes] | None:
+    """The method and target `_request_line` finds in `line` followed by a head's end, when the version it finds
+    begins where `line`'s does (read_head then compares the version and the rest with a remembered key)."""
+    from parsers.headread import _request_line
 
-    from parsers.headread import _method_and_target
+    parts = _request_line(line + b"\r\nHost: a\r\n\r\n")
+    return None if parts is None or parts[2] != len(line) - 3 else parts[:2]
+
+
+@pytest.mark.parametrize("line", EDGE_REQUEST_LINES)
+def test_request_line_matches_h11s_request_line_expression(line: bytes) -> None:
+    from h11._readers import request_line_re
 
     match = request_line_re.fullmatch(line)
     expected = None if match is None else (match.group("method"), match.group("target"))
-    assert _method_and_target(line + b"\r\nHost: a\r\n\r\n", len(line) - 3) == expected
+    assert _request_line_where_h11_reads_it(line) == expected
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=12), st.sampled_from([b" ", b"  ", b"\t", b""]), st.binary(max_size=24),
        st.sampled_from([b" ", b"", b"  "]))
-def test_method_and_target_agree_with_h11_on_any_bytes(method: bytes, gap: bytes, target: bytes, end: bytes) -> None:
+def test_request_line_agrees_with_h11_on_any_bytes(method: bytes, gap: bytes, target: bytes, end: bytes) -> None:
     from h11._readers import request_line_re
-
-    from parsers.headread import _method_and_target
 
     line = method + gap + target + end + b"HTTP/1.1"
     match = request_line_re.fullmatch(line)
     expected = None if match is None else (match.group("method"), match.group("target"))
-    assert _method_and_target(line, len(line) - 3) == expected
+    assert _request_line_where_h11_reads_it(line) == expected
+
+
+def test_request_line_whose_version_begins_past_the_remembered_heads_length_is_not_read() -> None:
+    from parsers.headread import HEAD_MEMO_MAX_BYTES, _request_line
+
+    filler = b"a" * (HEAD_MEMO_MAX_BYTES - len(b"GET / HTTP/"))
+    assert _request_line(b"GET /" + filler + b" HTTP/1.1\r\n\r\n")[2] == HEAD_MEMO_MAX_BYTES
+    assert _request_line(b"GET /a" + filler + b" HTTP/1.1\r\n\r\n") is None
