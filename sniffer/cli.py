@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from detectors.openapi import ApiSpec, SpecError
+from parsers.transaction import Transaction
 from sniffer.alerting import AlertOutputs
 from sniffer.capture.pcapfile import CaptureError
 from sniffer.config import Config, ConfigError, load_config
@@ -114,8 +115,10 @@ class Outputs:
     alerting: AlertOutputs | None
     transactions: JsonLinesSink | None
 
-    def on_transaction(self):
-        return self.transactions.write if self.transactions else (lambda transaction: None)
+    def on_transaction(self) -> Callable[[Transaction], None] | None:
+        """Where each transaction is written: the transaction log, or nowhere (None, which the runs skip without a
+        call per transaction)."""
+        return self.transactions.write if self.transactions else None
 
     def reopen(self) -> None:
         for sink in (self.transactions, self.metrics, self.alerting):

@@ -63,13 +63,14 @@ class Run:
     def __init__(
         self,
         config: Config,
-        on_transaction: Callable[[Transaction], None],
+        on_transaction: Callable[[Transaction], None] | None,
         outputs: MetricOutputs | None = None,
         alerting: AlertOutputs | None = None,
         spec: ApiSpec | None = None,
         dropped: Callable[[], int] = lambda: 0,
     ) -> None:
-        """`dropped` counts packets the capture lost before the pipeline saw them (live capture's drops)."""
+        """`on_transaction`: where each transaction goes besides the outputs (None: nowhere). `dropped` counts
+        packets the capture lost before the pipeline saw them (live capture's drops)."""
         self.endpoints = EndpointSummary()
         self.outputs = outputs
         self.alerting = alerting
@@ -89,7 +90,8 @@ class Run:
             self.metrics.add(transaction)
         if self.batches is not None and self.batches.add(transaction, -1, ()):
             self.engine.inspect_sealed()
-        self.on_transaction(transaction)
+        if self.on_transaction is not None:
+            self.on_transaction(transaction)
 
     def feed(self, batch: PacketBatch) -> None:
         self.pipeline.process(batch)
@@ -123,7 +125,7 @@ class Run:
 def replay(
     readers: list[CaptureReader],
     config: Config,
-    on_transaction: Callable[[Transaction], None],
+    on_transaction: Callable[[Transaction], None] | None,
     on_progress: Callable[[int], None] | None = None,
     outputs: MetricOutputs | None = None,
     should_stop: Callable[[], bool] = lambda: False,

@@ -286,7 +286,7 @@ class ShardedRun:
         workers: int,
         paths: list[str],
         config: Config,
-        on_transaction: Callable[[Transaction], None] = lambda transaction: None,
+        on_transaction: Callable[[Transaction], None] | None = None,
         outputs: MetricOutputs | None = None,
         alerting: AlertOutputs | None = None,
         spec: ApiSpec | None = None,
@@ -318,7 +318,7 @@ class ShardedRun:
 
     def attach(
         self,
-        on_transaction: Callable[[Transaction], None],
+        on_transaction: Callable[[Transaction], None] | None,
         outputs: MetricOutputs | None,
         alerting: AlertOutputs | None,
     ) -> None:
@@ -542,7 +542,8 @@ class ShardedRun:
                 metrics.add(transaction)
             if alerting is not None:
                 alerting.observe(transaction, body_bytes, raised)
-            on_transaction(transaction)
+            if on_transaction is not None:
+                on_transaction(transaction)
 
     def _done(self, index: int) -> None:
         """The worker ended (normally after its final block; else it failed and the run ends in an error)."""
