@@ -56,3 +56,48 @@ class HeaderMemo:
         if len(self.store) >= self.entries:
             self.store.clear()
         self.store[id(headers)] = (headers, value)
+
+
+class FifoMemo:
+    """At most `entries` values by key, the oldest put forgotten first (first in, first out: a lookup does not
+    renew an entry), for tables whose entries never go stale on their own. Not an OrderedDict: compiled, an
+    extension type (parsers/memo.pxd) whose `get` and `put` are C calls from the modules that cimport it, and its
+    dictionary's lookups C calls too, where each of OrderedDict's methods was a call by name (some 700 instructions
+    compiled). The keys in the order they were put make a ring, `next_out` the oldest once it is full."""
+
+    __slots__ = ("entries", "store", "order", "next_out")
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self.store: dict[Any, Any] = {}
+        self.order: list[Any] = []
+        self.next_out = 0
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def get(self, key: Any) -> Any:
+        """The value put under `key`, or None (None itself is never put)."""
+        return self.store.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        store = self.store
+        if key in store:
+            store[key] = value  # keeps its place, as an OrderedDict's entry does
+            return
+        if self.entries <= 0:
+            return
+        order = self.order
+        if len(order) < self.entries:
+            order.append(key)
+        else:
+            oldest = self.next_out
+            del store[order[oldest]]
+            order[oldest] = key
+            self.next_out = oldest + 1 if oldest + 1 < self.entries else 0
+        store[key] = value
+
+    def clear(self) -> None:
+        self.store.clear()
+        self.order.clear()
+        self.next_out = 0

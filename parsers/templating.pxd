@@ -5,9 +5,18 @@
 
 cimport cython
 
+from parsers.memo cimport FifoMemo
+
+
+# The tables are typed, so that their lookups are C calls.
 cdef class EndpointTemplater:
-    cdef public object _cache, _cache_size, _endpoints, _learn_min_distinct, _max_tracked_prefixes
-    cdef public object _parents, _positions, _shapes
+    cdef public FifoMemo _cache
+    cdef public object _cache_size
+    cdef public dict _endpoints
+    cdef public object _learn_min_distinct, _max_tracked_prefixes
+    cdef public FifoMemo _parents
+    cdef public dict _positions
+    cdef public FifoMemo _shapes
     cpdef template(self, path)
     cpdef _template_uncached(self, path)
     cpdef _template_segment(self, templated, position, segment)

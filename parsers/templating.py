@@ -36,8 +36,9 @@ an extra path level. The output depends only on the input order: no clock, no ra
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from urllib.parse import unquote
+
+from parsers.memo import FifoMemo
 
 PARAM = "{param}"
 
@@ -178,15 +179,15 @@ class EndpointTemplater:
         self._cache_size = cache_size
         # prefix of templated segments -> distinct literals seen at the next position; None once learned.
         self._positions: dict[tuple[str, ...], set[str] | None] = {}
-        # Ordered: evicting the oldest entry of a plain dict walks past every entry deleted before it.
-        self._cache: OrderedDict[str, str] = OrderedDict()
+        # First in, first out (a plain dict's oldest entry is found by walking past every entry deleted before it).
+        self._cache = FifoMemo(cache_size)  # path -> endpoint
         # parent path ("/api/v1/users" of "/api/v1/users/42") -> its templated segments: paths that differ only in
         # their last segment (ids) template that segment alone. Exact: observing a literal again changes nothing,
         # and the table is emptied with the cache when a position learns.
-        self._parents: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._parents = FifoMemo(cache_size)  # str -> tuple[str, ...]
         # path with its decimal segments masked ("/orders/\x00/items") -> its endpoint: ids anywhere in the path,
         # not only last. Exact for the same reason, and emptied at the same time.
-        self._shapes: OrderedDict[str, str] = OrderedDict()
+        self._shapes = FifoMemo(cache_size)  # str -> str
         # Each endpoint as one shared str, where the paths of one endpoint would each build their own: the
         # detectors code a batch's endpoints by dict lookups, which find a shared str by its address. Bounded by
         # cache_size (emptied when full).
@@ -209,9 +210,7 @@ class EndpointTemplater:
                     self._endpoints.clear()
                 shared = self._endpoints[endpoint] = endpoint
             endpoint = shared
-            if len(self._cache) >= self._cache_size:
-                self._cache.popitem(last=False)
-            self._cache[path] = endpoint
+            self._cache.put(path, endpoint)
         return endpoint
 
     def _template_uncached(self, path: str) -> str:
@@ -240,14 +239,10 @@ class EndpointTemplater:
         for position, segment in enumerate(segments[1:]):
             templated.append(self._template_segment(templated, position, segment))
         if parent and self._cache_size:
-            if len(self._parents) >= self._cache_size:
-                self._parents.popitem(last=False)
-            self._parents[parent] = tuple(templated[:-1])
+            self._parents.put(parent, tuple(templated[:-1]))
         endpoint = "/".join(templated) or "/"
         if shape is not None:
-            if len(self._shapes) >= self._cache_size:
-                self._shapes.popitem(last=False)
-            self._shapes[shape] = endpoint
+            self._shapes.put(shape, endpoint)
         return endpoint
 
     def _template_segment(self, templated: list[str], position: int, segment: str) -> str:

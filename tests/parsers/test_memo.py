@@ -1,8 +1,11 @@
-"""HeaderMemo: values remembered per shared header list, never handed to another list, bounded."""
+"""HeaderMemo: values remembered per shared header list, never handed to another list, bounded. FifoMemo: values by
+key, the oldest forgotten first."""
 
 from __future__ import annotations
 
-from parsers.memo import HeaderMemo, SharedHeaders
+from collections import OrderedDict
+
+from parsers.memo import FifoMemo, HeaderMemo, SharedHeaders
 
 
 def test_a_value_comes_back_for_the_same_shared_list_only() -> None:
@@ -63,3 +66,28 @@ def test_a_shared_header_list_pickles_as_its_fields() -> None:
     shared.field_index = {b"host": b"a", b"vary": b"b"}
     copy = pickle.loads(pickle.dumps(shared))
     assert type(copy) is SharedHeaders and copy == shared and copy.field_index is None
+
+
+def test_fifo_memo_forgets_the_oldest_put_as_an_ordered_dict_would() -> None:
+    memo, reference = FifoMemo(3), OrderedDict()
+    keys = ["a", "b", "a", "c", "d", "b", "e", "f", "g", "a", "h"]
+    for step, key in enumerate(keys):
+        assert memo.get(key) == reference.get(key)
+        if key in reference:
+            reference[key] = step  # a value put again keeps its place
+        else:
+            if len(reference) >= 3:
+                reference.popitem(last=False)
+            reference[key] = step
+        memo.put(key, step)
+        assert memo.store == dict(reference) and len(memo) == len(reference)
+    memo.clear()
+    assert len(memo) == 0 and memo.get("h") is None
+    memo.put("x", 1)
+    assert memo.store == {"x": 1}
+
+
+def test_fifo_memo_of_no_entries_holds_nothing() -> None:
+    memo = FifoMemo(0)
+    memo.put("a", 1)
+    assert memo.get("a") is None and len(memo) == 0
