@@ -431,8 +431,10 @@ class Http1DirectionParser:
             if self.host_injected:
                 # The empty Host put in for h11 goes again (a new list: a remembered head's list is shared).
                 headers = [header for header in headers if header != (b"host", b"")]
-            return MessageHead(self.message_ts, version, headers, method=_token_text(method), target=_text(target))
-        return MessageHead(self.message_ts, version, headers, status=status, reason=_token_text(reason))
+            # Positional (ts_ns, http_version, headers, method, target, status, reason): compiled, keyword names are
+            # matched per call.
+            return MessageHead(self.message_ts, version, headers, _token_text(method), _text(target))
+        return MessageHead(self.message_ts, version, headers, "", "", status, _token_text(reason))
 
     def _take_head(self, head: MessageHead, ts_ns: int, framing: int | None = None) -> None:
         """The message's head is read; `framing`, when given, is what `_framing(head)` gave (and set)."""
