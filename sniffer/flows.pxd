@@ -49,4 +49,8 @@ cdef class Flow:
     cpdef verdict(self, looks_like_http)
 
 cdef class FlowTable:
-    cdef public object budget, emit, flows, idle_timeout_ns, limits, stale_retransmissions, stats, tombstones
+    cdef public object budget
+    cdef public list by_activity
+    cdef public object emit, entries_made
+    cdef public dict flows
+    cdef public object idle_timeout_ns, limits, stale_retransmissions, stats, tombstones

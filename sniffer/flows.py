@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from heapq import heapify, heappop, heappush, heapreplace
 
 from parsers.correlate import Exchange, TransactionCorrelator
 from parsers.http1 import Http1DirectionParser, ParserLimits
@@ -307,15 +308,33 @@ class Flow:
                 stats.tunnel_bytes += parser.tunnel_bytes
 
 
-class FlowTable:
-    """Flows by their direction-independent key, in order of last activity (least recent first)."""
+# Entries of the activity heap beyond twice the open flows (entries of flows removed since) after which it is built
+# again from the open flows alone.
+HEAP_SLACK = 1024
 
-    __slots__ = ("budget", "emit", "flows", "idle_timeout_ns", "limits", "stale_retransmissions", "stats", "tombstones")
+
+class FlowTable:
+    """Flows by their direction-independent key. Idle flows expire, and a full table evicts, least recently active
+    first: in the order of where in the input each flow's last segment came (`Flow.last_position`, which the
+    pipeline sets per segment).
+
+    That order is kept in a heap of (position, entry number, flow), renewed lazily: a segment only sets its flow's
+    position, and an entry whose position is out of date is renewed when it comes to the top. The top entry that is
+    up to date is then the least recently active flow (every other flow's position is at least its entry's). Before,
+    an OrderedDict had each segment move its flow to the end: two method calls by name per segment (some 900
+    instructions compiled)."""
+
+    __slots__ = ("budget", "by_activity", "emit", "entries_made", "flows", "idle_timeout_ns", "limits",
+                 "stale_retransmissions", "stats", "tombstones")  # fmt: skip
 
     def __init__(self, limits: FlowLimits, emit: Callable[[Flow, Exchange], None]) -> None:
         self.limits = limits
         self.emit = emit
-        self.flows: OrderedDict[int, Flow] = OrderedDict()
+        self.flows: dict[int, Flow] = {}
+        # Each open flow has one entry; a flow removed leaves its entry until it comes to the top (or the heap is
+        # built again). The entry number breaks ties (there are none: a position is one segment's, of one flow).
+        self.by_activity: list[tuple[int, int, Flow]] = []
+        self.entries_made = 0
         self.budget = ReassemblyBudget(limits.max_total_buffered_bytes)
         # Flows closed by timeout or eviction, remembered (at most max_flows of them) so that a late
         # retransmission of bytes they already delivered is not taken for a new connection.
@@ -327,14 +346,21 @@ class FlowTable:
     def __len__(self) -> int:
         return len(self.flows)
 
-    def create(self, key: int, a_key: int, a: Endpoint, b: Endpoint) -> Flow:
+    def create(self, key: int, a_key: int, a: Endpoint, b: Endpoint, position: int) -> Flow:
+        """A new flow, whose first segment came at `position` in the input."""
         self.tombstones.pop(key, None)
         while len(self.flows) >= self.limits.max_flows:
-            _, oldest = self.flows.popitem(last=False)
+            oldest = self._least_recent()
+            heappop(self.by_activity)
+            del self.flows[oldest.key]
             self.stats.evictions += 1
             self._bury(oldest)
         flow = Flow(key, a_key, a, b, self.limits, self.emit, self.stats, self.budget)
+        flow.last_position = position
         self.flows[key] = flow
+        if len(self.by_activity) > 2 * len(self.flows) + HEAP_SLACK:
+            self._rebuild_heap()
+        heappush(self.by_activity, (position, self._entry_number(), flow))
         self.stats.tcp_flows += 1
         return flow
 
@@ -345,13 +371,36 @@ class FlowTable:
     def expire(self, now_ns: int) -> None:
         """Closes flows idle for longer than the timeout, measured in packet time."""
         deadline = now_ns - self.idle_timeout_ns
-        while self.flows:
-            key, flow = next(iter(self.flows.items()))
-            if flow.last_ts_ns >= deadline:
+        while True:
+            flow = self._least_recent()
+            if flow is None or flow.last_ts_ns >= deadline:
                 return
-            del self.flows[key]
+            heappop(self.by_activity)
+            del self.flows[flow.key]
             self.stats.timeouts += 1
             self._bury(flow)
+
+    def _least_recent(self) -> Flow | None:
+        """The open flow whose last segment came first, its entry on top of the heap; None if none is open."""
+        heap, flows = self.by_activity, self.flows
+        while heap:
+            position, _, flow = heap[0]
+            if flows.get(flow.key) is not flow:
+                heappop(heap)  # removed since
+            elif flow.last_position != position:
+                heapreplace(heap, (flow.last_position, self._entry_number(), flow))
+            else:
+                return flow
+        return None
+
+    def _entry_number(self) -> int:
+        self.entries_made += 1
+        return self.entries_made
+
+    def _rebuild_heap(self) -> None:
+        """The heap of the open flows' entries alone."""
+        self.by_activity = [(flow.last_position, self._entry_number(), flow) for flow in self.flows.values()]
+        heapify(self.by_activity)
 
     def _bury(self, flow: Flow) -> None:
         flow.close()
@@ -388,6 +437,12 @@ class FlowTable:
         return oldest
 
     def close_all(self) -> None:
-        while self.flows:
-            _, flow = self.flows.popitem(last=False)
+        """Closes every flow, least recently active first."""
+        for flow in sorted(self.flows.values(), key=_last_position):
+            del self.flows[flow.key]
             flow.close()
+        self.by_activity.clear()
+
+
+def _last_position(flow: Flow) -> int:
+    return flow.last_position

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP
 from scapy.utils import wrpcap
 from support.samples import PCAPS, exchanges, run_replay
 
 from sniffer.capture.pcapfile import open_capture
 from sniffer.config import load_config
+from sniffer.flows import HEAP_SLACK, Endpoint, FlowLimits, FlowTable
 from sniffer.replay import build_pipeline
 
 
@@ -108,3 +112,66 @@ def test_kept_and_buffered_bytes_all_return_to_the_budget_when_flows_end() -> No
     pipeline.finish()
     assert pipeline.flows.budget.recent_used == 0
     assert pipeline.flows.budget.used == 0
+
+
+# (operation, key, packet time in ms): a segment of flow `key`, its removal (FIN or RST), or a look for idle flows.
+_TABLE_STEPS = st.lists(
+    st.tuples(st.sampled_from(["segment", "segment", "segment", "remove", "expire"]), st.integers(0, 11),
+              st.integers(0, 50)),
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TABLE_STEPS, st.integers(1, 6))
+def test_flows_expire_and_are_evicted_least_recently_active_first(steps: list, max_flows: int) -> None:
+    """The table's lazily renewed heap closes flows in the order an OrderedDict moved to the end per segment
+    closed them: by eviction, by idle timeout (which stops at the least recent flow that is not idle, as packet
+    times need not grow) and at the end. The tombstones of closed flows, kept in the order they closed, tell."""
+    table = FlowTable(FlowLimits(max_flows=max_flows, idle_timeout_s=0.01), lambda flow, exchange: None)
+    model: OrderedDict[int, int] = OrderedDict()  # key -> packet time (ns) of its last segment, least recent first
+    tombstones: OrderedDict[int, None] = OrderedDict()
+
+    def close_least_recent() -> None:
+        tombstones[model.popitem(last=False)[0]] = None
+        while len(tombstones) > max_flows:
+            tombstones.popitem(last=False)
+
+    now_ns = 0
+    for position, (operation, key, ms) in enumerate(steps, start=1):
+        now_ns = max(now_ns, ms * 1_000_000)
+        if operation == "segment":
+            flow = table.flows.get(key)
+            if flow is None:
+                tombstones.pop(key, None)
+                while len(model) >= max_flows:
+                    close_least_recent()
+                flow = table.create(key, key, Endpoint("10.0.0.1", key), Endpoint("10.0.0.2", 80), position)
+            model[key] = ms * 1_000_000
+            model.move_to_end(key)
+            flow.last_position, flow.last_ts_ns = position, ms * 1_000_000
+        elif operation == "remove" and key in model:
+            del model[key]
+            table.remove(table.flows[key])
+        elif operation == "expire":
+            while model and next(iter(model.values())) < now_ns - 10_000_000:
+                close_least_recent()
+            table.expire(now_ns)
+        assert list(table.tombstones) == list(tombstones)
+        assert set(table.flows) == set(model)
+    order = [flow.key for flow in sorted(table.flows.values(), key=lambda flow: flow.last_position)]
+    assert order == list(model)
+    assert len(table.by_activity) <= 2 * max_flows + HEAP_SLACK + 1
+
+
+def test_heap_entries_of_removed_flows_are_let_go_of() -> None:
+    """Connections that open and close one after another leave entries in the heap, as many as the table's size
+    bounds: memory stays bounded by configuration."""
+    table = FlowTable(FlowLimits(max_flows=10), lambda flow, exchange: None)
+    kept = table.create(0, 0, Endpoint("10.0.0.1", 1), Endpoint("10.0.0.2", 80), 1)
+    for key in range(1, 5001):
+        table.remove(table.create(key, key, Endpoint("10.0.0.1", key), Endpoint("10.0.0.2", 80), key + 1))
+        assert len(table.by_activity) <= 2 * table.limits.max_flows + HEAP_SLACK + 1
+    assert list(table.flows.values()) == [kept]
+    table.close_all()
+    assert kept.closed and not table.flows and not table.by_activity
