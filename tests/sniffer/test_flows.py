@@ -122,7 +122,7 @@ _TABLE_STEPS = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_TABLE_STEPS, st.integers(1, 6))
 def test_flows_expire_and_are_evicted_least_recently_active_first(steps: list, max_flows: int) -> None:
     """The table's lazily renewed heap closes flows in the order an OrderedDict moved to the end per segment
