@@ -70,10 +70,10 @@ def _request_line(data: bytes) -> tuple[bytes, bytes, int] | None:
     r"""(method, target, where the version number begins) of a request line that h11's request-line expression
     would match from the method to ` HTTP/`: `([-!#$%&'*+.^_`|~0-9a-zA-Z]+) ([\x21-\x7e]+) HTTP/`, a method of
     token characters and a target of visible ASCII; None where it would not, or where the version would begin
-    past HEAD_MEMO_MAX_BYTES (no remembered head is longer). A target holds no space, so the first space ends the method
-    and the first byte that is not visible ASCII ends the target. The caller checks what follows: the version and
-    the first CRLF. Compiled, the loops are C loops over the bytes (parsers/headread.pxd), and finding the line's
-    end first, with `bytes.find`, cost a method call by name (some 1,500 instructions a request)."""
+    past HEAD_MEMO_MAX_BYTES (no remembered head is longer). A target holds no space, so the first space ends the
+    method, and the first byte that is not visible ASCII ends the target. The caller checks what follows: the
+    version and the first CRLF. Compiled, the loops are C loops over the bytes (parsers/headread.pxd); finding the
+    line's end first, with `bytes.find`, cost a method call by name (some 1,500 instructions a request)."""
     limit = min(len(data), HEAD_MEMO_MAX_BYTES)
     space = 0
     while space < limit:
