@@ -1,14 +1,14 @@
-# Read by Cython only, when `pip install .` compiles parsers/memo.py (see setup.py): SharedHeaders and HeaderMemo
+# Read by Cython only, when `pip install .` compiles parsers/memo.py (see setup.py): SharedHeaders and the memos
 # become extension types whose attributes (their __slots__, which tests/test_compiled.py checks against this file)
 # are C struct fields: the shared list's index, read by parsers/messages.pxd, and the memos' stores. The memos' `get`
 # and `put` are C calls from the modules that cimport them (sniffer/records.pxd, parsers/templating.pxd). Plain
 # Python ignores this file.
 
-cdef class SharedHeaders(list):
-    cdef public object field_index
-
 cimport cython
 
+
+cdef class SharedHeaders(list):
+    cdef public object field_index
 
 cdef class HeaderMemo:
     cdef public object entries

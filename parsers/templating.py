@@ -179,7 +179,8 @@ class EndpointTemplater:
         self._cache_size = cache_size
         # prefix of templated segments -> distinct literals seen at the next position; None once learned.
         self._positions: dict[tuple[str, ...], set[str] | None] = {}
-        # First in, first out (a plain dict's oldest entry is found by walking past every entry deleted before it).
+        # First in, first out, by a ring of the keys (a plain dict's oldest entry is found by walking past every entry
+        # deleted before it).
         self._cache = FifoMemo(cache_size)  # path -> endpoint
         # parent path ("/api/v1/users" of "/api/v1/users/42") -> its templated segments: paths that differ only in
         # their last segment (ids) template that segment alone. Exact: observing a literal again changes nothing,
