@@ -334,7 +334,14 @@ def live_command(
 ) -> None:
     """Capture from network interfaces (a mirror port) and report their HTTP traffic until stopped."""
     # Imported here: scapy costs a few tenths of a second of start-up that a replay need not pay.
-    from sniffer.capture.live import LiveCaptureError, LiveSettings, LiveSource, drop_privileges, load_ring_kernel
+    from sniffer.capture.live import (
+        LiveCaptureError,
+        LiveSettings,
+        LiveSource,
+        check_can_capture,
+        drop_privileges,
+        load_ring_kernel,
+    )
     from sniffer.warmup import warm_up
 
     load_numba_registries()
@@ -343,7 +350,12 @@ def live_command(
 
     def open_sockets(config: Config, spec: ApiSpec | None) -> Any:
         # Every kernel is loaded before the sockets open: on a first run after installing, numba compiles them,
-        # which takes seconds a receive ring would overflow in.
+        # which takes seconds a receive ring would overflow in. A missing interface or privilege is said first.
+        try:
+            for interface in interfaces:
+                check_can_capture(interface)
+        except LiveCaptureError as error:
+            raise CaptureError(str(error)) from None
         warm_up(config)
         load_ring_kernel(settings)
         try:

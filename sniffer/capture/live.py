@@ -77,10 +77,26 @@ class Capture:
     ring: ReceiveRing | None = None  # None: the socket is read frame by frame
 
 
-def open_socket(interface: str, settings: LiveSettings) -> Capture:
-    """An AF_PACKET socket on `interface` through scapy (promiscuous, BPF attached)."""
+def check_can_capture(interface: str) -> None:
+    """Raises the error opening a socket on `interface` would, for a missing interface or privilege, before the
+    seconds of warm-up that come before the sockets are opened (sniffer.cli): one line at once, not after them."""
     if not os.path.exists(f"/sys/class/net/{interface}"):
         raise LiveCaptureError(f"{interface}: no such network interface")
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except PermissionError:
+        raise LiveCaptureError(_NEEDS_CAP_NET_RAW.format(interface=interface)) from None
+
+
+_NEEDS_CAP_NET_RAW = (
+    "{interface}: capturing needs the CAP_NET_RAW capability (run as root, give it to the service, "
+    "or setcap cap_net_raw+eip on the Python interpreter; see deploy/README.md)"
+)
+
+
+def open_socket(interface: str, settings: LiveSettings) -> Capture:
+    """An AF_PACKET socket on `interface` through scapy (promiscuous, BPF attached)."""
+    check_can_capture(interface)
     try:
         # scapy warns on stderr about link types it would dissect; apispy does not ask it to dissect anything.
         logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
@@ -89,10 +105,7 @@ def open_socket(interface: str, settings: LiveSettings) -> Capture:
 
         listener = L2ListenSocket(iface=interface, promisc=settings.promiscuous, filter=settings.bpf)
     except PermissionError:
-        raise LiveCaptureError(
-            f"{interface}: capturing needs the CAP_NET_RAW capability (run as root, give it to the service, "
-            "or setcap cap_net_raw+eip on the Python interpreter; see deploy/README.md)"
-        ) from None
+        raise LiveCaptureError(_NEEDS_CAP_NET_RAW.format(interface=interface)) from None
     except Scapy_Exception as error:
         raise LiveCaptureError(f"{interface}: cannot set the capture filter {settings.bpf!r}: {error}") from None
     except OSError as error:
