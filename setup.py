@@ -5,7 +5,8 @@ same (tests/test_compiled.py replays the samples both ways and compares each byt
 no Python headers), apispy installs as plain Python and the build says why. `APISPY_COMPILE=0` installs plain
 Python. An editable install (`pip install -e .`, a development checkout) is plain Python unless
 `APISPY_COMPILE=1`: compiled modules beside their sources would hide every later edit of them. Modules with numba
-kernels stay Python whatever the setting: numba compiles their bytecode.
+kernels stay Python whatever the setting: numba compiles their bytecode. A compiled build also compiles those
+kernels ahead of time with numba's pycc (sniffer/aot.py), so a run does not load numba (`APISPY_AOT=0`: not).
 
 A module's `.pxd` file, where there is one, makes the classes it names extension types when compiled: their
 attributes (each class's `__slots__`) become C fields, read without a dictionary lookup, and the methods it
@@ -15,6 +16,8 @@ classes as ordinary ones. Plain Python never reads the `.pxd` files.
 
 import os
 import re
+import sys
+import threading
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -64,8 +67,30 @@ class CompileWherePossible(build_ext):
             extension.sources = c_sources[extension.name]
             extension.optional = True  # a module that does not compile stays Python
         self.parallel = self.parallel or cores  # the C files are compiled side by side too
-        super().run()
-        self._keep_python_where_a_cimport_failed()
+        # The kernels meanwhile, in a thread: LLVM, like gcc, works with the GIL released.
+        kernels = threading.Thread(target=self._compile_kernels, name="numba kernels")
+        kernels.start()
+        try:
+            super().run()
+            self._keep_python_where_a_cimport_failed()
+        finally:
+            kernels.join()
+
+    def _compile_kernels(self) -> None:
+        """Compiles the numba kernels ahead of time into sniffer._aot_kernels (sniffer/aot.py says why). Where that
+        fails, they stay kernels that numba compiles when first called, as in a plain install."""
+        if os.environ.get("APISPY_AOT") == "0":
+            return
+        output = os.path.dirname(self.get_ext_fullpath("sniffer._aot_kernels"))
+        sys.path.insert(0, os.path.abspath("."))  # the sources being built, not an installed apispy
+        try:
+            from sniffer.aotbuild import build
+
+            os.makedirs(output, exist_ok=True)
+            build(output)
+        except Exception as error:  # noqa: BLE001  (no numba, no compiler: the build goes on, saying why)
+            self.warn(f"the numba kernels stay jitted: compiling them ahead of time failed ({type(error).__name__}: "
+                      f"{str(error).splitlines()[0] if str(error) else ''})")  # fmt: skip
 
     def _translate_each(self, cythonize, directives: dict) -> list[Extension]:
         """The modules Cython translates, one at a time: one it cannot translate stays Python (and so do those that

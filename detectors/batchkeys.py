@@ -15,9 +15,9 @@ from collections.abc import Hashable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-from numba import njit
 
 from parsers.transaction import TransactionColumns, transaction_columns
+from sniffer.aot import kernel
 
 
 class TransactionBatch(list):
@@ -129,7 +129,7 @@ HASH_SHIFT = 20
 LOW_31_BITS = 0x7FFFFFFF
 
 
-@njit(cache=True)
+@kernel("i8[::1]")
 def group_rows(keys):
     """(each row's group, each group's first row, each group's last row) of integer keys, groups numbered in the
     order of their first row."""
@@ -165,7 +165,7 @@ def group_rows(keys):
     return codes, firsts[:groups], lasts[:groups]
 
 
-@njit(cache=True)
+@kernel("i8[::1]", "i8[::1]", "i8")
 def first_per_group(rows, codes, groups):
     """(first row, number of rows) of each group present among `rows` (ascending), in order of first row."""
     counts = np.zeros(groups, np.int64)

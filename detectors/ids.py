@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
+
+from sniffer.aot import kernel
 
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
@@ -73,7 +74,9 @@ def batch_id_hashes(
     return present, hashes
 
 
-@njit(cache=True)
+@kernel(
+    "readonly u4[::1]", "i8[::1]", "i8[::1]", "i8[::1]", "i8[::1]", "b1[::1]", "u8[::1]",
+)  # fmt: skip
 def id_hashes(chars, path_ends, endpoint_codes, positions, position_ends, present, hashes):
     """For each path (the code points `chars` up to `path_ends[i]`, from the previous end): FNV-1a of the
     segments at its endpoint's placeholder positions (ascending, `positions` up to `position_ends[code]`), joined

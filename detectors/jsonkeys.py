@@ -14,7 +14,8 @@ key set.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from sniffer.aot import kernel
 
 UNSURE = 0  # json.loads decides
 FOUND = 1  # an object whose keys the kernel wrote
@@ -44,7 +45,7 @@ _NULL = np.frombuffer(b"null", np.uint8)
 _VALUE, _AFTER_VALUE, _KEY, _DONE, _FAIL, _START, _OPENED, _AFTER_KEY = 0, 1, 2, 3, 4, 5, 6, 7
 
 
-@njit(cache=True)
+@kernel()
 def _escape_length(buffer, position, end):
     """The length of the escape at `position` (a backslash) in a string: 6 for "u" and four hex digits, 2 for
     the other escapes, 0 if it is none."""
@@ -61,7 +62,7 @@ def _escape_length(buffer, position, end):
     return 2 if _SIMPLE_ESCAPES[escaped] else 0
 
 
-@njit(cache=True)
+@kernel()
 def _literal_end(buffer, position, end, literal):
     if position + len(literal) > end:
         return -1
@@ -71,7 +72,7 @@ def _literal_end(buffer, position, end, literal):
     return position + len(literal)
 
 
-@njit(cache=True)
+@kernel()
 def _digits_end(buffer, position, end):
     """Where a run of one or more digits from `position` ends, or -1 if there is none (a fraction's or an exponent's
     digits: rare enough per body that a call costs nothing, unlike the per-token scans written out in the kernel)."""
@@ -81,7 +82,9 @@ def _digits_end(buffer, position, end):
     return position if position > start else -1
 
 
-@njit(cache=True)
+@kernel(
+    "readonly u1[::1]", "i8[::1]", "i8[::1]", "i8", "i8", "u1[::1]", "i8[::1]", "i8[::1]"
+)  # fmt: skip
 def object_keys(buffer, starts, lengths, max_keys, max_key_chars, keys, key_ends, results):
     """For each body (buffer[starts[i]:starts[i] + lengths[i]], uint8): results[i] = FOUND where it is a JSON object
     in the subset (module docstring), its top-level keys then written to `keys` (uint8, at least as long as all the

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from sniffer.aot import kernel
 
 CLASS_LETTER = 0
 CLASS_DIGIT = 1
@@ -52,7 +53,7 @@ def _byte_classes() -> np.ndarray:
 BYTE_CLASSES = _byte_classes()
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def _take_count(counts: np.ndarray, class_counts: np.ndarray, value: int, length: int) -> float:
     """p * log2(p) of byte `value` in a body of `length` bytes, its count added to its class and then zeroed (so
     a value is taken once, and `counts` is all zero again after the body); 0.0 for a value already taken."""
@@ -65,7 +66,7 @@ def _take_count(counts: np.ndarray, class_counts: np.ndarray, value: int, length
     return probability * math.log2(probability)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def _body_shape(
     buffer: np.ndarray, start: int, length: int, counts: np.ndarray, class_counts: np.ndarray, out: np.ndarray,
     row: int, column: int,
@@ -89,7 +90,9 @@ def _body_shape(
         out[row, column + FEATURE_LETTERS + class_id] = class_counts[class_id] / length if length > 0 else 0.0
 
 
-@njit(cache=True)
+@kernel(
+    "readonly u1[::1]", "i8[::1]", "i8[::1]", "i8[::1]", "f8[::1]", "i8[::1]", "i8", "i8", "i8", "f8[:, ::1]",
+)  # fmt: skip
 def payload_rows(
     buffer: np.ndarray,
     offsets: np.ndarray,
@@ -139,7 +142,7 @@ def payload_rows(
                     out[row, column + feature] = shapes[source, feature]
 
 
-@njit(cache=True)
+@kernel()
 def window_stats(
     windows: np.ndarray,
     slot: int,
@@ -184,7 +187,10 @@ def window_stats(
         scales[slot, feature] = max(MAD_TO_SIGMA * mad, scale_floors[feature])
 
 
-@njit(cache=True)
+@kernel(
+    "f4[:, :, ::1]", "i8[::1]", "i8[::1]", "f8[:, ::1]", "f8[:, ::1]", "i8[::1]", "b1[::1]", "i8[::1]", "f8[:, ::1]",
+    "i8", "f8[::1]", "i8", "f8[:, ::1]", "f8[:, ::1]", "f8[::1]",
+)  # fmt: skip
 def score_and_learn(
     windows: np.ndarray,
     fills: np.ndarray,
@@ -251,7 +257,7 @@ def score_and_learn(
         pending[slot] += 1
 
 
-@njit(cache=True)
+@kernel("u1[::1]", "i8[::1]", "i8[::1]", "b1[::1]")
 def luhn_valid(digits: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, out: np.ndarray) -> None:
     """out[i] = whether the digit values digits[offsets[i]:offsets[i] + lengths[i]] (0..9) pass the Luhn check."""
     for row in range(offsets.shape[0]):

@@ -13,13 +13,14 @@ window is gone), never into the wrong sub-window.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from sniffer.aot import kernel
 
 BITMAP_WORDS = 16  # 1024 bits per sub-window for distinct counting
 BITMAP_BITS = BITMAP_WORDS * 64
 
 
-@njit(cache=True)
+@kernel("i8[::1]", "i8[::1]", "i8[::1]", "i8[:, ::1]", "i8[:, ::1]", "i8[::1]")
 def window_counts(slots, sub_windows, increments, counts, tags, totals):
     """Adds each event's increment to its slot's ring and writes the slot's window total after it to `totals`."""
     buckets = counts.shape[1]
@@ -41,7 +42,7 @@ def window_counts(slots, sub_windows, increments, counts, tags, totals):
         totals[i] = total
 
 
-@njit(cache=True)
+@kernel()
 def _popcount64(word):
     count = 0
     while word:
@@ -50,7 +51,7 @@ def _popcount64(word):
     return count
 
 
-@njit(cache=True)
+@kernel()
 def _mix64(x):
     """splitmix64's finaliser: linear counting needs bits that behave as random, which crc32's low bits do not."""
     x ^= x >> np.uint64(30)
@@ -61,7 +62,7 @@ def _mix64(x):
     return x
 
 
-@njit(cache=True)
+@kernel("i8[::1]", "i8[::1]", "u8[::1]", "u8[:, :, ::1]", "i8[:, ::1]", "f8[::1]")
 def window_distinct(slots, sub_windows, value_hashes, bitmaps, tags, estimates):
     """Marks each event's value in its slot's ring of bitmaps; writes the estimated distinct values in the window.
 
@@ -97,7 +98,7 @@ def window_distinct(slots, sub_windows, value_hashes, bitmaps, tags, estimates):
         estimates[i] = -BITMAP_BITS * np.log(zero_bits / BITMAP_BITS)
 
 
-@njit(cache=True)
+@kernel("f8[::1]", "f8", "f8")
 def robust_threshold(values, k, floor):
     """median + k * MAD * 1.4826 of `values` (the population), but at least `floor`."""
     if len(values) == 0:

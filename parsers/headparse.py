@@ -24,7 +24,8 @@ compile it, which it cannot do to numba's kernels) slices one copy of the head i
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from sniffer.aot import kernel
 
 INCOMPLETE, ACCEPTED, DEFER = 0, 1, 2
 
@@ -93,7 +94,7 @@ def _byte_classes() -> np.ndarray:
 BYTE_CLASSES = _byte_classes()
 
 
-@njit(cache=True)
+@kernel()
 def _all_in_class(buf: np.ndarray, start: int, end: int, flag: int) -> bool:
     """Whether every byte of buf[start:end] has the class flag (true for an empty range)."""
     for i in range(start, end):
@@ -102,12 +103,12 @@ def _all_in_class(buf: np.ndarray, start: int, end: int, flag: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@kernel()
 def _is_digit(value: int) -> bool:
     return DIGIT_0 <= value <= DIGIT_9
 
 
-@njit(cache=True)
+@kernel()
 def _equals_lowered(buf: np.ndarray, start: int, end: int, lowercase: np.ndarray) -> bool:
     """Whether buf[start:end], ASCII-lower-cased as bytes.lower() does, equals `lowercase`."""
     if end - start != lowercase.shape[0]:
@@ -121,7 +122,7 @@ def _equals_lowered(buf: np.ndarray, start: int, end: int, lowercase: np.ndarray
     return True
 
 
-@njit(cache=True)
+@kernel()
 def _head_end(buf: np.ndarray) -> tuple[int, int]:
     """(index of the LF ending the last head line, head length) at the first `\\n\\r?\\n`; (-1, -1) if none.
 
@@ -137,7 +138,7 @@ def _head_end(buf: np.ndarray) -> tuple[int, int]:
     return -1, -1
 
 
-@njit(cache=True)
+@kernel()
 def _line_end(buf: np.ndarray, start: int, last_lf: int) -> tuple[int, int]:
     """(content end, index of the LF) of the line starting at `start`; h11 strips one CR before the LF."""
     lf = start
@@ -149,7 +150,7 @@ def _line_end(buf: np.ndarray, start: int, last_lf: int) -> tuple[int, int]:
     return end, lf
 
 
-@njit(cache=True)
+@kernel()
 def _is_version(buf: np.ndarray, start: int) -> bool:
     """Whether buf[start:start + 8] is `HTTP/d.d` (the caller checked the length)."""
     for i in range(HTTP_PREFIX.shape[0]):
@@ -158,7 +159,7 @@ def _is_version(buf: np.ndarray, start: int) -> bool:
     return _is_digit(buf[start + 5]) and buf[start + 6] == DOT and _is_digit(buf[start + 7])
 
 
-@njit(cache=True)
+@kernel()
 def _request_line(buf: np.ndarray, end: int, meta: np.ndarray) -> bool:
     """h11's request_line: `token SP 1*VCHAR SP HTTP/d.d`, the whole line; fills the META slots."""
     method_end = 0
@@ -183,7 +184,7 @@ def _request_line(buf: np.ndarray, end: int, meta: np.ndarray) -> bool:
     return True
 
 
-@njit(cache=True)
+@kernel()
 def _status_line(buf: np.ndarray, end: int, meta: np.ndarray) -> bool:
     """h11's status_line: `HTTP/d.d SP 3DIGIT [SP reason]`, reason any of SP / HTAB / field-vchar.
 
@@ -210,7 +211,7 @@ def _status_line(buf: np.ndarray, end: int, meta: np.ndarray) -> bool:
     return True
 
 
-@njit(cache=True)
+@kernel()
 def _header_line(buf: np.ndarray, start: int, fields: np.ndarray, row: int) -> int:
     """h11's header_field, `token ":" OWS [field-content] OWS`, over the line starting at `start`, in one pass.
 
@@ -242,7 +243,7 @@ def _header_line(buf: np.ndarray, start: int, fields: np.ndarray, row: int) -> i
     return i
 
 
-@njit(cache=True)
+@kernel()
 def _framing_and_host_ok(
     buf: np.ndarray, fields: np.ndarray, n_fields: int, is_request: bool, host_required: bool, meta: np.ndarray
 ) -> bool:
@@ -283,7 +284,7 @@ def _framing_and_host_ok(
     return content_lengths + transfer_encodings <= 1
 
 
-@njit(cache=True)
+@kernel("readonly u1[::1]", "b1", "i8[:, ::1]", "i8[::1]")
 def scan_head(buf: np.ndarray, is_request: bool, fields: np.ndarray, meta: np.ndarray) -> int:
     """Reads the head at the start of `buf` (uint8) as h11 would; returns INCOMPLETE, ACCEPTED or DEFER.
 

@@ -179,11 +179,14 @@ def report(result: ReplayResult, quiet: bool) -> None:
 
 
 def build_name() -> str:
-    """How this apispy was built: `pip install .` compiles its hot modules with Cython where it can (see setup.py);
-    an editable install, `APISPY_COMPILE=0` or a failed compile leave plain Python, some 30% slower."""
+    """How this apispy was built: `pip install .` compiles its hot modules with Cython where it can, and its numba
+    kernels ahead of time (see setup.py); an editable install, `APISPY_COMPILE=0` or a failed compile leave plain
+    Python, some 30% slower, and kernels that numba compiles when first called."""
     import parsers.http1
+    from sniffer.aot import compiled_module
 
-    return "compiled with Cython" if Path(parsers.http1.__file__).suffix in (".so", ".pyd") else "plain Python"
+    name = "compiled with Cython" if Path(parsers.http1.__file__).suffix in (".so", ".pyd") else "plain Python"
+    return name + (", kernels compiled ahead of time" if compiled_module() is not None else "")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -42,7 +42,12 @@ def main() -> None:
 
 def load_numba_registries() -> None:
     """Loads numba's typing and lowering registries, which its first kernel call would (some 0.3 s, and hundreds
-    of thousands of objects), with the collector off, and freezes them with everything else made so far."""
+    of thousands of objects), with the collector off, and freezes them with everything else made so far. Not where
+    the kernels run from the compiled module (sniffer.aot): numba is then not loaded at all."""
+    from sniffer.aot import compiled_module
+
+    if compiled_module() is not None:
+        return
     from numba.core.registry import cpu_target
 
     enabled = gc.isenabled()

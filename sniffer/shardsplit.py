@@ -17,13 +17,14 @@ fixed ranges (`Shard.owns`).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from sniffer.aot import kernel
 
 SHARD_BUCKETS = 4096  # flow keys fall into this many buckets
 UNGIVEN = -1
 
 
-@njit(cache=True)
+@kernel("i8[::1]", "i8[::1]", "i8[::1]", "f8[::1]")
 def give_buckets(buckets, owners, given, shares):
     """Gives each bucket of `buckets` (in order) that `owners` does not yet give a shard to the shard whose count
     of buckets (`given`) lies furthest below its share (`shares`, summing to 1) of the buckets given with it;

@@ -86,6 +86,7 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
     assert no_compiler.returncode == 0, no_compiler.stderr[-2000:]
     assert not list(tree.glob("*/*.so"))
     assert 'building extension "parsers.http1" failed' in no_compiler.stderr
+    assert "the numba kernels stay jitted: compiling them ahead of time failed" in no_compiler.stderr
     # Where one module does not compile, those that cimport its extension types stay Python too (they would not
     # import), and apispy runs: a compiler that fails on parsers/http1.c only. So does a module Cython cannot
     # translate (another Cython release might not take one): sniffer/summary.pxd declaring a method it lacks.
@@ -102,7 +103,7 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
     unoptimised = f"{os.environ.get('CFLAGS', '')} -O0"
     partial = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=900,
                              env={**os.environ, "APISPY_COMPILE": "1", "CC": str(failing_compiler),
-                                  "CFLAGS": unoptimised})  # fmt: skip
+                                  "CFLAGS": unoptimised, "APISPY_AOT": "0"})  # fmt: skip
     summary_pxd.write_text(declarations)
     assert partial.returncode == 0, partial.stderr[-2000:]
     compiled = {path.relative_to(tree).as_posix().split(".")[0] for path in tree.glob("*/*.so")}
@@ -114,9 +115,12 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
     assert "sniffer.replay stays Python: it cimports sniffer.summary, which did not compile" in partial.stderr
     sample = [str(PCAPS / "api_python_curl.pcap")]
     assert outputs_of(tree, tmp_path / "partial", sample) == outputs_of(PROJECT, tmp_path / "partial-plain", sample)
+    copy_numba_cache(tree)
     # At -O1: what is compared here is what Cython made of the sources, which gcc's level does not change (it only
     # would where the C had undefined behaviour); installs build at Python's -O3. gcc then takes some 37 s for the
-    # modules on two cores, where -O3 took 80 to 110 s, and the suite must stay under ten minutes.
+    # modules on two cores, where -O3 took 80 to 110 s, and the suite must stay under ten minutes. The numba
+    # kernels are compiled ahead of time meanwhile (sniffer/aot.py): some 45 s of one core, 15 s with the kernels
+    # the suite has compiled by now in numba's cache.
     build = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=900,
                            env={**os.environ, "APISPY_COMPILE": "1",
                                 "CFLAGS": f"{os.environ.get('CFLAGS', '')} -O1"})  # fmt: skip
@@ -135,7 +139,7 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
         [sys.executable, "-c", "import sys; from sniffer.cli import main; sys.argv[0] = 'apispy'; main()", "--version"],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True,
     ).stdout  # fmt: skip
-    assert version.endswith("(compiled with Cython)\n")
+    assert version.endswith("(compiled with Cython, kernels compiled ahead of time)\n")
     # The classes the .pxd files declare are extension types there: their public attributes are C fields that
     # Python reads through descriptors (the others, C fields only, are not seen from Python).
     declared = {module: {name: [attribute for attribute in declaration.attributes
@@ -169,6 +173,58 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
     options = ("--config", str(small_reservoir))
     plain = outputs_of(PROJECT, tmp_path / "plain-small-reservoir", [str(public)], options)
     assert outputs_of(tree, tmp_path / "built-small-reservoir", [str(public)], options) == plain
+    check_kernels_run_compiled(tree, captures)
+
+
+# Runs in the built tree: a replay, the live warm-up and the ring's kernel leave numba unloaded (every kernel they
+# call ran from the compiled module); a call with another dtype than compiled for goes to numba, and is right.
+KERNELS_CHECK = """
+import sys
+import numpy as np
+from sniffer.cli import main
+from sniffer.config import Config
+from sniffer.warmup import warm_up
+from sniffer.capture.live import LiveSettings, load_ring_kernel
+from detectors.windows import window_counts
+try:
+    main(["replay", "--quiet", *sys.argv[1:]])
+except SystemExit as exit:
+    assert exit.code in (0, None), exit.code
+assert warm_up(Config()) == 1
+load_ring_kernel(LiveSettings())
+print("numba" in sys.modules)
+totals = np.zeros(3, np.int64)
+window_counts(np.zeros(3, np.int32), np.zeros(3, np.int64), np.ones(3, np.int64), np.zeros((1, 4), np.int64),
+              np.zeros((1, 4), np.int64), totals)
+print(totals.tolist(), "numba" in sys.modules)
+"""
+
+
+def check_kernels_run_compiled(tree: Path, captures: list[str]) -> None:
+    assert list((tree / "sniffer").glob("_aot_kernels.*.so"))
+    environment = {**os.environ, "PYTHONPATH": str(tree)}
+    result = subprocess.run([sys.executable, "-c", KERNELS_CHECK, *captures], capture_output=True, text=True,
+                            env=environment, cwd=tree, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["False", "[1, 2, 3] True"]
+    # A kernel module edited after the build: the compiled module is not used (it would run the old code).
+    edited = tree / "detectors" / "windows.py"
+    edited.write_text(edited.read_text() + "\n# edited after the build\n")
+    version = subprocess.run([sys.executable, "-c", "from sniffer.cli import main; main()", "--version"],
+                             capture_output=True, text=True, env=environment, cwd=tree, check=True).stdout  # fmt: skip
+    assert version.endswith("(compiled with Cython)\n")
+
+
+def copy_numba_cache(tree: Path) -> None:
+    """numba's on-disk cache of the project's kernels, into the copy `tree`: an entry is keyed by the kernel's
+    name, line and argument types and holds a digest of its module's source, all the same in the copy, so the
+    ahead-of-time build does not compile again what the suite's runs already compiled (the types it is built for
+    are those runs' types)."""
+    for package in ("sniffer", "parsers", "detectors"):
+        for cached in (PROJECT / package).glob("**/__pycache__/*.nb[ic]"):
+            target = tree / cached.relative_to(PROJECT)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(cached, target)
 
 
 def test_the_suite_runs_the_plain_python_sources() -> None:

@@ -8,8 +8,8 @@ corrupt length comes back as a status code that the reader turns into a one-line
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from sniffer.aot import kernel
 from sniffer.capture.formats import (
     MAX_SANE_FRAME,
     PCAP_RECORD_HEADER_LEN,
@@ -25,7 +25,7 @@ STATUS_FULL = 2  # output arrays full
 STATUS_OTHER_BLOCK = 3  # pcapng: a block the Python side handles (SHB, IDB, statistics, ...)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def read_u32(buf: np.ndarray, pos: int, big_endian: bool) -> int:
     if big_endian:
         return (
@@ -34,14 +34,14 @@ def read_u32(buf: np.ndarray, pos: int, big_endian: bool) -> int:
     return (np.int64(buf[pos + 3]) << 24) | (np.int64(buf[pos + 2]) << 16) | (np.int64(buf[pos + 1]) << 8) | buf[pos]
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def read_u16(buf: np.ndarray, pos: int, big_endian: bool) -> int:
     if big_endian:
         return (np.int64(buf[pos]) << 8) | buf[pos + 1]
     return (np.int64(buf[pos + 1]) << 8) | buf[pos]
 
 
-@njit(cache=True)
+@kernel("readonly u1[::1]", "i8", "i8", "b1", "i8", "i8[::1]", "i4[::1]", "i4[::1]", "i8[::1]")
 def index_pcap_records(buf, start, end, big_endian, ns_per_tick, frame_offsets, captured_lengths, wire_lengths, ts_ns):
     """Index classic pcap records in buf[start:end]; returns (records, next_offset, status)."""
     n = 0
@@ -68,7 +68,10 @@ def index_pcap_records(buf, start, end, big_endian, ns_per_tick, frame_offsets, 
         pos += PCAP_RECORD_HEADER_LEN + captured
 
 
-@njit(cache=True)
+@kernel(
+    "readonly u1[::1]", "i8", "i8", "b1", "i4[::1]", "i8[::1]", "i8[::1]", "i8[::1]", "i4[::1]", "i4[::1]", "i8[::1]",
+    "i4[::1]",
+)  # fmt: skip
 def index_pcapng_packets(
     buf,
     start,

@@ -25,7 +25,8 @@ import socket
 import struct
 
 import numpy as np
-from numba import njit
+
+from sniffer.aot import kernel
 
 PACKET_RX_RING = 5
 PACKET_VERSION = 10
@@ -53,7 +54,7 @@ DEFAULT_RETIRE_MS = 20
 NS_PER_S = 1_000_000_000
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def _u32(ring: np.ndarray, at: int) -> int:
     return (
         np.int64(ring[at])
@@ -63,7 +64,10 @@ def _u32(ring: np.ndarray, at: int) -> int:
     )
 
 
-@njit(cache=True)
+@kernel(
+    "u1[::1]", "i8", "b1", "i8", "i8", "u1[::1]", "i8", "i8", "i8[::1]", "i4[::1]", "i4[::1]", "i8[::1]",
+    "i4[::1]",
+)  # fmt: skip
 def copy_block(
     ring: np.ndarray,
     block: int,

@@ -9,8 +9,8 @@ rebuild the datagram and feed it back through this decoder as a raw-IP frame.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from sniffer.aot import kernel
 from sniffer.batch import KIND_FRAGMENT, KIND_MALFORMED, KIND_OTHER, KIND_TCP, DecodedBatch, PacketBatch
 from sniffer.decode.ip import (
     IPPROTO_AH,
@@ -75,17 +75,17 @@ FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x100000001B3)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def _be16(buf, pos):
     return (np.int64(buf[pos]) << 8) | np.int64(buf[pos + 1])
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def _be32(buf, pos):
     return (np.int64(buf[pos]) << 24) | (np.int64(buf[pos + 1]) << 16) | (np.int64(buf[pos + 2]) << 8) | buf[pos + 3]
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def _mix64(x):
     """splitmix64's finaliser: spreads every input bit over the whole key."""
     x ^= x >> np.uint64(30)
@@ -96,7 +96,7 @@ def _mix64(x):
     return x
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def _endpoint_key(addr, port):
     h = FNV_OFFSET
     for k in range(16):
@@ -106,7 +106,7 @@ def _endpoint_key(addr, port):
     return _mix64(h)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline=True)
 def _network_start(buf, start, end, link_type):
     """Returns (ethertype-like protocol, offset of the network header); protocol NO_NETWORK when not IP."""
     pos = start
@@ -164,7 +164,13 @@ def _network_start(buf, start, end, link_type):
     return proto, pos
 
 
-@njit(cache=True)
+@kernel(
+    # the frames and their rows
+    "readonly u1[::1]", "i8[::1]", "i4[::1]", "i4[::1]", "i4[::1]",
+    # the output columns, in DecodedBatch's order
+    "u1[::1]", "u1[::1]", "i8[::1]", "i8[::1]", "u1[:, ::1]", "u1[:, ::1]", "u2[::1]", "u2[::1]", "u4[::1]", "u4[::1]",
+    "u1[::1]", "i8[::1]", "i4[::1]", "i4[::1]", "u8[::1]", "u8[::1]",
+)  # fmt: skip
 def decode_kernel(
     frames,
     frame_offsets,
