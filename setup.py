@@ -67,7 +67,7 @@ class CompileWherePossible(build_ext):
             extension.sources = c_sources[extension.name]
             extension.optional = True  # a module that does not compile stays Python
         self.parallel = self.parallel or cores  # the C files are compiled side by side too
-        # The kernels meanwhile, in a thread: LLVM, like gcc, works with the GIL released.
+        # The kernels meanwhile, in a thread (numba's compile takes one core; gcc runs in processes of its own).
         kernels = threading.Thread(target=self._compile_kernels, name="numba kernels")
         kernels.start()
         try:

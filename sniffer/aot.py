@@ -1,8 +1,8 @@
 """numba kernels that run from an ahead-of-time compiled module where the build made one, so numba is not loaded.
 
-A replay's start-up was about one second on this VM, some 0.7 s of it numba's: importing it (0.4 s), loading its
-typing and lowering registries (0.25 s) and each kernel's on-disk cache. That is a fifth of a replay of the bench's
-300k packets, and nearly all of a small capture's. The compiled build (setup.py, sniffer/aotbuild.py) therefore
+A replay's start-up was about one second on this VM, half of it or more numba's: importing it (0.4 s), loading
+its typing and lowering registries (0.25 s) and each kernel's on-disk cache. That is a tenth or more of a replay
+of the bench's 300k packets, and most of a small capture's. The compiled build (setup.py, sniffer/aotbuild.py) therefore
 compiles every kernel that Python calls, for the argument types apispy passes it, into one extension module with
 numba's pycc; it needs only numpy at run time.
 
