@@ -22,6 +22,7 @@ them is, which numba needs to compile the call: the caller's globals then name t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import os
@@ -172,17 +173,9 @@ def source_digest() -> int:
     return int.from_bytes(digest.digest()[:8], "little", signed=True)
 
 
-_compiled_module: list[Any] = []  # [module or None], once resolved
-
-
+@functools.cache
 def compiled_module() -> Any:
     """The compiled module when it exists, matches these sources and may be used (see module doc); else None."""
-    if not _compiled_module:
-        _compiled_module.append(_load_compiled_module())
-    return _compiled_module[0]
-
-
-def _load_compiled_module() -> Any:
     if os.environ.get("NUMBA_DISABLE_JIT") == "1" or os.environ.get("APISPY_AOT") == "0":
         return None
     try:
