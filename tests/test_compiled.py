@@ -75,6 +75,7 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
         shutil.copytree(PROJECT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy(PROJECT / name, tree / name)
+    copy_numba_cache(tree)
     command = [sys.executable, "setup.py", "-q", "build_ext", "--inplace", "-j", "2"]
     plain = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=60,
                            env={**os.environ, "APISPY_COMPILE": "0"})  # fmt: skip
@@ -115,7 +116,6 @@ def test_the_compiled_build_writes_what_plain_python_writes(tmp_path: Path) -> N
     assert "sniffer.replay stays Python: it cimports sniffer.summary, which did not compile" in partial.stderr
     sample = [str(PCAPS / "api_python_curl.pcap")]
     assert outputs_of(tree, tmp_path / "partial", sample) == outputs_of(PROJECT, tmp_path / "partial-plain", sample)
-    copy_numba_cache(tree)
     # At -O1: what is compared here is what Cython made of the sources, which gcc's level does not change (it only
     # would where the C had undefined behaviour); installs build at Python's -O3. gcc then takes some 37 s for the
     # modules on two cores, where -O3 took 80 to 110 s, and the suite must stay under ten minutes. The numba
@@ -217,9 +217,10 @@ def check_kernels_run_compiled(tree: Path, captures: list[str]) -> None:
 
 def copy_numba_cache(tree: Path) -> None:
     """numba's on-disk cache of the project's kernels, into the copy `tree`: an entry is keyed by the kernel's
-    name, line and argument types and holds a digest of its module's source, all the same in the copy, so the
-    ahead-of-time build does not compile again what the suite's runs already compiled (the types it is built for
-    are those runs' types)."""
+    name, line and argument types and holds a digest of its module's source, all the same in the copy, so neither
+    the replays of the partly compiled tree (whose kernels are jitted) nor the ahead-of-time build compile again
+    what the suite's runs already compiled (the types it is built for are those runs' types). Compiling them
+    afresh took the first replay some 25 s."""
     for package in ("sniffer", "parsers", "detectors"):
         for cached in (PROJECT / package).glob("**/__pycache__/*.nb[ic]"):
             target = tree / cached.relative_to(PROJECT)

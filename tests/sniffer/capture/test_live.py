@@ -226,16 +226,38 @@ def test_drops_are_counted_the_same_in_the_summary_and_the_time_series(veth, tmp
         assert "packets were dropped before apispy read them" in stderr
 
 
-def test_cap_net_raw_alone_is_enough_to_capture(veth, tmp_path: Path) -> None:
+def copy_numba_cache_for_others(cache: Path) -> None:
+    """The project's numba cache (the suite's runs filled it), copied into `cache` as numba lays out a
+    NUMBA_CACHE_DIR, for a process of another user: `nobody` may not write the project's own `__pycache__`, so its
+    numba would compile every kernel afresh at the warm-up, some 25 s of the suite."""
+    from numba.core.caching import _CacheLocator
+
+    root = Path(__file__).resolve().parents[3]
+    for package in ("sniffer", "parsers", "detectors"):
+        for cached in (root / package).glob("**/__pycache__/*.nb[ic]"):
+            source_dir = cached.parent.parent
+            target = cache / _CacheLocator.get_suitable_cache_subpath(str(source_dir / "any.py"))
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(cached, target / cached.name)
+    for path in [cache, *cache.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)
+
+
+def test_cap_net_raw_alone_is_enough_to_capture(veth, request: pytest.FixtureRequest) -> None:
     if shutil.which("setpriv") is None:
         pytest.skip("needs setpriv (util-linux) to run apispy as nobody with only CAP_NET_RAW")
     namespace, inside, outside = veth
+    cache = Path(tempfile.mkdtemp(prefix="apispy-numba-"))  # tmp_path's parents are root's alone
+    request.addfinalizer(lambda: shutil.rmtree(cache, ignore_errors=True))
+    copy_numba_cache_for_others(cache)
     process = subprocess.Popen(
         [
             "ip",
             "netns",
             "exec",
             namespace,
+            "env",
+            f"NUMBA_CACHE_DIR={cache}",
             "setpriv",
             "--reuid=nobody",
             "--regid=nogroup",
