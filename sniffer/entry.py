@@ -41,18 +41,18 @@ def main() -> None:
 
 
 def load_numba_registries() -> None:
-    """Loads numba's typing and lowering registries, which its first kernel call would (some 0.3 s, and hundreds
-    of thousands of objects), with the collector off, and freezes them with everything else made so far. Not where
-    the kernels run from the compiled module (sniffer.aot): numba is then not loaded at all."""
+    """Imports numba and loads its typing and lowering registries, which its first kernel call would (some 0.3 s,
+    and hundreds of thousands of objects), with the collector off, and freezes them with everything else made so
+    far. Not where the kernels run from the compiled module (sniffer.aot): numba is then not loaded at all."""
     from sniffer.aot import compiled_module
 
     if compiled_module() is not None:
         return
-    from numba.core.registry import cpu_target
-
     enabled = gc.isenabled()
     gc.disable()
     try:
+        from numba.core.registry import cpu_target
+
         cpu_target.target_context.refresh()
     finally:
         gc.freeze()

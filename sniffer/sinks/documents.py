@@ -6,12 +6,12 @@ import json
 import os
 import tempfile
 
-import yaml
-
 
 def write_document(document: dict, path: str) -> None:
     """Write atomically: YAML if `path` ends in .yaml/.yml, else JSON; readable by other users (0644)."""
     if path.lower().endswith((".yaml", ".yml")):
+        import yaml  # here, not at the top: a run that writes no YAML is spared 30 ms of start-up
+
         text = yaml.safe_dump(document, sort_keys=True, allow_unicode=True, default_flow_style=False)
     else:
         text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"

@@ -84,3 +84,23 @@ def test_a_replay_leaves_nothing_for_collections_at_start_up_or_exit() -> None:
     collections, tracked = collections_and_tracked(*replay)
     assert collections == 0
     assert tracked < 1_000  # not frozen when the command returns, this replay leaves some 4,700
+
+
+LAZY_CHECK = """
+import sys
+import sniffer.cli
+from sniffer.config import load_config
+load_config(sys.argv[1])
+print(sorted(name for name in ("yaml", "urllib.request", "http.client") if name in sys.modules))
+"""
+
+
+def test_what_only_yaml_or_webhooks_need_is_not_imported_at_start_up(tmp_path: Path) -> None:
+    """PyYAML and urllib.request (with http.client and email) took 100 ms of a replay's start-up, which only a YAML
+    file (a spec, a config, an inventory) or a webhook needs; they are imported when one is there."""
+    config = tmp_path / "apispy.toml"
+    config.write_text("[flows]\nmax_flows = 1000\n")
+    result = subprocess.run([sys.executable, "-c", LAZY_CHECK, str(config)], capture_output=True, text=True,
+                            cwd=PROJECT, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == "[]\n"
