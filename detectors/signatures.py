@@ -310,7 +310,7 @@ class SignatureSet:
         # Text k takes the joined bytes [starts[k], starts[k + 1] - 1), then its NUL.
         starts = np.zeros(len(texts), dtype=np.int64)
         np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))[:-1] + 1, out=starts[1:])
-        return np.unique(np.searchsorted(starts, np.array(ends, dtype=np.int64) - 1, side="right") - 1)
+        return sorted_distinct(np.searchsorted(starts, np.array(ends, dtype=np.int64) - 1, side="right") - 1)
 
     def units_with_hits(self, parts: Sequence[bytes], bounds: Sequence[int], direction: str) -> list[int]:
         """The units in which some expression of `direction` occurs, in order. Unit i is
@@ -326,7 +326,7 @@ class SignatureSet:
         if hit_parts is None:
             return self._units_by_groups(parts, bounds, direction)
         units = np.searchsorted(np.asarray(bounds, dtype=np.int64), hit_parts, side="right") - 1
-        return np.unique(units).tolist()
+        return sorted_distinct(units).tolist()
 
     def _units_by_groups(self, parts: Sequence[bytes], bounds: Sequence[int], direction: str) -> list[int]:
         """units_with_hits by scanning: groups of UNIT_GROUP units as one text, then the single units of the
@@ -352,6 +352,15 @@ def _collect_end(signature_id: int, start: int, end: int, flags: int, ends: list
     """Keeps where a match ends; True (stop the scan) once there are too many to locate this way."""
     ends.append(end)
     return len(ends) >= LOCATE_MAX_MATCHES
+
+
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """What np.unique gives for a 1-D array, its distinct values in order. Not np.unique itself: in numpy 2.4 its
+    first call imports numpy.ma (to ask whether the array is masked), 44 ms of the run that first scans a hit."""
+    ordered = np.sort(values)
+    keep = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -238,13 +238,12 @@ class IntervalMetrics:
             "resp_bytes": aggregate.resp_bytes,
         }
         if aggregate.latencies:
-            latencies = np.asarray(aggregate.latencies)
-            p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
+            p50, p95, p99 = linear_percentiles(aggregate.latencies, (50, 95, 99))
             fields.update(
-                latency_p50_ms=round(float(p50), 3),
-                latency_p95_ms=round(float(p95), 3),
-                latency_p99_ms=round(float(p99), 3),
-                latency_max_ms=round(float(latencies.max()), 3),
+                latency_p50_ms=round(p50, 3),
+                latency_p95_ms=round(p95, 3),
+                latency_p99_ms=round(p99, 3),
+                latency_max_ms=round(max(aggregate.latencies), 3),
             )
         tags = {"endpoint": endpoint, "method": method, "status": status, "host": host}
         return Point(REQUESTS_MEASUREMENT, tags, fields, start)
@@ -268,6 +267,28 @@ class IntervalMetrics:
         }
         fields.update(self.health_fields())
         return Point(CAPTURE_MEASUREMENT, {"source": self.source}, fields, start)
+
+
+def linear_percentiles(values: list[float], percents: tuple[int, ...]) -> list[float]:
+    """What `np.percentile(values, percents)` gives (its default, linear method), to the last bit: the same
+    virtual index, (n - 1) * percent / 100, and the same interpolation as numpy's `_lerp`, from the upper value
+    when past half way. Not np.percentile itself: in numpy 2.4 it calls np.unique, whose first call imports
+    numpy.ma (44 ms, on the first interval a run closes); for three percentiles of a few hundred values, sorting a
+    list costs less than numpy's overhead besides. `values` hold no NaN (they are latencies)."""
+    ordered = sorted(values)
+    last = len(ordered) - 1
+    results = []
+    for percent in percents:
+        index = last * (percent / 100)
+        if index >= last:
+            results.append(ordered[last])
+            continue
+        below = floor(index)
+        gamma = index - below
+        low, high = ordered[below], ordered[below + 1]
+        difference = high - low
+        results.append(high - difference * (1 - gamma) if gamma >= 0.5 else low + difference * gamma)
+    return results
 
 
 def _skip(sampler: random.Random, weight: float) -> int:

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from detectors.signatures import (
     injection_alerts,
     request_fields,
     scrub,
+    sorted_distinct,
 )
 from parsers.transaction import Transaction
 
@@ -725,3 +727,10 @@ def test_remembered_target_texts_are_the_target_fields_texts(paths_and_queries) 
 def test_every_expression_compiles_for_pythons_re_too(signatures) -> None:
     """Python's twin of each expression is compiled at its first use (a finding's evidence): each must compile."""
     assert all(signature.regex.pattern == signature.pattern for signature in signatures.signatures)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-5, 40), max_size=60))
+def test_sorted_distinct_gives_what_np_unique_gives(values: list[int]) -> None:
+    array = np.array(values, dtype=np.int64)
+    assert sorted_distinct(array).tolist() == np.unique(array).tolist()

@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsers.transaction import Transaction
-from sniffer.metrics import CAPTURE_MEASUREMENT, REQUESTS_MEASUREMENT, IntervalMetrics, MetricsSettings, _below
+from sniffer.metrics import (
+    CAPTURE_MEASUREMENT,
+    REQUESTS_MEASUREMENT,
+    IntervalMetrics,
+    MetricsSettings,
+    _below,
+    linear_percentiles,
+)
 from sniffer.sinks.lineprotocol import Point
 
 S = 1_000_000_000
@@ -159,3 +166,16 @@ def test_the_reservoir_draws_its_slots_as_randrange_does(seed: int, bound: int) 
     for _ in range(5):
         assert _below(ours, bound) == theirs.randrange(bound)
     assert ours.getstate() == theirs.getstate()
+
+
+LATENCIES = st.one_of(
+    st.floats(min_value=0.0, max_value=1e6, allow_nan=False),
+    st.integers(0, 50).map(lambda whole: whole / 1000),  # repeated values, as whole microseconds give
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(LATENCIES, min_size=1, max_size=600))
+def test_linear_percentiles_are_numpys_to_the_last_bit(latencies: list[float]) -> None:
+    expected = [float(value) for value in np.percentile(np.asarray(latencies), [50, 95, 99])]
+    assert linear_percentiles(latencies, (50, 95, 99)) == expected
