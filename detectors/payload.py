@@ -648,7 +648,7 @@ class AnomalyJudge:
             return []
         if len(tagged) == len(transactions):
             # All of them, as nearly always: the batch itself, whose columns the baselines' lookup reads were taken
-            # once for every detector. A list of the same rows had them taken again: some 4% of the parent's work
+            # once for every detector. A list of the same rows had them taken again: some 3% of the parent's work
             # with --workers 2.
             tagged = transactions
         values = np.vstack([transaction.payload_features[0] for transaction in tagged])

@@ -273,8 +273,8 @@ def linear_percentiles(values: list[float], percents: tuple[int, ...]) -> list[f
     """What `np.percentile(values, percents)` gives (its default, linear method), to the last bit: the same
     virtual index, (n - 1) * percent / 100, and the same interpolation as numpy's `_lerp`, from the upper value
     when past half way. Not np.percentile itself: in numpy 2.4 it calls np.unique, whose first call imports
-    numpy.ma (44 ms, on the first interval a run closes); for three percentiles of a few hundred values, sorting a
-    list costs less than numpy's overhead besides. `values` hold no NaN (they are latencies)."""
+    numpy.ma (44 ms, on the first interval a run closes). Sorting the list takes what making an array of it took
+    (some 350 us for a full reservoir of 4,096). `values` hold no NaN (they are latencies)."""
     ordered = sorted(values)
     last = len(ordered) - 1
     results = []
