@@ -41,23 +41,26 @@ def _fields(path: Path, display_filter: str, fields: list[str], options: list[st
 
 
 def tshark_messages(path: Path, options: list[str] = ()) -> tuple[Counter, Counter]:
-    """(Counter of (client ip, method, uri), Counter of (client ip, status)) as tshark decodes the capture."""
+    """(Counter of (client ip, method, uri), Counter of (client ip, status)) as tshark decodes the capture. One
+    tshark for both (each frame says whether it holds requests, responses or both): a tshark starts in half a
+    second, and the differential tests run one per capture."""
     requests: Counter = Counter()
-    for ip4, ip6, methods, uris in _fields(
-        path, "http.request", ["ip.src", "ipv6.src", "http.request.method", "http.request.uri"], list(options)
-    ):
-        client = ip4 or ip6
-        for method, uri in zip(methods.split("\x1f"), uris.split("\x1f"), strict=False):
-            requests[(client, method, uri)] += 1
     responses: Counter = Counter()
-    for ip4, ip6, codes in _fields(
-        path, "http.response", ["ip.dst", "ipv6.dst", "http.response.code"], list(options)
+    fields = ["http.request", "http.response", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "http.request.method",
+              "http.request.uri", "http.response.code"]  # fmt: skip
+    for is_request, is_response, src4, src6, dst4, dst6, methods, uris, codes in _fields(
+        path, "http.request || http.response", fields, list(options)
     ):
-        client = ip4 or ip6
-        for code in codes.split("\x1f"):
-            # 101 is the final answer to an Upgrade; 100, 102 and 103 are interim.
-            if code and (int(code) >= 200 or int(code) == 101):
-                responses[(client, int(code))] += 1
+        if is_request:
+            client = src4 or src6
+            for method, uri in zip(methods.split("\x1f"), uris.split("\x1f"), strict=False):
+                requests[(client, method, uri)] += 1
+        if is_response:
+            client = dst4 or dst6
+            for code in codes.split("\x1f"):
+                # 101 is the final answer to an Upgrade; 100, 102 and 103 are interim.
+                if code and (int(code) >= 200 or int(code) == 101):
+                    responses[(client, int(code))] += 1
     return requests, responses
 
 
