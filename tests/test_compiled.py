@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from support.kernels import numba_cache_files
 from support.samples import EVERY_STAGE_SAMPLES, PCAPS, replay_outputs
 from support.tshark_oracle import PUBLIC as PUBLIC_CAPTURES
 
@@ -226,11 +227,10 @@ def copy_numba_cache(tree: Path) -> None:
     the replays of the partly compiled tree (whose kernels are jitted) nor the ahead-of-time build compile again
     what the suite's runs already compiled (the types it is built for are those runs' types). Compiling them
     afresh took the first replay some 25 s."""
-    for package in ("sniffer", "parsers", "detectors"):
-        for cached in (PROJECT / package).glob("**/__pycache__/*.nb[ic]"):
-            target = tree / cached.relative_to(PROJECT)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(cached, target)
+    for cached in numba_cache_files():
+        target = tree / cached.relative_to(PROJECT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(cached, target)
 
 
 def test_the_suite_runs_the_plain_python_sources() -> None:

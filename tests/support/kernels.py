@@ -1,4 +1,4 @@
-"""The plain-Python body of a numba kernel, whether or not numba compiles.
+"""The plain-Python body of a numba kernel, whether or not numba compiles; and the files of numba's cache of them.
 
 With NUMBA_DISABLE_JIT=1 a decorated kernel is the Python function itself and has no `py_func`; the reference
 tests must still run (and then compare the function with itself, which is what that setting asks for).
@@ -7,7 +7,18 @@ tests must still run (and then compare the function with itself, which is what t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def numba_cache_files() -> Iterator[Path]:
+    """The files of numba's on-disk cache of the project's kernels (index and code, in each module's
+    `__pycache__`), as the suite's runs have filled it."""
+    for package in ("sniffer", "parsers", "detectors"):
+        yield from (PROJECT / package).glob("**/__pycache__/*.nb[ic]")
 
 
 def python_body(kernel: Any) -> Any:

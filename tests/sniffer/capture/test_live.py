@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.kernels import numba_cache_files
 from support.samples import PCAPS
 
 APISPY = str(Path(sys.executable).with_name("apispy"))
@@ -232,13 +233,11 @@ def copy_numba_cache_for_others(cache: Path) -> None:
     numba would compile every kernel afresh at the warm-up, some 25 s of the suite."""
     from numba.core.caching import _CacheLocator
 
-    root = Path(__file__).resolve().parents[3]
-    for package in ("sniffer", "parsers", "detectors"):
-        for cached in (root / package).glob("**/__pycache__/*.nb[ic]"):
-            source_dir = cached.parent.parent
-            target = cache / _CacheLocator.get_suitable_cache_subpath(str(source_dir / "any.py"))
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(cached, target / cached.name)
+    for cached in numba_cache_files():
+        source_dir = cached.parent.parent
+        target = cache / _CacheLocator.get_suitable_cache_subpath(str(source_dir / "any.py"))
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(cached, target / cached.name)
     for path in [cache, *cache.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)
 
