@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
-import heapq
 import multiprocessing
 import signal
 import threading
@@ -36,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,7 @@ TRACKED_PER_HELD_ROW = 4
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+ names it; Linux only)
 PIPE_BYTES = 1 << 20
 FINISHED = 1 << 62  # a finished worker's `done_before`: nothing more will come from it
+EMITTED_AT = itemgetter(3)  # a held entry's place in the input (see `held_entries`)
 CAPTURE_WIDE_COUNTERS = frozenset(
     {"packets", "bytes", "tcp_packets", "malformed_packets", "fragments_reassembled"}
 )
@@ -517,17 +518,23 @@ class ShardedRun:
         """Hands on, in input order, every transaction emitted before `done_before`. Flows of several workers
         that close at one input position (idle, or at the end of the input) come least recently active first, as
         one process closes them."""
-        ready = []
-        for index, held in enumerate(self.held):
-            part = []
+        rows: list[tuple] = []
+        shards = 0
+        for held in self.held:
+            count = len(rows)
             while held and held[0][-1][0] < done_before:
-                part.append((held[0][-1], index, held.popleft()))
-            if part:
-                ready.append(part)
-        rows = ready[0] if len(ready) == 1 else heapq.merge(*ready)
-        metrics, alerting, endpoints, on_transaction = self.metrics, self.alerting, self.endpoints, self.on_transaction
+                rows.append(held.popleft())
+            shards += len(rows) > count
+        if shards > 1:
+            # Each shard's rows come in input order: a stable sort of them one shard after the other is the merge,
+            # the lower shard first at one position (a C sort of runs, where heapq.merge took a Python step a row).
+            rows.sort(key=EMITTED_AT)
+        metrics, endpoints, on_transaction = self.metrics, self.endpoints, self.on_transaction
         name, expected_jwts = self.namer.endpoint, self.expected_jwts
-        for _, _, (transaction, body_bytes, raised, _) in rows:
+        # Straight to the detectors' batch collector, as one process's replay loop does (a C call when compiled).
+        engine = self.alerting.engine if self.alerting is not None else None
+        batches = engine.collector if engine is not None else None
+        for transaction, body_bytes, raised, _ in rows:
             if transaction.method:  # a request: named here (a response alone has no endpoint)
                 endpoint = name(transaction.method, transaction.path)
                 if endpoint != transaction.endpoint:
@@ -540,8 +547,8 @@ class ShardedRun:
             endpoints.add(transaction)
             if metrics is not None:
                 metrics.add(transaction)
-            if alerting is not None:
-                alerting.observe(transaction, body_bytes, raised)
+            if batches is not None and batches.add(transaction, body_bytes, raised):
+                engine.inspect_sealed()
             if on_transaction is not None:
                 on_transaction(transaction)
 

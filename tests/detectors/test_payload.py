@@ -409,3 +409,43 @@ def test_a_content_type_that_is_not_json_leaves_only_bodies_that_open_an_object(
         row.resp_content_type = "text/plain"
     found = [pair[1] for pair in anomaly_detector(signatures).baselines.features(TransactionBatch(rows)).pairs()]
     assert found == [frozenset({"a"}), None, frozenset({"a"}), None]
+
+
+def test_the_judge_of_several_workers_keeps_one_copy_of_each_key_set(signatures, monkeypatch) -> None:
+    """The parent of --workers gets each block's key sets as copies of its own (pickled): the judge keeps the
+    first equal one, so its windows hold one object per key set, as one process's do, and runs of rows with the
+    same key sets do not break at every block. The table of copies stays bounded."""
+    import pickle
+
+    import detectors.payload as module
+    from detectors.batchkeys import TransactionBatch
+
+    responses = [b'{"id": 1, "name": "a"}', b'{"id": 2, "name": "b", "tags": []}', b'{"id": 3}']
+    odd = b'{"item": "x", "qty": 1, "admin": true}'
+
+    def sent(index: int) -> Transaction:
+        return order(index, odd if index in (150, 230) else None, response=responses[index % 3])
+
+    stream = [sent(index) for index in range(240)]
+    tagger = module.AnomalyFeatureTagger(PayloadSettings(injection=False, exposure=False))
+    judge = module.AnomalyJudge(PayloadSettings(injection=False, exposure=False))
+    alone = anomaly_detector(signatures)
+    judged, expected = [], []
+    for start in range(0, len(stream), 16):  # a block of a worker: shipped, so every key set is a new copy
+        block = TransactionBatch(stream[start : start + 16])
+        tagger.tag(block)
+        shipped = pickle.loads(pickle.dumps([t.payload_features for t in block]))
+        arrived = [sent(start + row) for row in range(len(block))]
+        for transaction, features in zip(arrived, shipped, strict=True):
+            transaction.payload_features = features
+        judged += judge.inspect(TransactionBatch(arrived))
+        expected += alone.inspect(stream[start : start + 16])
+    assert [(a.ts, a.rule, a.evidence) for a in judged] == [(a.ts, a.rule, a.evidence) for a in expected]
+    assert {a.rule for a in judged} == {"json_keys"}
+    windows = [window for pair in judge.baselines.keysets if pair is not None for window in pair]
+    held = {id(keyset) for window in windows for keyset in window.recent}
+    assert len(held) == len({keyset for window in windows for keyset in window.recent}) == 5  # 3 responses, 2 requests
+    monkeypatch.setattr(module, "MAX_INTERNED_KEYSETS", 3)
+    for number in range(20):
+        judge._interned_pairs([(frozenset({f"key{number}"}), None)])
+        assert len(judge.interned) <= 3 + 2  # emptied once above the bound, before a batch adds its own
