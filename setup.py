@@ -34,7 +34,7 @@ COMPILED_MODULES = [
     "parsers/lenient.py", "parsers/memo.py", "parsers/messages.py", "parsers/redact.py", "parsers/templating.py",
     "parsers/transaction.py",
     "sniffer/flows.py", "sniffer/identity.py", "sniffer/metrics.py", "sniffer/pipeline.py", "sniffer/reassembly.py",
-    "sniffer/records.py", "sniffer/replay.py", "sniffer/sharded.py", "sniffer/summary.py",
+    "sniffer/records.py", "sniffer/replay.py", "sniffer/sharded.py", "sniffer/shipping.py", "sniffer/summary.py",
 ]  # fmt: skip
 
 

@@ -44,7 +44,7 @@ from detectors.alert import Alert
 from detectors.batchkeys import TransactionBatch
 from detectors.engine import ExpectedJwts, worker_payload_detectors
 from detectors.openapi import ApiSpec
-from parsers.transaction import Transaction, public_values
+from parsers.transaction import Transaction
 from sniffer.alerting import AlertOutputs
 from sniffer.config import Config
 from sniffer.entry import GC_THRESHOLDS
@@ -53,6 +53,7 @@ from sniffer.outputs import MetricOutputs
 from sniffer.pipeline import Pipeline, Shard
 from sniffer.records import EndpointNamer
 from sniffer.replay import ReplayResult, build_pipeline, counters, open_all, templater_of
+from sniffer.shipping import ShippedRows, received, ship
 from sniffer.summary import EndpointSummary
 
 # Counters of the whole capture, which every worker counts alike: taken from worker 0, not summed.
@@ -76,14 +77,15 @@ CAPTURE_WIDE_COUNTERS = frozenset(
 
 
 # The parent parses a smaller share of the connections than each worker: it also merges what every shard sends
-# (names endpoints, runs the detectors that span connections, the metrics and every output). It should stay the
-# busier of the two: a worker that falls behind leaves the parent idle, then merging its last steps after it ends.
-# Chosen by counting instructions (callgrind: this VM's timed runs swing by more than the shares move them), each
-# process's own after start-up, 2 processes on the bench capture's first 30,000 packets (65 connections, given at
-# first sight), compiled build, every detector on, writing the time series. Parent and worker, by MERGE_COST: 0.35,
-# 1,252.6M and 925.7M; 0.5, 1,181.0M and 1,010.4M; 0.6, 1,123.8M and 1,069.7M. The parent then parses a fifth of the
-# connections; from 3 processes on, none.
-MERGE_COST = 0.6
+# (names endpoints, runs the detectors that span connections, the metrics and every output). Chosen by counting
+# instructions (callgrind: this VM's timed runs swing by more than the shares move them), each process's own after
+# start-up, 2 processes, compiled build, every detector on, writing the time series. On the bench capture's first
+# 30,000 packets (65 connections, given at first sight), parent and worker, by MERGE_COST: 0.35, 1,252.6M and
+# 925.7M; 0.5, 1,181.0M and 1,010.4M; 0.6, 1,123.8M and 1,069.7M. Since the workers ship columns (sniffer.shipping)
+# and the parent keeps one copy of each key set, on its first 120,000 packets (130 connections), whole processes:
+# 0.6, 3,268.0M and 3,615.6M (the worker the busier); 0.5, 3,388.4M and 3,456.5M. The parent then parses a quarter
+# of the connections; from 3 processes on, none.
+MERGE_COST = 0.5
 
 
 def parent_share(workers: int) -> float:
@@ -126,14 +128,14 @@ class Block:
     """What a worker sends after each capture block (a step): enough for the parent to take the step as one
     process would have taken it. Every worker reads the same blocks, so step k is the same input for all.
 
-    Each row is a transaction's public fields followed by its JSON key sets for the anomaly baselines (their
-    feature values are row i of `features`), the bytes its bodies weighed, the alerts the worker's detectors
-    raised on it, and where it was emitted: (`Pipeline.position`, the position of its flow's last segment), which
-    orders the flows that close at one position as one process closes them. (The parent's own shard, which
-    crosses no pipe, makes held entries instead: see `held_entries`.)
+    A worker's `rows` are its transactions in columns (sniffer.shipping): their public fields, the bytes their
+    bodies weighed, the alerts the worker's detectors raised, their JSON key sets for the anomaly baselines (their
+    feature values are row i of `features`) and where each was emitted: (`Pipeline.position`, the position of its
+    flow's last segment), which orders the flows that close at one position as one process closes them. (The
+    parent's own shard, which crosses no pipe, makes held entries instead: see `held_entries`.)
     """
 
-    rows: list[tuple]
+    rows: ShippedRows | list[tuple]
     done_before: int  # no row will come from an input position before this one
     final: bool  # the worker's last block: its flows are closed
     clock_ns: int
@@ -160,19 +162,12 @@ class _Step:
 
 def held_entries(block: Block) -> list[tuple]:
     """A block's rows as the parent holds them: (transaction, bytes its bodies weighed, alerts raised, where it
-    was emitted). A worker's rows (public fields first, see `Block`) become transactions here; the parent's own
-    shard (a `local` collector) makes entries directly."""
+    was emitted). A worker's columns become transactions here; the parent's own shard (a `local` collector) makes
+    entries directly."""
     rows = block.rows
-    if not rows or type(rows[0][0]) is Transaction:
-        return rows
-    features = block.features
-    entries = []
-    for index, row in enumerate(rows):
-        transaction = Transaction(*row[:-4])
-        if features is not None:
-            transaction.payload_features = (features[index], row[-4])
-        entries.append((transaction, row[-3], row[-2], row[-1]))
-    return entries
+    if isinstance(rows, ShippedRows):
+        return received(rows, block.features)
+    return rows
 
 
 class ShardCollector:
@@ -201,7 +196,7 @@ class ShardCollector:
         else:
             self.positions.append((self.position(), 0))
 
-    def _rows(self) -> tuple[list[tuple], np.ndarray | None]:
+    def _rows(self) -> tuple[ShippedRows | list[tuple], np.ndarray | None]:
         """The rows of the transactions collected since the last block, and their anomaly feature values (see
         `Block`); the body detectors run here, where the bodies are."""
         transactions, positions = self.transactions, self.positions
@@ -226,12 +221,7 @@ class ShardCollector:
                 t.req_headers = t.resp_headers = ()  # as a worker's transaction comes: the shared default
             return entries, None
         features = np.concatenate(values) if values else None
-        rows = [
-            (*public_values(t), None if features is None else t.payload_features[1],
-             len(t.req_body) + len(t.resp_body), raised, position)
-            for t, raised, position in zip(transactions, alerts, positions, strict=True)
-        ]  # fmt: skip
-        return rows, features
+        return ship(transactions, positions, alerts, features is not None), features
 
     def block(self, packets: Any, bytes_read: int, final: bool = False) -> Block:
         pipeline = self.pipeline

@@ -50,11 +50,11 @@ def extension_types() -> dict[str, dict[str, ExtensionType]]:
                 # A parameter may be typed ("MessageHead head"): its name is the last word.
                 declaring.methods[match[1]] = [name.split()[-1] for name in match[2].split(",") if name.strip()]
             else:  # comments, cimports, forward declarations, the types of a function's locals (a locals list may go
-                # on a line more, memoryviews too), module-level cpdef and cdef functions
+                # on a line more, memoryviews too), module-level cpdef and cdef functions, C module variables
                 assert re.fullmatch(
                     r"(#.*|cimport cython|from [\w.]+ cimport \w+(, \w+)*|cdef class \w+|( {4})?@cython\.locals\(.*[,)]"
                     r"| {8,}(\w+=[\w.\[\]:]+, )*\w+=[\w.\[\]:]+[,)]"
-                    r"|cpdef \w+\(.*\)|cdef \w+ \w+\(.*\)( except -?\d+)?|)",
+                    r"|cpdef \w+\(.*\)|cdef \w+ \w+\(.*\)( except -?\d+)?|cdef \w+ \w+(, \w+)*|)",
                     line,
                 ), f"{pxd.name}: {line!r}"
         declared[module] = classes

@@ -6,27 +6,29 @@ parent is fed blocks directly, as its workers would send them, so the ordering r
 
 from __future__ import annotations
 
-from parsers.transaction import PUBLIC_FIELDS, Transaction, public_values
+from parsers.transaction import Transaction
 from sniffer.config import load_config
 from sniffer.live_sharded import LiveShardedRun
 from sniffer.metrics import CaptureCounters
 from sniffer.sharded import FINISHED, Block
+from sniffer.shipping import ship
 
 SECOND = 1_000_000_000
 
 
-def row(uri: str, clock_ns: int) -> tuple:
-    """A worker's row for one transaction emitted at `clock_ns`: public fields, then features, body bytes,
-    alerts raised in the worker, and where it was emitted: (the clock, 0)."""
+def row(uri: str, clock_ns: int) -> tuple[Transaction, tuple[int, int]]:
+    """A worker's transaction emitted at `clock_ns`, and where it was emitted: (the clock, 0)."""
     transaction = Transaction(ts=clock_ns / SECOND, src_ip="10.0.0.1", src_port=1, dst_ip="10.0.0.2", dst_port=80,
                               method="GET", uri=uri, host="api", path=uri, query="", http_version="1.1",
                               status=200)  # fmt: skip
-    assert len(public_values(transaction)) == len(PUBLIC_FIELDS)
-    return (*public_values(transaction), None, 0, [], (clock_ns, 0))
+    return transaction, (clock_ns, 0)
 
 
-def block(rows: list[tuple], clock_ns: int, final: bool = False, dropped: int = 0) -> Block:
-    return Block(rows, FINISHED if final else clock_ns, final, clock_ns, None, CaptureCounters(packets=len(rows)),
+def block(rows: list[tuple[Transaction, tuple[int, int]]], clock_ns: int, final: bool = False,
+          dropped: int = 0) -> Block:  # fmt: skip
+    """The block a worker sends: its transactions in columns, as they cross the pipe."""
+    shipped = ship([t for t, _ in rows], [position for _, position in rows], [[] for _ in rows], tagged=False)
+    return Block(shipped, FINISHED if final else clock_ns, final, clock_ns, None, CaptureCounters(packets=len(rows)),
                  [], 0, dropped)
 
 

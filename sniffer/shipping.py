@@ -1,0 +1,163 @@
+"""A worker's transactions as they cross the pipe to the parent of `--workers N`: in columns, not a tuple each.
+
+Each transaction goes to the parent with its public fields (the private ones, headers and bodies, stay where its
+detectors read them), the bytes its bodies weighed, the alerts the worker's detectors raised on it, its JSON key
+sets for the payload baselines and where in the input it was emitted. As a tuple per transaction, pickled, that cost
+the worker some 13,000 instructions a transaction (reading the fields through their descriptors, making the tuple,
+pickling two dozen objects) and the parent some 7,400 (unpickling, and making the transaction again through its
+`__init__`'s argument parsing): callgrind, compiled, 2 processes on the bench capture's first 120,000 packets.
+
+In columns, the numbers of a block go as two arrays, one pickled block of bytes each. Text goes as one list per
+field, whose repeated objects (a connection's addresses, an interned method) pickle cover once per block. The few
+transactions that raised alerts carry them in a dictionary by row. Compiled (setup.py, with shipping.pxd), both
+ends read and set the transaction's fields as C struct fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.alert import Alert
+from parsers.transaction import Transaction
+
+# The columns of `ShippedRows.integers`, in order.
+SRC_PORT, DST_PORT, STATUS, REQ_BODY_BYTES, RESP_BODY_BYTES, BODY_BYTES, POSITION, FLOW_POSITION = range(8)
+INTEGER_COLUMNS = 8
+NO_STATUS = -1  # a transaction without a response (status None); HTTP status codes are 100 to 999
+# The columns of `ShippedRows.reals`: the request's time, and the latency (NaN where there is none).
+TS, LATENCY_MS = range(2)
+REAL_COLUMNS = 2
+# The text fields, in the order of `ShippedRows.texts`.
+TEXT_FIELDS = (
+    "src_ip", "dst_ip", "method", "uri", "host", "path", "query", "http_version", "endpoint", "reason",
+    "req_content_type", "resp_content_type", "client_id", "api_key_hash", "user_agent", "flags",
+)  # fmt: skip
+# Every public field of a transaction crosses: tests/sniffer/test_shipping.py checks these against PUBLIC_FIELDS.
+NUMBER_FIELDS = ("ts", "src_port", "dst_port", "status", "latency_ms", "req_body_bytes", "resp_body_bytes")
+
+
+@dataclass
+class ShippedRows:
+    """A block's transactions in columns (row i: its i-th transaction)."""
+
+    integers: np.ndarray  # int64, one row each, INTEGER_COLUMNS wide
+    reals: np.ndarray  # float64, one row each, REAL_COLUMNS wide
+    texts: list[list]  # one list per TEXT_FIELDS name
+    requests: list  # each row's request JSON key set for the payload baselines (None: none, or no baselines)
+    responses: list
+    alerts: dict[int, list[Alert]]  # the rows whose worker raised alerts, and those alerts
+
+    def __len__(self) -> int:
+        return len(self.integers)
+
+
+def ship(
+    transactions: list[Transaction],
+    positions: list[tuple[int, int]],
+    alerts: list[list[Alert]],
+    tagged: bool,
+) -> ShippedRows:
+    """The block's columns. `positions`: where each transaction was emitted (`Pipeline.position`, the position of
+    its flow's last segment). `tagged`: the payload baselines' features were attached (`payload_features`)."""
+    count = len(transactions)
+    integers = np.empty((count, INTEGER_COLUMNS), dtype=np.int64)
+    reals = np.empty((count, REAL_COLUMNS), dtype=np.float64)
+    ints = memoryview(integers.reshape(-1))  # compiled: typed, each store a C write (shipping.pxd)
+    floats = memoryview(reals.reshape(-1))
+    src_ips, dst_ips, methods, uris, hosts, paths, queries, versions = [], [], [], [], [], [], [], []
+    endpoints, reasons, req_types, resp_types, clients, key_hashes, agents, flags = [], [], [], [], [], [], [], []
+    requests, responses = [], []
+    raised: dict[int, list[Alert]] = {}
+    for row in range(count):
+        at, real_at = row * INTEGER_COLUMNS, row * REAL_COLUMNS  # the row's place in the flat columns
+        transaction = transactions[row]
+        status, latency = transaction.status, transaction.latency_ms
+        position, flow_position = positions[row]
+        ints[at + SRC_PORT] = transaction.src_port
+        ints[at + DST_PORT] = transaction.dst_port
+        ints[at + STATUS] = NO_STATUS if status is None else status
+        ints[at + REQ_BODY_BYTES] = transaction.req_body_bytes
+        ints[at + RESP_BODY_BYTES] = transaction.resp_body_bytes
+        ints[at + BODY_BYTES] = len(transaction.req_body) + len(transaction.resp_body)
+        ints[at + POSITION] = position
+        ints[at + FLOW_POSITION] = flow_position
+        floats[real_at + TS] = transaction.ts
+        floats[real_at + LATENCY_MS] = np.nan if latency is None else latency
+        src_ips.append(transaction.src_ip)
+        dst_ips.append(transaction.dst_ip)
+        methods.append(transaction.method)
+        uris.append(transaction.uri)
+        hosts.append(transaction.host)
+        paths.append(transaction.path)
+        queries.append(transaction.query)
+        versions.append(transaction.http_version)
+        endpoints.append(transaction.endpoint)
+        reasons.append(transaction.reason)
+        req_types.append(transaction.req_content_type)
+        resp_types.append(transaction.resp_content_type)
+        clients.append(transaction.client_id)
+        key_hashes.append(transaction.api_key_hash)
+        agents.append(transaction.user_agent)
+        flags.append(transaction.flags)
+        if tagged:
+            pair = transaction.payload_features[1]
+            requests.append(pair[0])
+            responses.append(pair[1])
+        if alerts[row]:
+            raised[row] = alerts[row]
+    texts = [src_ips, dst_ips, methods, uris, hosts, paths, queries, versions, endpoints, reasons, req_types,
+             resp_types, clients, key_hashes, agents, flags]  # fmt: skip
+    return ShippedRows(integers, reals, texts, requests, responses, raised)
+
+
+def received(shipped: ShippedRows, features: np.ndarray | None) -> list[tuple]:
+    """The parent's held entries of a shipped block: (transaction, bytes its bodies weighed, alerts raised,
+    (position, flow position)). `features`: the rows' anomaly feature values, one row each (None: no baselines).
+    Each transaction's private fields are their defaults, as a worker's transaction comes."""
+    count = len(shipped)
+    ints = memoryview(shipped.integers.reshape(-1))
+    floats = memoryview(shipped.reals.reshape(-1))
+    src_ips, dst_ips, methods, uris, hosts, paths, queries, versions = shipped.texts[:8]
+    endpoints, reasons, req_types, resp_types, clients, key_hashes, agents, flags = shipped.texts[8:]
+    requests, responses, raised = shipped.requests, shipped.responses, shipped.alerts
+    feature_rows = list(features) if features is not None else None  # each row a view, made in one C loop
+    entries = []
+    for row in range(count):
+        at, real_at = row * INTEGER_COLUMNS, row * REAL_COLUMNS
+        transaction = Transaction.__new__(Transaction)
+        status = ints[at + STATUS]
+        latency = floats[real_at + LATENCY_MS]
+        transaction.ts = floats[real_at + TS]
+        transaction.src_ip = src_ips[row]
+        transaction.src_port = ints[at + SRC_PORT]
+        transaction.dst_ip = dst_ips[row]
+        transaction.dst_port = ints[at + DST_PORT]
+        transaction.method = methods[row]
+        transaction.uri = uris[row]
+        transaction.host = hosts[row]
+        transaction.path = paths[row]
+        transaction.query = queries[row]
+        transaction.http_version = versions[row]
+        transaction.endpoint = endpoints[row]
+        transaction.status = None if status == NO_STATUS else status
+        transaction.reason = reasons[row]
+        transaction.latency_ms = None if latency != latency else latency  # NaN: none
+        transaction.req_body_bytes = ints[at + REQ_BODY_BYTES]
+        transaction.resp_body_bytes = ints[at + RESP_BODY_BYTES]
+        transaction.req_content_type = req_types[row]
+        transaction.resp_content_type = resp_types[row]
+        transaction.client_id = clients[row]
+        transaction.api_key_hash = key_hashes[row]
+        transaction.user_agent = agents[row]
+        transaction.flags = flags[row]
+        transaction.forwarded_for = transaction.forwarded = transaction.raw_target = ""
+        transaction.req_body = transaction.resp_body = b""
+        transaction.req_headers = transaction.resp_headers = ()
+        transaction.payload_features = None
+        if feature_rows is not None:
+            transaction.payload_features = (feature_rows[row], (requests[row], responses[row]))
+        position = (ints[at + POSITION], ints[at + FLOW_POSITION])
+        entries.append((transaction, ints[at + BODY_BYTES], raised.get(row, ()), position))
+    return entries
