@@ -206,7 +206,7 @@ class LiveShardedRun(ShardedRun):
     def _receive(self, index: int, block: Block, on_progress: Callable[[int], None] | None) -> None:
         """Blocks are taken as they come: transactions are released in clock order up to the slowest
         process's clock; a finished process holds nothing back."""
-        self.held[index].extend(held_entries(block))
+        self.held[index].extend(held_entries(block, self.texts[index]))
         self.clocks[index] = block.clock_ns
         self.pending[index] = block.oldest_pending_ns
         self.health[index] = block.health

@@ -160,13 +160,13 @@ class _Step:
     bytes_read: int = 0
 
 
-def held_entries(block: Block) -> list[tuple]:
+def held_entries(block: Block, texts: list[str | None]) -> list[tuple]:
     """A block's rows as the parent holds them: (transaction, bytes its bodies weighed, alerts raised, where it
-    was emitted). A worker's columns become transactions here; the parent's own shard (a `local` collector) makes
-    entries directly."""
+    was emitted). A worker's columns become transactions here (`texts`: that worker's texts by number, see
+    sniffer.shipping); the parent's own shard (a `local` collector) makes entries directly."""
     rows = block.rows
     if isinstance(rows, ShippedRows):
-        return received(rows, block.features)
+        return received(rows, block.features, texts)
     return rows
 
 
@@ -185,6 +185,7 @@ class ShardCollector:
         self.transactions: list[Transaction] = []
         self.positions: list[tuple[int, int]] = []
         self.interval_ns = int(task.config.metrics.interval_s * NS_PER_S)
+        self.numbered: dict[str | None, int] = {}  # the texts shipped to the parent, by number (sniffer.shipping)
         self.payload = self.tagger = None
         if task.config.detectors.enabled:
             self.payload, self.tagger = worker_payload_detectors(task.config.detectors)
@@ -221,7 +222,7 @@ class ShardCollector:
                 t.req_headers = t.resp_headers = ()  # as a worker's transaction comes: the shared default
             return entries, None
         features = np.concatenate(values) if values else None
-        return ship(transactions, positions, alerts, features is not None), features
+        return ship(transactions, positions, alerts, features is not None, self.numbered), features
 
     def block(self, packets: Any, bytes_read: int, final: bool = False) -> Block:
         pipeline = self.pipeline
@@ -301,6 +302,7 @@ class ShardedRun:
         self.sent = [0] * workers  # blocks received from each worker
         self.finished = [False] * workers
         self.held: list[deque[tuple]] = [deque() for _ in range(workers)]
+        self.texts: list[list[str | None]] = [[] for _ in range(workers)]  # each worker's, by number (`held_entries`)
         self.pending: list[int | None] = [None] * workers
         self.health = [CaptureCounters() for _ in range(workers)]
         self.reported_pending: list[deque[int | None]] = [deque() for _ in range(workers)]  # per step not yet taken
@@ -467,7 +469,7 @@ class ShardedRun:
         step.clock_ns = max(step.clock_ns, block.clock_ns)
         step.packet_counts.extend(block.packet_counts)
         step.bytes_read += block.bytes_read
-        self.held[index].extend(held_entries(block))
+        self.held[index].extend(held_entries(block, self.texts[index]))
         self.reported_pending[index].append(block.oldest_pending_ns)
         self.reported_health[index].append(block.health)
         if block.final:

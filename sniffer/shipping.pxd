@@ -9,20 +9,18 @@ from parsers.transaction cimport Transaction
 
 # The columns' offsets, C integers in the loops (the module's own assignments set them).
 cdef Py_ssize_t SRC_PORT, DST_PORT, STATUS, REQ_BODY_BYTES, RESP_BODY_BYTES, BODY_BYTES, POSITION, FLOW_POSITION
-cdef Py_ssize_t INTEGER_COLUMNS, TS, LATENCY_MS, REAL_COLUMNS
+cdef Py_ssize_t INTEGER_COLUMNS, TS, LATENCY_MS, REAL_COLUMNS, TEXT_COLUMNS, MAX_TEXT_CODES
 cdef int64_t NO_STATUS
 
-@cython.locals(count=Py_ssize_t, row=Py_ssize_t, at=Py_ssize_t, real_at=Py_ssize_t, ints=int64_t[::1],
-               floats=double[::1], transaction=Transaction, position=int64_t, flow_position=int64_t, src_ips=list,
-               dst_ips=list, methods=list, uris=list, hosts=list, paths=list, queries=list, versions=list,
-               endpoints=list, reasons=list, req_types=list, resp_types=list, clients=list, key_hashes=list,
-               agents=list, flags=list, requests=list, responses=list, raised=dict)
-cpdef ship(list transactions, list positions, list alerts, bint tagged)
 
-@cython.locals(count=Py_ssize_t, row=Py_ssize_t, at=Py_ssize_t, real_at=Py_ssize_t, ints=int64_t[::1],
-               floats=double[::1], transaction=Transaction, status=int64_t, latency=double, entries=list,
-               src_ips=list, dst_ips=list, methods=list, uris=list, hosts=list, paths=list, queries=list,
-               versions=list, endpoints=list, reasons=list, req_types=list, resp_types=list, clients=list,
-               key_hashes=list, agents=list, flags=list, requests=list, responses=list, raised=dict,
+@cython.locals(count=Py_ssize_t, row=Py_ssize_t, at=Py_ssize_t, real_at=Py_ssize_t, text_at=Py_ssize_t,
+               column=Py_ssize_t, ints=int64_t[::1], floats=double[::1], text_codes=int64_t[::1],
+               transaction=Transaction, position=int64_t, flow_position=int64_t, texts=tuple, new_texts=list,
+               flags=list, requests=list, responses=list, raised=dict, restarted=bint)
+cpdef ship(list transactions, list positions, list alerts, bint tagged, dict numbered)
+
+@cython.locals(count=Py_ssize_t, row=Py_ssize_t, at=Py_ssize_t, real_at=Py_ssize_t, text_at=Py_ssize_t,
+               ints=int64_t[::1], floats=double[::1], text_codes=int64_t[::1], transaction=Transaction,
+               status=int64_t, latency=double, entries=list, flags=list, requests=list, responses=list, raised=dict,
                feature_rows=list)
-cpdef received(shipped, features)
+cpdef received(shipped, features, list texts)

@@ -7,10 +7,13 @@ the worker some 13,000 instructions a transaction (reading the fields through th
 pickling two dozen objects) and the parent some 7,400 (unpickling, and making the transaction again through its
 `__init__`'s argument parsing): callgrind, compiled, 2 processes on the bench capture's first 120,000 packets.
 
-In columns, the numbers of a block go as two arrays, one pickled block of bytes each. Text goes as one list per
-field, whose repeated objects (a connection's addresses, an interned method) pickle cover once per block. The few
-transactions that raised alerts carry them in a dictionary by row. Compiled (setup.py, with shipping.pxd), both
-ends read and set the transaction's fields as C struct fields.
+In columns, the numbers of a block go as two arrays, one pickled block of bytes each. Text goes as codes, one
+array of them: each worker numbers every distinct text it ships (`ship`'s `numbered`) and sends a text itself only
+the first time, and the parent keeps each worker's texts by number (`received`), so a connection's addresses, a
+client's id or an endpoint's name cross once, and the parent's transactions share one object per text, as one
+process's mostly do. The numbering starts again once it holds MAX_TEXT_CODES texts (the parent's copy then too), so
+a stream of distinct URIs stays bounded. The few transactions that raised alerts carry them in a dictionary by
+row. Compiled (setup.py, with shipping.pxd), both ends read and set the transaction's fields as C struct fields.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ NO_STATUS = -1  # a transaction without a response (status None); HTTP status co
 # The columns of `ShippedRows.reals`: the request's time, and the latency (NaN where there is none).
 TS, LATENCY_MS = range(2)
 REAL_COLUMNS = 2
-# The text fields, in the order of `ShippedRows.texts`.
+# The text fields, in the order of a row's codes (`ShippedRows.codes`); each is a str, api_key_hash also None.
 TEXT_FIELDS = (
     "src_ip", "dst_ip", "method", "uri", "host", "path", "query", "http_version", "endpoint", "reason",
-    "req_content_type", "resp_content_type", "client_id", "api_key_hash", "user_agent", "flags",
+    "req_content_type", "resp_content_type", "client_id", "api_key_hash", "user_agent",
 )  # fmt: skip
+TEXT_COLUMNS = 15
+MAX_TEXT_CODES = 1 << 16
 # Every public field of a transaction crosses: tests/sniffer/test_shipping.py checks these against PUBLIC_FIELDS.
 NUMBER_FIELDS = ("ts", "src_port", "dst_port", "status", "latency_ms", "req_body_bytes", "resp_body_bytes")
+OBJECT_FIELDS = ("flags",)  # a list of its own per row: mostly the one shared empty tuple
 
 
 @dataclass
@@ -44,7 +50,10 @@ class ShippedRows:
 
     integers: np.ndarray  # int64, one row each, INTEGER_COLUMNS wide
     reals: np.ndarray  # float64, one row each, REAL_COLUMNS wide
-    texts: list[list]  # one list per TEXT_FIELDS name
+    codes: np.ndarray  # int64, one row each, TEXT_COLUMNS wide: each text's number (see `ship`)
+    new_texts: list  # the texts numbered for this block, in the order of their numbers
+    restarted: bool  # the numbering started again with this block
+    flags: list
     requests: list  # each row's request JSON key set for the payload baselines (None: none, or no baselines)
     responses: list
     alerts: dict[int, list[Alert]]  # the rows whose worker raised alerts, and those alerts
@@ -58,20 +67,26 @@ def ship(
     positions: list[tuple[int, int]],
     alerts: list[list[Alert]],
     tagged: bool,
+    numbered: dict[str | None, int],
 ) -> ShippedRows:
     """The block's columns. `positions`: where each transaction was emitted (`Pipeline.position`, the position of
-    its flow's last segment). `tagged`: the payload baselines' features were attached (`payload_features`)."""
+    its flow's last segment). `tagged`: the payload baselines' features were attached (`payload_features`).
+    `numbered`: the worker's texts shipped so far, by their numbers (kept from block to block)."""
     count = len(transactions)
+    restarted = len(numbered) >= MAX_TEXT_CODES
+    if restarted:
+        numbered.clear()
     integers = np.empty((count, INTEGER_COLUMNS), dtype=np.int64)
     reals = np.empty((count, REAL_COLUMNS), dtype=np.float64)
+    codes = np.empty((count, TEXT_COLUMNS), dtype=np.int64)
     ints = memoryview(integers.reshape(-1))  # compiled: typed, each store a C write (shipping.pxd)
     floats = memoryview(reals.reshape(-1))
-    src_ips, dst_ips, methods, uris, hosts, paths, queries, versions = [], [], [], [], [], [], [], []
-    endpoints, reasons, req_types, resp_types, clients, key_hashes, agents, flags = [], [], [], [], [], [], [], []
-    requests, responses = [], []
+    text_codes = memoryview(codes.reshape(-1))
+    new_texts: list[str | None] = []
+    flags, requests, responses = [], [], []
     raised: dict[int, list[Alert]] = {}
     for row in range(count):
-        at, real_at = row * INTEGER_COLUMNS, row * REAL_COLUMNS  # the row's place in the flat columns
+        at, real_at, text_at = row * INTEGER_COLUMNS, row * REAL_COLUMNS, row * TEXT_COLUMNS
         transaction = transactions[row]
         status, latency = transaction.status, transaction.latency_ms
         position, flow_position = positions[row]
@@ -85,21 +100,19 @@ def ship(
         ints[at + FLOW_POSITION] = flow_position
         floats[real_at + TS] = transaction.ts
         floats[real_at + LATENCY_MS] = np.nan if latency is None else latency
-        src_ips.append(transaction.src_ip)
-        dst_ips.append(transaction.dst_ip)
-        methods.append(transaction.method)
-        uris.append(transaction.uri)
-        hosts.append(transaction.host)
-        paths.append(transaction.path)
-        queries.append(transaction.query)
-        versions.append(transaction.http_version)
-        endpoints.append(transaction.endpoint)
-        reasons.append(transaction.reason)
-        req_types.append(transaction.req_content_type)
-        resp_types.append(transaction.resp_content_type)
-        clients.append(transaction.client_id)
-        key_hashes.append(transaction.api_key_hash)
-        agents.append(transaction.user_agent)
+        texts = (
+            transaction.src_ip, transaction.dst_ip, transaction.method, transaction.uri, transaction.host,
+            transaction.path, transaction.query, transaction.http_version, transaction.endpoint, transaction.reason,
+            transaction.req_content_type, transaction.resp_content_type, transaction.client_id,
+            transaction.api_key_hash, transaction.user_agent,
+        )  # fmt: skip
+        for column in range(TEXT_COLUMNS):
+            text = texts[column]
+            code = numbered.get(text)
+            if code is None:
+                code = numbered[text] = len(numbered)
+                new_texts.append(text)
+            text_codes[text_at + column] = code
         flags.append(transaction.flags)
         if tagged:
             pair = transaction.payload_features[1]
@@ -107,50 +120,51 @@ def ship(
             responses.append(pair[1])
         if alerts[row]:
             raised[row] = alerts[row]
-    texts = [src_ips, dst_ips, methods, uris, hosts, paths, queries, versions, endpoints, reasons, req_types,
-             resp_types, clients, key_hashes, agents, flags]  # fmt: skip
-    return ShippedRows(integers, reals, texts, requests, responses, raised)
+    return ShippedRows(integers, reals, codes, new_texts, restarted, flags, requests, responses, raised)
 
 
-def received(shipped: ShippedRows, features: np.ndarray | None) -> list[tuple]:
+def received(shipped: ShippedRows, features: np.ndarray | None, texts: list[str | None]) -> list[tuple]:
     """The parent's held entries of a shipped block: (transaction, bytes its bodies weighed, alerts raised,
     (position, flow position)). `features`: the rows' anomaly feature values, one row each (None: no baselines).
+    `texts`: the worker's texts by their numbers, as its earlier blocks sent them (kept from block to block).
     Each transaction's private fields are their defaults, as a worker's transaction comes."""
+    if shipped.restarted:
+        texts.clear()
+    texts.extend(shipped.new_texts)
     count = len(shipped)
     ints = memoryview(shipped.integers.reshape(-1))
     floats = memoryview(shipped.reals.reshape(-1))
-    src_ips, dst_ips, methods, uris, hosts, paths, queries, versions = shipped.texts[:8]
-    endpoints, reasons, req_types, resp_types, clients, key_hashes, agents, flags = shipped.texts[8:]
-    requests, responses, raised = shipped.requests, shipped.responses, shipped.alerts
+    text_codes = memoryview(shipped.codes.reshape(-1))
+    flags, requests, responses, raised = shipped.flags, shipped.requests, shipped.responses, shipped.alerts
     feature_rows = list(features) if features is not None else None  # each row a view, made in one C loop
     entries = []
     for row in range(count):
-        at, real_at = row * INTEGER_COLUMNS, row * REAL_COLUMNS
+        at, real_at, text_at = row * INTEGER_COLUMNS, row * REAL_COLUMNS, row * TEXT_COLUMNS
         transaction = Transaction.__new__(Transaction)
         status = ints[at + STATUS]
         latency = floats[real_at + LATENCY_MS]
         transaction.ts = floats[real_at + TS]
-        transaction.src_ip = src_ips[row]
+        transaction.src_ip = texts[text_codes[text_at]]
         transaction.src_port = ints[at + SRC_PORT]
-        transaction.dst_ip = dst_ips[row]
+        transaction.dst_ip = texts[text_codes[text_at + 1]]
         transaction.dst_port = ints[at + DST_PORT]
-        transaction.method = methods[row]
-        transaction.uri = uris[row]
-        transaction.host = hosts[row]
-        transaction.path = paths[row]
-        transaction.query = queries[row]
-        transaction.http_version = versions[row]
-        transaction.endpoint = endpoints[row]
+        transaction.method = texts[text_codes[text_at + 2]]
+        transaction.uri = texts[text_codes[text_at + 3]]
+        transaction.host = texts[text_codes[text_at + 4]]
+        transaction.path = texts[text_codes[text_at + 5]]
+        transaction.query = texts[text_codes[text_at + 6]]
+        transaction.http_version = texts[text_codes[text_at + 7]]
+        transaction.endpoint = texts[text_codes[text_at + 8]]
         transaction.status = None if status == NO_STATUS else status
-        transaction.reason = reasons[row]
+        transaction.reason = texts[text_codes[text_at + 9]]
         transaction.latency_ms = None if latency != latency else latency  # NaN: none
         transaction.req_body_bytes = ints[at + REQ_BODY_BYTES]
         transaction.resp_body_bytes = ints[at + RESP_BODY_BYTES]
-        transaction.req_content_type = req_types[row]
-        transaction.resp_content_type = resp_types[row]
-        transaction.client_id = clients[row]
-        transaction.api_key_hash = key_hashes[row]
-        transaction.user_agent = agents[row]
+        transaction.req_content_type = texts[text_codes[text_at + 10]]
+        transaction.resp_content_type = texts[text_codes[text_at + 11]]
+        transaction.client_id = texts[text_codes[text_at + 12]]
+        transaction.api_key_hash = texts[text_codes[text_at + 13]]
+        transaction.user_agent = texts[text_codes[text_at + 14]]
         transaction.flags = flags[row]
         transaction.forwarded_for = transaction.forwarded = transaction.raw_target = ""
         transaction.req_body = transaction.resp_body = b""

@@ -6,6 +6,8 @@ parent is fed blocks directly, as its workers would send them, so the ordering r
 
 from __future__ import annotations
 
+import weakref
+
 from parsers.transaction import Transaction
 from sniffer.config import load_config
 from sniffer.live_sharded import LiveShardedRun
@@ -24,12 +26,18 @@ def row(uri: str, clock_ns: int) -> tuple[Transaction, tuple[int, int]]:
     return transaction, (clock_ns, 0)
 
 
-def block(rows: list[tuple[Transaction, tuple[int, int]]], clock_ns: int, final: bool = False,
-          dropped: int = 0) -> Block:  # fmt: skip
-    """The block a worker sends: its transactions in columns, as they cross the pipe."""
-    shipped = ship([t for t, _ in rows], [position for _, position in rows], [[] for _ in rows], tagged=False)
-    return Block(shipped, FINISHED if final else clock_ns, final, clock_ns, None, CaptureCounters(packets=len(rows)),
-                 [], 0, dropped)
+# Each worker numbers the texts it ships, block after block (sniffer.shipping): per parent, per worker.
+NUMBERED: weakref.WeakKeyDictionary[LiveShardedRun, dict[int, dict]] = weakref.WeakKeyDictionary()
+
+
+def send(run: LiveShardedRun, index: int, rows: list[tuple[Transaction, tuple[int, int]]], clock_ns: int,
+         final: bool = False, dropped: int = 0) -> None:  # fmt: skip
+    """Worker `index` sends `run` the block of `rows`: its transactions in columns, as they cross the pipe."""
+    numbered = NUMBERED.setdefault(run, {}).setdefault(index, {})
+    shipped = ship([t for t, _ in rows], [position for _, position in rows], [[] for _ in rows], False, numbered)
+    block = Block(shipped, FINISHED if final else clock_ns, final, clock_ns, None, CaptureCounters(packets=len(rows)),
+                  [], 0, dropped)  # fmt: skip
+    run._receive(index, block, None)
 
 
 def parent(seen: list[str]) -> LiveShardedRun:
@@ -41,22 +49,22 @@ def parent(seen: list[str]) -> LiveShardedRun:
 def test_transactions_wait_for_the_slowest_process_then_come_in_clock_order() -> None:
     seen: list[str] = []
     run = parent(seen)
-    run._receive(0, block([row("/a", 1 * SECOND), row("/c", 3 * SECOND)], 3 * SECOND), None)
+    send(run, 0, [row("/a", 1 * SECOND), row("/c", 3 * SECOND)], 3 * SECOND)
     assert seen == [], "process 1 has not said where its clock is"
-    run._receive(1, block([row("/b", 2 * SECOND)], 2 * SECOND), None)
+    send(run, 1, [row("/b", 2 * SECOND)], 2 * SECOND)
     assert seen == ["/a"], "only what both clocks have passed"
-    run._receive(1, block([row("/d", 4 * SECOND)], 5 * SECOND), None)
+    send(run, 1, [row("/d", 4 * SECOND)], 5 * SECOND)
     assert seen == ["/a", "/b"], "/c is at process 0's clock itself, which may still emit there: held"
-    run._receive(0, block([row("/c2", 3 * SECOND)], 4 * SECOND), None)
+    send(run, 0, [row("/c2", 3 * SECOND)], 4 * SECOND)
     assert seen == ["/a", "/b", "/c", "/c2"]
-    run._receive(0, block([], 6 * SECOND, final=True), None)
+    send(run, 0, [], 6 * SECOND, final=True)
     assert seen == ["/a", "/b", "/c", "/c2", "/d"], "a finished process holds nothing back"
 
 
 def test_counters_and_drops_of_every_process_add_up() -> None:
     run = parent([])
-    run._receive(0, block([row("/a", SECOND)], SECOND, dropped=3), None)
-    run._receive(1, block([row("/b", SECOND), row("/c", SECOND)], SECOND, dropped=4), None)
+    send(run, 0, [row("/a", SECOND)], SECOND, dropped=3)
+    send(run, 1, [row("/b", SECOND), row("/c", SECOND)], SECOND, dropped=4)
     assert run.dropped == 7
     health = run._merged_health()
     assert (health.packets, health.dropped) == (3, 7)
@@ -75,14 +83,14 @@ def test_waiting_transactions_reach_the_detectors_once_every_clock_is_past_their
     alerting = AlertOutputs(config, None, None, cross_flow_only=True)
     run.attach(lambda transaction: None, None, alerting)
     engine = alerting.engine
-    run._receive(0, block([row("/a", 10 * SECOND)], 10 * SECOND + 2), None)
-    run._receive(1, block([row("/b", 10 * SECOND + 1)], 10 * SECOND + 1), None)
+    send(run, 0, [row("/a", 10 * SECOND)], 10 * SECOND + 2)
+    send(run, 1, [row("/b", 10 * SECOND + 1)], 10 * SECOND + 1)
     assert len(engine.collector) == 1  # /a is released; /b waits at process 1's own clock
     delay_ns = int(config.detectors.max_batch_delay_s * SECOND)
-    run._receive(0, block([], 10 * SECOND + delay_ns // 2), None)
-    run._receive(1, block([], 10 * SECOND + delay_ns // 2), None)
+    send(run, 0, [], 10 * SECOND + delay_ns // 2)
+    send(run, 1, [], 10 * SECOND + delay_ns // 2)
     assert len(engine.collector) == 2 and engine.raised == 0  # idle for half the delay: still waiting
-    run._receive(0, block([], 10 * SECOND + delay_ns), None)
-    run._receive(1, block([], 10 * SECOND + delay_ns), None)
+    send(run, 0, [], 10 * SECOND + delay_ns)
+    send(run, 1, [], 10 * SECOND + delay_ns)
     assert not len(engine.collector)
     alerting.close()

@@ -8,9 +8,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sniffer.shipping as shipping
 from detectors.alert import Alert
 from parsers.transaction import PRIVATE_FIELDS, PUBLIC_FIELDS, Transaction, public_values
-from sniffer.shipping import NUMBER_FIELDS, TEXT_FIELDS, received, ship
+from sniffer.shipping import NUMBER_FIELDS, OBJECT_FIELDS, TEXT_FIELDS, received, ship
 
 texts = st.text(max_size=12)
 keysets = st.none() | st.frozensets(st.sampled_from(["id", "name", "tags", "qty"]))
@@ -38,16 +39,32 @@ def transactions(draw: st.DrawFn) -> Transaction:
 
 
 def test_every_public_field_crosses_and_no_private_one() -> None:
-    assert sorted([*NUMBER_FIELDS, *TEXT_FIELDS]) == sorted(PUBLIC_FIELDS)
-    assert not set(PRIVATE_FIELDS) & {*NUMBER_FIELDS, *TEXT_FIELDS}
+    assert sorted([*NUMBER_FIELDS, *TEXT_FIELDS, *OBJECT_FIELDS]) == sorted(PUBLIC_FIELDS)
+    assert not set(PRIVATE_FIELDS) & {*NUMBER_FIELDS, *TEXT_FIELDS, *OBJECT_FIELDS}
+    assert len(TEXT_FIELDS) == shipping.TEXT_COLUMNS
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(transactions(), keysets, keysets, st.booleans()), max_size=12), st.booleans())
-def test_a_block_arrives_as_the_tuples_of_each_transaction_gave_it(rows, tagged) -> None:
-    """What the parent holds of each transaction: its public fields as the worker had them, private ones at their
-    defaults, the bytes its bodies weighed, the worker's alerts, its key sets beside its feature row, and where it
-    was emitted."""
+@given(st.lists(st.lists(st.tuples(transactions(), keysets, keysets, st.booleans()), max_size=12), max_size=4),
+       st.booleans(), st.integers(1, 40))  # fmt: skip
+def test_blocks_arrive_as_the_tuples_of_each_transaction_gave_them(blocks, tagged, max_codes) -> None:
+    """What the parent holds of each transaction, block after block: its public fields as the worker had them,
+    private ones at their defaults, the bytes its bodies weighed, the worker's alerts, its key sets beside its
+    feature row, and where it was emitted. Texts cross once each, until their numbering starts again (here after
+    as few as `max_codes`), and the parent's copy of them stays as bounded as the worker's numbering."""
+    numbered: dict = {}
+    texts: list = []
+    original = shipping.MAX_TEXT_CODES
+    shipping.MAX_TEXT_CODES = max_codes
+    try:
+        for rows in blocks:
+            check_block(rows, tagged, numbered, texts)
+            assert len(texts) == len(numbered) <= max_codes + 15 * len(rows)
+    finally:
+        shipping.MAX_TEXT_CODES = original
+
+
+def check_block(rows: list[tuple], tagged: bool, numbered: dict, texts: list) -> None:
     block = [transaction for transaction, _, _, _ in rows]
     features = np.arange(len(rows) * 3, dtype=np.float64).reshape(len(rows), 3) if tagged else None
     alerts = []
@@ -58,8 +75,9 @@ def test_a_block_arrives_as_the_tuples_of_each_transaction_gave_it(rows, tagged)
                        transaction.method, transaction.endpoint, "an injection", "' OR 1=1", 1.0)  # fmt: skip
         alerts.append([raised] if raises else [])
     positions = [(3 * index + 1, index) for index in range(len(rows))]
-    shipped = pickle.loads(pickle.dumps(ship(block, positions, alerts, tagged), protocol=pickle.HIGHEST_PROTOCOL))
-    entries = received(shipped, features)
+    sent = ship(block, positions, alerts, tagged, numbered)
+    shipped = pickle.loads(pickle.dumps(sent, protocol=pickle.HIGHEST_PROTOCOL))
+    entries = received(shipped, features, texts)
     assert len(entries) == len(rows)
     for index, (transaction, body_bytes, raised, position) in enumerate(entries):
         sent = block[index]
@@ -78,5 +96,23 @@ def test_a_block_arrives_as_the_tuples_of_each_transaction_gave_it(rows, tagged)
             assert transaction.payload_features is None
 
 
+def test_a_text_crosses_once_and_arrives_as_one_object() -> None:
+    """A block's repeated texts, and texts an earlier block sent, are not sent again: the parent's transactions
+    share one object for each."""
+    numbered: dict = {}
+    texts: list = []
+    first = [Transaction(1.0, "10.0.0.1", 5000, "10.0.0.2", 80, "GET", f"/items/{n}", "api", f"/items/{n}", "",
+                         "HTTP/1.1", endpoint="/items/{id}", status=200, latency_ms=1.5) for n in range(3)]  # fmt: skip
+    shipped = ship(first, [(n, 0) for n in range(3)], [[], [], []], False, numbered)
+    assert "10.0.0.1" in shipped.new_texts and len(shipped.new_texts) == len(set(shipped.new_texts))
+    held = received(pickle.loads(pickle.dumps(shipped)), None, texts)
+    assert held[0][0].src_ip is held[2][0].src_ip and held[0][0].endpoint is held[1][0].endpoint
+    again = ship(first[:1], [(9, 0)], [[]], False, numbered)
+    assert again.new_texts == []
+    later = received(pickle.loads(pickle.dumps(again)), None, texts)
+    assert later[0][0].uri is held[0][0].uri and later[0][0].uri == "/items/0"
+
+
 def test_an_empty_block_crosses() -> None:
-    assert received(pickle.loads(pickle.dumps(ship([], [], [], True))), np.empty((0, 3))) == []
+    shipped = ship([], [], [], True, {})
+    assert received(pickle.loads(pickle.dumps(shipped)), np.empty((0, 3)), []) == []
