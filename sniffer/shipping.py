@@ -14,6 +14,8 @@ client's id or an endpoint's name cross once, and the parent's transactions shar
 process's mostly do. The numbering starts again once it holds MAX_TEXT_CODES texts (the parent's copy then too), so
 a stream of distinct URIs stays bounded. The few transactions that raised alerts carry them in a dictionary by
 row. Compiled (setup.py, with shipping.pxd), both ends read and set the transaction's fields as C struct fields.
+Measured as above, the worker now spends some 6,000 instructions a transaction on it (4,300 making the columns,
+most of it numbering the texts, and 1,700 pickling them) and the parent some 3,500.
 """
 
 from __future__ import annotations
