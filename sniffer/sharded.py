@@ -29,12 +29,14 @@ import contextlib
 import fcntl
 import gc
 import multiprocessing
+import queue
 import signal
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from operator import itemgetter
 from typing import Any
 
@@ -69,6 +71,7 @@ MAX_STEPS_AHEAD = 64
 TRACKED_PER_HELD_ROW = 4
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+ names it; Linux only)
 PIPE_BYTES = 1 << 20
+SENDS_QUEUED = 4  # a worker's messages pickled and waiting for the pipe (PipeSender)
 FINISHED = 1 << 62  # a finished worker's `done_before`: nothing more will come from it
 EMITTED_AT = itemgetter(3)  # a held entry's place in the input (see `held_entries`)
 CAPTURE_WIDE_COUNTERS = frozenset(
@@ -83,9 +86,10 @@ CAPTURE_WIDE_COUNTERS = frozenset(
 # 30,000 packets (65 connections, given at first sight), parent and worker, by MERGE_COST: 0.35, 1,252.6M and
 # 925.7M; 0.5, 1,181.0M and 1,010.4M; 0.6, 1,123.8M and 1,069.7M. Since the workers ship columns (sniffer.shipping)
 # and the parent keeps one copy of each key set, on its first 120,000 packets (130 connections), whole processes:
-# 0.6, 3,268.0M and 3,615.6M (the worker the busier); 0.5, 3,388.4M and 3,456.5M. The parent then parses a quarter
-# of the connections; from 3 processes on, none.
-MERGE_COST = 0.5
+# 0.6, 3,268.0M and 3,615.6M (the worker the busier); 0.5, 3,388.4M and 3,456.5M; once the texts crossed once each,
+# 0.5, 3,296.9M and 3,433.8M; 0.4, 3,445.4M and 3,268.3M; 0.45, 3,355.9M and 3,362.9M. The parent then parses 27.5%
+# of the connections, 3.3% with 3 processes, none from 4 on.
+MERGE_COST = 0.45
 
 
 def parent_share(workers: int) -> float:
@@ -242,6 +246,40 @@ class ShardCollector:
         )
 
 
+class PipeSender:
+    """Sends a worker's messages to the parent from a thread of its own, so that the worker parses its next
+    block while the last one waits for room in the pipe. The parent reads only between its own blocks: a block of
+    a few thousand transactions fills the pipe (PIPE_BYTES), and sending from the parsing thread held a worker of
+    the bench capture some 0.25 s of its 3 s, in turns with the parent instead of beside it. At most SENDS_QUEUED
+    messages wait, pickled (each some hundreds of KB). Messages go in the order they are given."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.queued: queue.Queue[bytes | None] = queue.Queue(SENDS_QUEUED)
+        self.error: OSError | None = None
+        self.thread = threading.Thread(target=self._send_all, name="apispy-worker-sender", daemon=True)
+        self.thread.start()
+
+    def send(self, message: tuple) -> None:
+        """Queues `message`; raises the error that ended the sending (the parent is gone) if one did."""
+        if self.error is not None:
+            raise self.error
+        self.queued.put(ForkingPickler.dumps(message))  # pickled here: the sender thread then only writes
+
+    def close(self) -> None:
+        """Sends what is queued, then stops the thread."""
+        self.queued.put(None)
+        self.thread.join()
+
+    def _send_all(self) -> None:
+        while (payload := self.queued.get()) is not None:
+            if self.error is None:
+                try:
+                    self.connection.send_bytes(payload)
+                except OSError as error:  # the parent closed the pipe (`abort`): what is left is dropped
+                    self.error = error
+
+
 def worker_main(task: WorkerTask, connection: Connection, stop: Any) -> None:
     """One worker process: its shard of every capture, start to end (or until the parent sets `stop`). Shard 0
     is the parent's own, which also counts the packets and reports the captures' warnings."""
@@ -249,24 +287,26 @@ def worker_main(task: WorkerTask, connection: Connection, stop: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     gc.set_threshold(*GC_THRESHOLDS)
+    sender = PipeSender(connection)
     try:
         collector = ShardCollector(task)
         pipeline = collector.pipeline = build_pipeline(task.config, collector.on_transaction, task.spec, task.shard)
         for reader in open_all(task.paths):
             for batch in reader.batches():
                 pipeline.process(batch)
-                connection.send(("block", collector.block(None, 0)))
+                sender.send(("block", collector.block(None, 0)))
                 if stop.is_set():
                     break
             if stop.is_set():
                 break
         pipeline.finish()
-        connection.send(("block", collector.block(None, 0, final=True)))
-        connection.send(("done", counters(pipeline)))
+        sender.send(("block", collector.block(None, 0, final=True)))
+        sender.send(("done", counters(pipeline)))
     except Exception as error:  # noqa: BLE001 - reported to the parent as one line, never a traceback
         with contextlib.suppress(OSError):  # the parent is gone or stopped listening (`abort`)
-            connection.send(("error", f"worker {task.shard.index}: {type(error).__name__}: {error}"))
+            sender.send(("error", f"worker {task.shard.index}: {type(error).__name__}: {error}"))
     finally:
+        sender.close()
         connection.close()
 
 

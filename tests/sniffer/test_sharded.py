@@ -385,3 +385,37 @@ def test_worker_pipes_are_widened_so_a_worker_can_run_a_block_ahead() -> None:
     finally:
         receiver.close()
         sender.close()
+
+
+def test_a_worker_sends_its_messages_in_order_while_it_goes_on() -> None:
+    """The worker's sender thread writes what it is given, in order, while the parsing thread goes on: a message
+    bigger than the pipe does not hold it up until the parent reads."""
+    receiver, sender_end = multiprocessing.Pipe(duplex=False)
+    sender = sharded.PipeSender(sender_end)
+    big = b"x" * (4 * sharded.PIPE_BYTES)  # more than any pipe holds: the writer waits for the reader
+    started = time.monotonic()
+    for number in range(3):
+        sender.send(("block", number, big))
+    assert time.monotonic() - started < 5, "send returns once the message is queued, not written"
+    assert [receiver.recv()[1] for _ in range(3)] == [0, 1, 2]
+    sender.send(("done", {}))
+    sender.close()
+    assert receiver.recv() == ("done", {})
+    receiver.close()
+    sender_end.close()
+
+
+def test_a_worker_whose_parent_stopped_listening_ends_without_hanging() -> None:
+    """The parent closed its end (`abort`): the sender thread drops what is left, the next send raises OSError and
+    closing returns, however full the queue was."""
+    receiver, sender_end = multiprocessing.Pipe(duplex=False)
+    sender = sharded.PipeSender(sender_end)
+    receiver.close()
+    big = b"x" * sharded.PIPE_BYTES
+    with pytest.raises(OSError):
+        for _ in range(sharded.SENDS_QUEUED + 4):
+            sender.send(("block", big))
+            time.sleep(0.05)
+    sender.close()
+    assert not sender.thread.is_alive()
+    sender_end.close()
