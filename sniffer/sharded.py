@@ -80,16 +80,15 @@ CAPTURE_WIDE_COUNTERS = frozenset(
 
 
 # The parent parses a smaller share of the connections than each worker: it also merges what every shard sends
-# (names endpoints, runs the detectors that span connections, the metrics and every output). Chosen by counting
-# instructions (callgrind: this VM's timed runs swing by more than the shares move them), each process's own after
-# start-up, 2 processes, compiled build, every detector on, writing the time series. On the bench capture's first
-# 30,000 packets (65 connections, given at first sight), parent and worker, by MERGE_COST: 0.35, 1,252.6M and
-# 925.7M; 0.5, 1,181.0M and 1,010.4M; 0.6, 1,123.8M and 1,069.7M. Since the workers ship columns (sniffer.shipping)
-# and the parent keeps one copy of each key set, on its first 120,000 packets (130 connections), whole processes:
-# 0.6, 3,268.0M and 3,615.6M (the worker the busier); 0.5, 3,388.4M and 3,456.5M; once the texts crossed once each,
-# 0.5, 3,296.9M and 3,433.8M; 0.4, 3,445.4M and 3,268.3M; 0.45, 3,355.9M and 3,362.9M. The parent then parses 27.5%
-# of the connections, 3.3% with 3 processes, none from 4 on.
-MERGE_COST = 0.45
+# (names endpoints, runs the detectors that span connections, the metrics and every output). Chosen by the time at
+# which each process's part ends: the parent's own shard with its last block, a worker's with the last block the
+# parent receives from it, which should come together (compiled build, 2 processes, the bench capture). With the
+# share that balances their instructions (callgrind on the capture's first 120,000 packets, whole processes, parent
+# and worker at MERGE_COST 0.45: 3,355.9M and 3,362.9M), the parent's shard ended 0.3 to 1.2 s before the worker's in
+# 3 runs of 3.3 to 3.4 s: per instruction, the worker's parsing runs slower than the parent's merge, for reasons I
+# have not found. At 0.3 (3,585.4M and 3,103.6M), they ended 0.0 to 0.13 s apart in 3 runs. The parent then parses
+# 35% of the connections, 13% with 3 processes, 2.5% with 4 and none from 5 on.
+MERGE_COST = 0.3
 
 
 def parent_share(workers: int) -> float:
