@@ -4,7 +4,7 @@ Each transaction goes to the parent with its public fields (the private ones, he
 detectors read them), the bytes its bodies weighed, the alerts the worker's detectors raised on it, its JSON key
 sets for the payload baselines and where in the input it was emitted. As a tuple per transaction, pickled, that cost
 the worker some 13,000 instructions a transaction (reading the fields through their descriptors, making the tuple,
-pickling two dozen objects) and the parent some 7,400 (unpickling, and making the transaction again through its
+pickling two dozen objects) and the parent some 8,200 (unpickling, and making the transaction again through its
 `__init__`'s argument parsing): callgrind, compiled, 2 processes on the bench capture's first 120,000 packets.
 
 In columns, the numbers of a block go as two arrays, one pickled block of bytes each. Text goes as codes, one
