@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,10 +22,12 @@ from sniffer.config import Config, ConfigError, load_config
 from sniffer.entry import GC_THRESHOLDS, load_numba_registries
 from sniffer.outputs import MetricOutputs, default_source
 from sniffer.replay import ReplayResult, Run, open_all, replay
-from sniffer.sharded import ShardedRun, WorkerError
 from sniffer.sinks.jsonl import JsonLinesSink
 from sniffer.sinks.pcapwriter import PcapTarget
 from sniffer.summary import render_summary
+
+if TYPE_CHECKING:  # imported when --workers asks for it: 20-50 ms of a start-up (with multiprocessing)
+    from sniffer.sharded import ShardedRun
 
 EXIT_USAGE = 2
 
@@ -224,6 +226,8 @@ def replay_command(files: tuple[str, ...], workers: int, **options: Any) -> None
             return readers
         for reader in readers:
             reader.handle.close()  # opened only to check them: every worker opens them again
+        from sniffer.sharded import ShardedRun
+
         run = ShardedRun(workers, list(files), config, spec=spec)
         run.start(time_series=bool(config.influx.url or options["line_protocol_path"]))  # before output threads
         started.append(run)
@@ -258,6 +262,8 @@ def replay_command(files: tuple[str, ...], workers: int, **options: Any) -> None
 
 
 def _replay_sharded(run: ShardedRun, outputs: Outputs, quiet: bool) -> None:
+    from sniffer.sharded import WorkerError
+
     signals = Signals()
     signals.install()
     run.attach(outputs.on_transaction(), outputs.metrics, outputs.alerting)
