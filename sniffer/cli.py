@@ -26,7 +26,7 @@ from sniffer.sinks.jsonl import JsonLinesSink
 from sniffer.sinks.pcapwriter import PcapTarget
 from sniffer.summary import render_summary
 
-if TYPE_CHECKING:  # imported when --workers asks for it: 20-50 ms of a start-up (with multiprocessing)
+if TYPE_CHECKING:  # imported when --workers asks for it: with multiprocessing, 16M of a start-up's 768M instructions
     from sniffer.sharded import ShardedRun
 
 EXIT_USAGE = 2

@@ -99,7 +99,7 @@ print(sorted(name for name in lazy if name in sys.modules))
 def test_what_only_yaml_or_webhooks_need_is_not_imported_at_start_up(tmp_path: Path) -> None:
     """PyYAML and urllib.request (with http.client and email) took 100 ms of a replay's start-up, which only a YAML
     file (a spec, a config, an inventory) or a webhook needs; they are imported when one is there. So is the
-    merge of several processes (sniffer.sharded, with multiprocessing: 20-50 ms), when --workers asks for it."""
+    merge of several processes (sniffer.sharded, with multiprocessing: 2% of a start-up), when --workers asks for it."""
     config = tmp_path / "apispy.toml"
     config.write_text("[flows]\nmax_flows = 1000\n")
     result = subprocess.run([sys.executable, "-c", LAZY_CHECK, str(config)], capture_output=True, text=True,
