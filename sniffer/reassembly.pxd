@@ -22,7 +22,7 @@ cdef class StreamReassembler:
     cdef public int64_t pending_bytes
     cdef public object fin_offset
     cdef public list recent
-    cdef public int64_t recent_bytes
+    cdef public int64_t recent_bytes, recent_start
     cdef public ReassemblyBudget budget
     cdef public object finished
     cdef public int64_t retransmitted_bytes, overlap_conflicts, gap_bytes, gaps, delivered_bytes
@@ -40,6 +40,8 @@ cdef class StreamReassembler:
     @cython.locals(recent=list, count=cython.Py_ssize_t, dropped=cython.Py_ssize_t, offset=cython.longlong,
                    size=cython.Py_ssize_t)
     cpdef _forget_recent(self, long long before_offset)
+    @cython.locals(recent=list)
+    cpdef _drop_leading_gap(self)
     cpdef _drain(self, out)
     cpdef _skip_to(self, offset, out)
     cpdef _check_finished(self)

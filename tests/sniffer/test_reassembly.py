@@ -380,3 +380,39 @@ def test_kept_bytes_of_all_directions_stay_within_the_shared_limit():
     for reassembler in reassemblers:
         flush(reassembler)
     assert budget.recent_used == 0
+
+
+def test_retransmissions_on_either_side_of_a_gap_are_compared_with_the_bytes_delivered_there():
+    """The kept pieces hold no offsets of their own: each follows from the pieces and gaps before it."""
+    reassembler = started_reassembler()
+    assert add(reassembler, 1, 0, b"aaaa", missing=4) == [(1, b"aaaa"), Gap(4)]
+    assert add(reassembler, 2, 8, b"bbbb") == [(2, b"bbbb")]
+    add(reassembler, 3, 8, b"bbbb")
+    add(reassembler, 4, 2, b"aa\x00\x00\x00\x00bb")  # what the gap lost cannot be compared
+    assert reassembler.overlap_conflicts == 0
+    add(reassembler, 5, 0, b"aX")
+    add(reassembler, 6, 9, b"X")
+    assert reassembler.overlap_conflicts == 2
+
+
+def test_an_acknowledged_piece_and_the_gap_after_it_are_forgotten_and_the_next_piece_keeps_its_place():
+    budget = ReassemblyBudget(1 << 20)
+    reassembler = StreamReassembler(1 << 16, budget)
+    reassembler.on_syn(ISN)
+    add(reassembler, 1, 0, b"aaaa", missing=4)
+    add(reassembler, 2, 8, b"bbbb")
+    add(reassembler, 3, 12, b"cccc", missing=2)
+    add(reassembler, 4, 18, b"dd")
+    ack(reassembler, 9)  # past the first piece and its gap, into the second piece
+    assert reassembler.recent_bytes == budget.recent_used == 10
+    add(reassembler, 5, 0, b"XXXX")  # acknowledged: not compared
+    assert reassembler.overlap_conflicts == 0
+    add(reassembler, 6, 8, b"bbbX")
+    add(reassembler, 7, 18, b"dX")
+    assert reassembler.overlap_conflicts == 2
+    ack(reassembler, 16)  # the third piece and the gap after it
+    assert reassembler.recent_bytes == budget.recent_used == 2
+    add(reassembler, 8, 19, b"Y")
+    assert reassembler.overlap_conflicts == 3
+    flush(reassembler)
+    assert reassembler.recent_bytes == budget.recent_used == 0
