@@ -15,8 +15,7 @@ cdef class Exchange:
     cdef public MessageHead response
     cdef public MessageEnd response_end
     cdef public object interim_statuses, flags
-    @cython.locals(request=MessageHead)
-    cpdef proposes_switch(self)
+    cdef public bint switch_proposed
 
 cdef class TransactionCorrelator:
     cdef public object _emit, _on_switch, max_pending, queue
@@ -26,7 +25,11 @@ cdef class TransactionCorrelator:
     @cython.locals(exchange=Exchange)
     cpdef on_interim(self, MessageHead head)
     cpdef on_end(self, role, MessageEnd end)
-    @cython.locals(exchange=Exchange)
+    @cython.locals(exchange=Exchange, methods=dict)
     cpdef response_context(self)
     @cython.locals(first=Exchange, queue=list)
     cpdef _emit_ready(self)
+
+
+# Called once per exchange, from its __init__.
+cpdef _proposes_switch(MessageHead request)

@@ -34,7 +34,7 @@ cdef class Flow:
     cdef public object key, a_key, a, b, limits, reassemblers, parsers, client_direction, correlator, last_ts_ns
     cdef public object last_position, is_http, closed, emit, syn_seen, stats
     @cython.locals(reassembler=StreamReassembler, peer=StreamReassembler, other=StreamReassembler, parser=Http1DirectionParser)
-    cpdef on_segment(self, direction, ts_ns, seq, ack, data, fin, missing)
+    cpdef on_segment(self, int direction, ts_ns, seq, ack, data, bint fin, missing)
     @cython.locals(parser=Http1DirectionParser)
     cpdef _deliver(self, direction, items)
     cpdef _parser(self, direction, starts_with_gap)

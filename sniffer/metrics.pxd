@@ -21,6 +21,7 @@ cdef class IntervalMetrics:
     cdef public object closed_before_ns, emit
     cdef public set endpoints
     cdef public object folded_endpoints, health, health_fields, interval_ns, late_transactions, lateness_ns
+    cdef public Py_ssize_t max_latency_samples
     cdef public dict open
     cdef public object packets, pending_since, points_emitted, previous_counters
     cdef public object settings, source

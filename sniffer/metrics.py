@@ -100,7 +100,7 @@ class IntervalMetrics:
 
     __slots__ = (
         "closed_before_ns", "emit", "endpoints", "folded_endpoints", "health", "health_fields", "interval_ns",
-        "late_transactions", "lateness_ns", "open", "packets", "pending_since", "points_emitted",
+        "late_transactions", "lateness_ns", "max_latency_samples", "open", "packets", "pending_since", "points_emitted",
         "previous_counters", "settings", "source",
     )  # fmt: skip
 
@@ -110,6 +110,8 @@ class IntervalMetrics:
         self.emit = emit
         self.interval_ns = int(settings.interval_s * NS_PER_S)
         self.lateness_ns = int(settings.max_lateness_s * NS_PER_S)
+        # Read per transaction: compiled, a C field (sniffer/metrics.pxd), where the settings' was looked up by name.
+        self.max_latency_samples = settings.max_latency_samples
         self.open: dict[int, dict[tuple[str, str, str, str], SeriesAggregate]] = {}
         self.packets: dict[int, list[int]] = {}  # interval start -> [packets, bytes]
         self.closed_before_ns = -1  # every interval starting before this is closed
@@ -174,7 +176,7 @@ class IntervalMetrics:
         latency_ms = transaction.latency_ms
         if latency_ms is not None:
             seen = aggregate.latencies_seen = aggregate.latencies_seen + 1
-            if seen <= self.settings.max_latency_samples:
+            if seen <= self.max_latency_samples:
                 aggregate.latencies.append(latency_ms)
             elif seen == aggregate.next_sampled or aggregate.sampler is None:
                 self._sample(aggregate, key, start, latency_ms)
@@ -193,7 +195,7 @@ class IntervalMetrics:
         Algorithm L, which draws how many latencies to pass over instead of a random number per latency. The
         generator is seeded by the series and interval: the same capture keeps the same sample, so replays stay
         deterministic."""
-        size = self.settings.max_latency_samples
+        size = self.max_latency_samples
         sampler = aggregate.sampler
         if sampler is None:
             sampler = aggregate.sampler = random.Random(zlib.crc32(repr((key, start)).encode()))

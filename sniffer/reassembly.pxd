@@ -35,7 +35,7 @@ cdef class StreamReassembler:
     cpdef _add(self, ts_ns, offset, data, out)
     @cython.locals(recent=list, size=cython.Py_ssize_t, offset=cython.longlong, recent_bytes=cython.longlong,
                    budget=ReassemblyBudget, dropped=cython.Py_ssize_t, next_seq=cython.longlong,
-                   modulus=cython.longlong)
+                   modulus=cython.longlong, kept_limit=cython.longlong)
     cpdef _take(self, data)
     @cython.locals(recent=list, count=cython.Py_ssize_t, dropped=cython.Py_ssize_t, offset=cython.longlong,
                    size=cython.Py_ssize_t)

@@ -267,7 +267,8 @@ class StreamReassembler:
         recent_bytes = self.recent_bytes + size
         budget = self.budget
         budget.recent_used += size
-        while recent_bytes - len(recent[0]) >= RECENT_BYTES:
+        kept_limit = RECENT_BYTES  # compiled, a C integer: compared with one, the difference became an int object
+        while recent_bytes - len(recent[0]) >= kept_limit:
             dropped = len(recent.pop(0))
             recent_bytes -= dropped
             budget.recent_used -= dropped
