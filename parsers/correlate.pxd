@@ -31,5 +31,8 @@ cdef class TransactionCorrelator:
     cpdef _emit_ready(self)
 
 
-# Called once per exchange, from its __init__.
+# Called once per exchange, from its __init__ or _request_exchange.
 cpdef _proposes_switch(MessageHead request)
+# Called per request: a C call from the correlator.
+@cython.locals(exchange=Exchange)
+cpdef _request_exchange(MessageHead request)

@@ -13,6 +13,11 @@ cdef class FastHead:
 @cython.locals(limit=Py_ssize_t, space=Py_ssize_t, target_end=Py_ssize_t, version_start=Py_ssize_t, byte=cython.uchar)
 cpdef _request_line(bytes data)
 
+# Called per request line: a C call from _request_line.
+@cython.locals(method=bytes)
+cpdef _method(bytes data, Py_ssize_t length)
+
+@cython.locals(head=FastHead)
 cpdef _remembered_request(head_length, remembered, method, target)
 
 # Called per message head: start_bytes a bytes object, whose startswith compiles to a C call.

@@ -8,7 +8,7 @@
 cimport cython
 
 from parsers.headread cimport FastHead, read_head
-from parsers.messages cimport MessageHead, MessageSink
+from parsers.messages cimport MessageEnd, MessageHead, MessageSink
 
 
 cdef class Http1DirectionParser:
@@ -48,3 +48,7 @@ cdef class Http1DirectionParser:
 cpdef _text(bytes value)
 @cython.locals(texts=dict)
 cpdef _token_text(bytes value)
+@cython.locals(head=MessageHead)
+cpdef _head(ts_ns, http_version, headers, method, target, status, reason)
+@cython.locals(end=MessageEnd)
+cpdef _end(body_bytes, body, flags)

@@ -5,6 +5,7 @@
 # file.
 
 cimport cython
+from libc.stdint cimport int64_t
 
 from parsers.correlate cimport TransactionCorrelator
 from parsers.http1 cimport Http1DirectionParser
@@ -32,7 +33,9 @@ cdef class Endpoint:
 
 cdef class Flow:
     cdef public object key, a_key, a, b, limits, reassemblers, parsers, client_direction, correlator, last_ts_ns
-    cdef public object last_position, is_http, closed, emit, syn_seen, stats
+    # Written per segment: a C integer, where an int object was made for it each time.
+    cdef public int64_t last_position
+    cdef public object is_http, closed, emit, syn_seen, stats
     @cython.locals(reassembler=StreamReassembler, peer=StreamReassembler, other=StreamReassembler, parser=Http1DirectionParser)
     cpdef on_segment(self, int direction, ts_ns, seq, ack, data, bint fin, missing)
     @cython.locals(parser=Http1DirectionParser)

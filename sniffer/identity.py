@@ -184,8 +184,14 @@ class ClientIdentity:
         if address is None:
             known = (src_ip, False)
         else:
-            known = (str(address), any(address in network for network in self._trusted_networks))
+            known = (str(address), _in_any(address, self._trusted_networks))
         if len(self._sources) >= _SOURCE_CACHE_SIZE:
             del self._sources[next(iter(self._sources))]
         self._sources[src_ip] = known
         return known
+
+
+def _in_any(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
+    """Whether `address` lies in one of `networks`. A function of its own: Cython does not compile a generator
+    expression inside a method it makes a C function (ClientIdentity._source, sniffer/identity.pxd)."""
+    return any(address in network for network in networks)

@@ -15,7 +15,10 @@ cdef class Pipeline:
     cdef public object batch_base
     cdef public TransactionBuilder builder
     cdef public object emitting_flow_position, expire_every_ns, flows, fragments, next_expire_ns
-    cdef public object on_transaction, position, shard, stats
+    cdef public object on_transaction
+    # Written per segment: a C integer, where an int object was made for it each time.
+    cdef public int64_t position
+    cdef public object shard, stats
     @cython.locals(row_numbers=int64_t[::1], flow_keys=uint64_t[::1], endpoint_keys=uint64_t[::1], times=int64_t[::1],
                    seqs=uint32_t[::1], acks=uint32_t[::1], flag_bits=uint8_t[::1], offsets=int64_t[::1],
                    lengths=int32_t[::1], missing_bytes=int32_t[::1], index=cython.Py_ssize_t, flow=Flow, frames=bytes,

@@ -47,6 +47,7 @@ cdef class TransactionBuilder:
 cpdef split_target(str target)
 cpdef target_parts(str target)
 cpdef _text(value)
-cpdef latency_ms(elapsed_ns)
+@cython.locals(per_us=cython.longlong)
+cpdef latency_ms(long long elapsed_ns)
 cpdef _unique(flags)
 cpdef _shared_body(dict last_bodies, endpoint, body)

@@ -5,11 +5,14 @@
 # file.
 
 cimport cython
+from libc.stdint cimport int64_t
 
 from parsers.transaction cimport Transaction
 
+# Counted per transaction: C integers, and the histogram a list whose items are read and written in C.
 cdef class EndpointStats:
-    cdef public object count, errors, histogram
+    cdef public int64_t count, errors
+    cdef public list histogram
 
 cdef class EndpointSummary:
     cdef public object rows
