@@ -52,7 +52,8 @@ def extension_types() -> dict[str, dict[str, ExtensionType]]:
             else:  # comments, cimports, forward declarations, the types of a function's locals (a locals list may go
                 # on a line more, memoryviews too), module-level cpdef and cdef functions, C module variables
                 assert re.fullmatch(
-                    r"(( {4})?#.*|cimport cython|from [\w.]+ cimport \w+(, \w+)*|cdef class \w+|( {4})?@cython\.locals\(.*[,)]"
+                    r"(( {4})?#.*|cimport cython|from [\w.]+ cimport \w+(, \w+)*|cdef class \w+"
+                    r"|( {4})?@cython\.locals\(.*[,)]"
                     r"| {8,}(\w+=[\w.\[\]:]+, )*\w+=[\w.\[\]:]+[,)]"
                     r"|cpdef \w+\(.*\)|cdef \w+ \w+\(.*\)( except -?\d+)?|cdef \w+ \w+(, \w+)*|)",
                     line,
