@@ -116,7 +116,7 @@ def _remembered_request(
     """A request's FastHead from the remembered facts of its header fields and its request line's parts."""
     version, headers, content_length, chunked = remembered
     # Field by field: compiled, C struct fields set, where calling the class matched its nine parameters for every
-    # request (some 470 instructions).
+    # request (this function took some 470 instructions a request that way, 270 this way).
     head = FastHead.__new__(FastHead)
     head.head_length = head_length
     head.http_version = version
