@@ -50,7 +50,7 @@ from detectors.kernels import (
     score_and_learn,
 )
 from detectors.signatures import SignatureSet, injection_alerts_batch, printable, scrub
-from parsers.transaction import Transaction
+from parsers.transaction import Transaction, carried_features
 
 DIRECTIONS = (("request", 0), ("response", RESPONSE_OFFSET))
 CLASS_NAMES = ("letters", "digits", "punctuation", "other bytes")
@@ -578,11 +578,6 @@ class EndpointBaselines:
         return Alert.about(transaction, "payload_anomaly", rule, severity, message, evidence, score)
 
 
-def ids_of(objects: Sequence[object]) -> np.ndarray:
-    """The id of each object (alive while the caller holds them), as int64."""
-    return np.fromiter(map(id, objects), dtype=np.int64, count=len(objects))
-
-
 @dataclass(slots=True)
 class AnomalyFeatures:
     """Per transaction of a batch: its row of numeric features, its request's and its response's JSON key sets
@@ -595,13 +590,6 @@ class AnomalyFeatures:
     responses: list[frozenset[str] | None]
     request_ids: np.ndarray
     response_ids: np.ndarray
-
-    @classmethod
-    def of_pairs(cls, values: np.ndarray, pairs: Sequence[KeysetPair]) -> AnomalyFeatures:
-        """From (request, response) key set pairs, one per row, as a worker process ships them."""
-        requests = [pair[0] for pair in pairs]
-        responses = [pair[1] for pair in pairs]
-        return cls(values, requests, responses, ids_of(requests), ids_of(responses))
 
     def pairs(self) -> list[KeysetPair]:
         return list(zip(self.requests, self.responses, strict=True))
@@ -631,9 +619,10 @@ class AnomalyFeatureTagger:
     def tag(self, transactions: Sequence[Transaction]) -> np.ndarray:
         """Tags each transaction; returns their feature values, one row each (to ship in one array)."""
         features = self.baselines.features(transactions)
-        for transaction, values, pair in zip(transactions, features.values, features.pairs(), strict=True):
-            transaction.payload_features = (values, pair)
-        return features.values
+        values = features.values  # each row's stay here: a view per row cost more than the rest of the tagging
+        for row, (transaction, pair) in enumerate(zip(transactions, features.pairs(), strict=True)):
+            transaction.payload_features = (values, row, pair)
+        return values
 
 
 class AnomalyJudge:
@@ -642,37 +631,34 @@ class AnomalyJudge:
 
     def __init__(self, settings: PayloadSettings) -> None:
         self.baselines = EndpointBaselines(settings)
-        # Each key set as the first row brought it (see `inspect`); emptied when it outgrows MAX_INTERNED_KEYSETS.
+        # Each key set as the first row brought it, and each copy of one already met (see carried_features); both
+        # emptied when they outgrow MAX_INTERNED_KEYSETS.
         self.interned: dict[frozenset[str] | None, frozenset[str] | None] = {}
+        self.aliases: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
     def inspect(self, transactions: Sequence[Transaction]) -> list[Alert]:
-        tagged = [transaction for transaction in transactions if transaction.payload_features is not None]
-        if not tagged:
+        """A worker's rows share one object per key set, but each block it sends arrives with copies of its own,
+        and each worker's differ: the baselines find runs of rows with the very same key sets (`_judge_keysets`),
+        which then broke at every block and every change of worker (on the 120k-packet bench subset, the parent's
+        `_judge_keysets` took 98 ms under cProfile where one process's took 7 ms). So each key set is interned,
+        in the pass that gathers the rows' features (parsers.transaction.carried_features)."""
+        if len(self.interned) > MAX_INTERNED_KEYSETS:
+            self.interned.clear()
+        if len(self.aliases) > MAX_INTERNED_KEYSETS:
+            self.aliases.clear()
+        rows, values, requests, responses, request_ids, response_ids = carried_features(
+            transactions, self.interned, self.aliases
+        )
+        if values is None:
             return []
-        if len(tagged) == len(transactions):
-            # All of them, as nearly always: the batch itself, whose columns the baselines' lookup reads were taken
-            # once for every detector. A list of the same rows had them taken again: some 3% of the parent's work
-            # with --workers 2.
-            tagged = transactions
-        # np.array stacks the rows' 1-D feature arrays as np.vstack does, in C, where vstack's atleast_2d ran in
-        # Python over every row: 1.3 ms against 3.9 ms for a batch of 4,096 rows.
-        values = np.array([transaction.payload_features[0] for transaction in tagged])
-        pairs = self._interned_pairs([transaction.payload_features[1] for transaction in tagged])
+        # All of them, as nearly always (rows is None): the batch itself, whose columns the baselines' lookup reads
+        # were taken once for every detector. A list of the same rows had them taken again.
+        tagged = transactions if rows is None else [transactions[row] for row in rows]
+        ids = np.array(request_ids, np.int64), np.array(response_ids, np.int64)
+        features = AnomalyFeatures(values, requests, responses, *ids)
         alerts = RowAlerts()
-        self.baselines.judge(tagged, AnomalyFeatures.of_pairs(values, pairs), alerts)
+        self.baselines.judge(tagged, features, alerts)
         return alerts.in_row_order()
-
-    def _interned_pairs(self, pairs: list[KeysetPair]) -> list[KeysetPair]:
-        """The pairs with each key set replaced by the first equal one seen. A worker's rows share one object per
-        key set, but each block it sends arrives with copies of its own, and each worker's differ: the baselines
-        find runs of rows with the very same key sets (`_judge_keysets`), which then broke at every block and
-        every change of worker: on the 120k-packet bench subset, the parent's `_judge_keysets` took 98 ms (cProfile)
-        where one process's took 7 ms."""
-        interned = self.interned
-        if len(interned) > MAX_INTERNED_KEYSETS:
-            interned.clear()
-        intern = interned.setdefault
-        return [(intern(request, request), intern(response, response)) for request, response in pairs]
 
 
 class PayloadDetector:

@@ -59,3 +59,13 @@ cdef bint _repeats(Py_ssize_t previous, body, int64_t type_id, list bodies, int6
 
 @cython.locals(transaction=Transaction, builder=ColumnsBuilder)
 cpdef transaction_columns(transactions)
+
+@cython.locals(transaction=Transaction, row=Py_ssize_t, number=Py_ssize_t, rows=list, sources=list, picks=list,
+               filled=list, taken=list, requests=list, responses=list, request_ids=list, response_ids=list)
+cpdef carried_features(transactions, dict interned, dict aliases)
+
+@cython.locals(number=Py_ssize_t)
+cpdef _gather(list sources, list picks, Py_ssize_t count)
+
+@cython.locals(alias=tuple)
+cpdef _interned(keyset, dict interned, dict aliases)

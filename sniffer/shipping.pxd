@@ -21,6 +21,5 @@ cpdef ship(list transactions, list positions, list alerts, bint tagged, dict num
 
 @cython.locals(count=Py_ssize_t, row=Py_ssize_t, at=Py_ssize_t, real_at=Py_ssize_t, text_at=Py_ssize_t,
                ints=int64_t[::1], floats=double[::1], text_codes=int64_t[::1], transaction=Transaction,
-               status=int64_t, latency=double, entries=list, flags=list, requests=list, responses=list, raised=dict,
-               feature_rows=list)
+               status=int64_t, latency=double, entries=list, flags=list, requests=list, responses=list, raised=dict)
 cpdef received(shipped, features, list texts)

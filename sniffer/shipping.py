@@ -117,7 +117,7 @@ def ship(
             text_codes[text_at + column] = code
         flags.append(transaction.flags)
         if tagged:
-            pair = transaction.payload_features[1]
+            pair = transaction.payload_features[2]
             requests.append(pair[0])
             responses.append(pair[1])
         if alerts[row]:
@@ -138,7 +138,6 @@ def received(shipped: ShippedRows, features: np.ndarray | None, texts: list[str 
     floats = memoryview(shipped.reals.reshape(-1))
     text_codes = memoryview(shipped.codes.reshape(-1))
     flags, requests, responses, raised = shipped.flags, shipped.requests, shipped.responses, shipped.alerts
-    feature_rows = list(features) if features is not None else None  # each row a view, made in one C loop
     entries = []
     for row in range(count):
         at, real_at, text_at = row * INTEGER_COLUMNS, row * REAL_COLUMNS, row * TEXT_COLUMNS
@@ -172,8 +171,8 @@ def received(shipped: ShippedRows, features: np.ndarray | None, texts: list[str 
         transaction.req_body = transaction.resp_body = b""
         transaction.req_headers = transaction.resp_headers = ()
         transaction.payload_features = None
-        if feature_rows is not None:
-            transaction.payload_features = (feature_rows[row], (requests[row], responses[row]))
+        if features is not None:  # the block's values stay in its array (see Transaction.payload_features)
+            transaction.payload_features = (features, row, (requests[row], responses[row]))
         position = (ints[at + POSITION], ints[at + FLOW_POSITION])
         entries.append((transaction, ints[at + BODY_BYTES], raised.get(row, ()), position))
     return entries

@@ -447,5 +447,8 @@ def test_the_judge_of_several_workers_keeps_one_copy_of_each_key_set(signatures,
     assert len(held) == len({keyset for window in windows for keyset in window.recent}) == 5  # 3 responses, 2 requests
     monkeypatch.setattr(module, "MAX_INTERNED_KEYSETS", 3)
     for number in range(20):
-        judge._interned_pairs([(frozenset({f"key{number}"}), None)])
-        assert len(judge.interned) <= 3 + 2  # emptied once above the bound, before a batch adds its own
+        extra = sent(number)
+        extra.payload_features = (shipped[0][0], 0, (frozenset({f"key{number}"}), None))
+        judge.inspect(TransactionBatch([extra]))
+        # Emptied once above the bound, before a batch adds its own (here one key set, and one copy of it).
+        assert len(judge.interned) <= 3 + 1 and len(judge.aliases) <= 3 + 1

@@ -19,6 +19,7 @@ from parsers.transaction import (
     ColumnsBuilder,
     Transaction,
     TransactionColumns,
+    carried_features,
     transaction_columns,
 )  # fmt: skip
 from sniffer.sinks.jsonl import JsonLinesSink
@@ -211,3 +212,35 @@ def test_header_lists_are_coded_by_identity_in_order_of_first_row(picks) -> None
             by_id.setdefault(id(headers), len(by_id))
         assert [id(found) for found in distinct] == list(by_id)
         assert codes.tolist() == [by_id[id(headers)] for headers in lists]
+
+
+def test_carried_features_give_each_key_set_as_the_first_equal_one_and_map_each_copy_once() -> None:
+    """What the parent's payload judge reads of a batch: the rows that carry features, their values taken from the
+    arrays of the blocks that brought them, and key sets interned, so that copies of one key set (each block of a
+    worker brings its own) become one object."""
+    first, copy = frozenset({"id", "name"}), frozenset({"id", "name"})
+    other = frozenset({"qty"})
+    block, later = np.arange(8.0).reshape(4, 2), np.arange(100.0, 106.0).reshape(3, 2)
+    rows = [a_transaction() for _ in range(5)]
+    rows[0].payload_features = (block, 2, (first, None))
+    rows[1].payload_features = (later, 0, (copy, other))
+    rows[3].payload_features = (block, 0, (None, copy))
+    rows[4].payload_features = (later, 2, (other, None))
+    interned: dict = {}
+    aliases: dict = {}
+    tagged, values, requests, responses, request_ids, response_ids = carried_features(rows, interned, aliases)
+    assert tagged == [0, 1, 3, 4]
+    assert values.tolist() == [[4.0, 5.0], [100.0, 101.0], [0.0, 1.0], [104.0, 105.0]]
+    assert requests == [first, first, None, other] and requests[1] is first
+    assert responses == [None, other, first, None] and responses[2] is first
+    assert request_ids == [id(first), id(first), id(None), id(other)]
+    assert response_ids == [id(None), id(other), id(first), id(None)]
+    assert aliases[id(copy)] == (copy, first) and aliases[id(copy)][1] is first and len(interned) == 2
+    whole = [a_transaction() for _ in range(4)]
+    for row, transaction in enumerate(whole):
+        transaction.payload_features = (block, row, (None, None))
+    tagged, values = carried_features(whole, interned, aliases)[:2]
+    assert tagged is None and values is block  # one block's rows, all of them in order: its own array
+    whole[0].payload_features = None
+    assert carried_features(whole, interned, aliases)[1].tolist() == block[1:].tolist()
+    assert carried_features(whole[:1], interned, aliases)[1] is None

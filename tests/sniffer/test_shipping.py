@@ -70,7 +70,7 @@ def check_block(rows: list[tuple], tagged: bool, numbered: dict, texts: list) ->
     alerts = []
     for index, (transaction, request, response, raises) in enumerate(rows):
         if tagged:
-            transaction.payload_features = (features[index], (request, response))
+            transaction.payload_features = (features, index, (request, response))
         raised = Alert(transaction.ts, "injection", "sqli", "high", transaction.src_ip, transaction.client_id,
                        transaction.method, transaction.endpoint, "an injection", "' OR 1=1", 1.0)  # fmt: skip
         alerts.append([raised] if raises else [])
@@ -90,8 +90,8 @@ def check_block(rows: list[tuple], tagged: bool, numbered: dict, texts: list) ->
         assert list(raised) == alerts[index]
         assert position == positions[index]
         if tagged:
-            values, pair = transaction.payload_features
-            assert values.tolist() == features[index].tolist() and pair == sent.payload_features[1]
+            values, row, pair = transaction.payload_features
+            assert values[row].tolist() == features[index].tolist() and pair == sent.payload_features[2]
         else:
             assert transaction.payload_features is None
 
