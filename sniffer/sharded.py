@@ -80,15 +80,16 @@ CAPTURE_WIDE_COUNTERS = frozenset(
 
 
 # The parent parses a smaller share of the connections than each worker: it also merges what every shard sends
-# (names endpoints, runs the detectors that span connections, the metrics and every output). Chosen by the time at
-# which each process's part ends: the parent's own shard with its last block, a worker's with the last block the
-# parent receives from it, which should come together (compiled build, 2 processes, the bench capture). With the
-# share that balances their instructions (callgrind on the capture's first 120,000 packets, whole processes, parent
-# and worker at MERGE_COST 0.45: 3,355.9M and 3,362.9M), the parent's shard ended 0.3 to 1.2 s before the worker's in
-# 3 runs of 3.3 to 3.4 s: per instruction, the worker's parsing runs slower than the parent's merge, for reasons I
-# have not found. At 0.3 (3,585.4M and 3,103.6M), they ended 0.0 to 0.13 s apart in 3 runs. The parent then parses
-# 35% of the connections, 13% with 3 processes, 2.5% with 4 and none from 5 on.
-MERGE_COST = 0.3
+# (names endpoints, runs the detectors that span connections, the metrics and every output). Chosen so that both
+# processes of `--workers 2` are busy alike (compiled build, the bench, writing its time series). Counted by
+# callgrind on the bench capture's first 120,000 packets (whole processes, the worker's count including the start-up
+# it shares with the parent before the fork), the parent and its worker execute 3,256M and 2,871M at 0.3, 3,056M and
+# 3,111M at 0.45: alike at about 0.43. Their CPU time after the fork on the whole bench capture (5 runs each,
+# in turns: this VM's times swing by a third from run to run) was 2.71 s and 2.27 s on average at 0.3, 2.40 s and
+# 2.53 s at 0.43: alike at about 0.4. (An older build's wall times had put it at 0.3, with the worker's instructions
+# seemingly slower; the CPU times do not show that.) The parent then parses 30% of the connections, 6.7% with 3
+# processes and none from 4 on.
+MERGE_COST = 0.4
 
 
 def parent_share(workers: int) -> float:
