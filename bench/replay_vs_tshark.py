@@ -12,7 +12,9 @@ packets so that numba's on-disk compile cache is filled, and that warm-up is rep
 Every run is timed `--rounds` times (default 3), in turns: each round runs every apispy configuration and tshark
 once, the order rotating from round to round, so that a slow spell of a shared machine falls on all of them alike.
 A run's time is the least of its rounds (noise only adds time), and the report shows the median beside it: on this
-project's VM, one replay of the same build and capture took anywhere from 5.2 to 9.6 s in one morning.
+project's VM, one replay of the same build and capture took anywhere from 5.2 to 9.6 s in one morning. Beside them,
+the median CPU time the run's processes took (`getrusage` of the children, worker processes included): what
+`--workers N` costs in all, which the VM's slow spells on one core or the other do not hide.
 
     python bench/replay_vs_tshark.py [--capture FILE] [--packets N] [--keep PATH] [--apispy PATH] [--workers N]
                                      [--rounds N]
@@ -27,6 +29,7 @@ import argparse
 import math
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -141,22 +144,36 @@ class Recording:
 
 @dataclass(frozen=True)
 class TimedRun:
-    """One tool's runs over the capture: the least time of its rounds, and their median."""
+    """One tool's runs over the capture: the least time of its rounds, their median, and the median CPU time of
+    the run's processes (worker processes included)."""
 
     seconds: float
     transactions: int
     median_seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
-def time_in_rounds(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
-    """Each run's seconds in each of `rounds` rounds; a round runs each once, the order rotating by one each round."""
+def children_cpu_seconds() -> float:
+    """User and system time of every child process waited for so far (and of the children they waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_in_rounds(
+    runs: dict[str, Callable[[], float]], rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Each run's seconds in each of `rounds` rounds, and the CPU time its processes took; a round runs each once,
+    the order rotating by one each round."""
     names = list(runs)
     seconds: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for number in range(rounds):
         shift = number % len(names)
         for name in names[shift:] + names[:shift]:
+            before = children_cpu_seconds()
             seconds[name].append(runs[name]())
-    return seconds
+            cpu[name].append(children_cpu_seconds() - before)
+    return seconds, cpu
 
 
 def require_tools(names: list[str]) -> dict[str, str]:
@@ -419,20 +436,21 @@ def print_report(
     )
     print(f"apispy warm-up (numba compile or cache load, {WARMUP_PACKETS:,} packets): {warmup_s:.2f} s")
     print()
-    print(f"{'tool':<26}{'seconds':>10}{'median s':>10}{'packets/s':>14}{'transactions/s':>17}")
+    print(f"{'tool':<26}{'seconds':>10}{'median s':>10}{'cpu s':>8}{'packets/s':>14}{'transactions/s':>17}")
     runs = [("apispy (all detectors on)", apispy), ("apispy (detectors off)", without_detectors),
             ("apispy --strict (h11)", strict)]
     runs += [(f"apispy --workers {count}", run) for count, run in sorted(workers.items())]
     runs.append(("tshark", tshark))
     for name, run in runs:
-        print(f"{name:<26}{run.seconds:>10.2f}{run.median_seconds:>10.2f}{packets / run.seconds:>14,.0f}"
-              f"{run.transactions / run.seconds:>17,.0f}")
+        print(f"{name:<26}{run.seconds:>10.2f}{run.median_seconds:>10.2f}{run.cpu_seconds:>8.2f}"
+              f"{packets / run.seconds:>14,.0f}{run.transactions / run.seconds:>17,.0f}")
     print(f"ratio apispy/tshark: {tshark.seconds / apispy.seconds:.2f}x with detectors, "
           f"{tshark.seconds / without_detectors.seconds:.2f}x without")
     print(f"fast head reader against h11 (--strict): {strict.seconds / apispy.seconds:.2f}x")
     for count, run in sorted(workers.items()):
+        cpu_ratio = run.cpu_seconds / apispy.cpu_seconds
         print(f"speed-up of --workers {count} over one process: {apispy.seconds / run.seconds:.2f}x "
-              f"({tshark.seconds / run.seconds:.2f}x tshark)")
+              f"({tshark.seconds / run.seconds:.2f}x tshark); its CPU time: {cpu_ratio:.2f}x one process's (median)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -509,12 +527,13 @@ def main(argv: list[str] | None = None) -> int:
             for count in range(2, args.workers + 1):
                 runs[f"workers {count}"] = partial(time_apispy, apispy, capture, extra=("--workers", str(count)),
                                                    points=points)  # fmt: skip
-            seconds = time_in_rounds(runs, args.rounds)
+            seconds, cpu = time_in_rounds(runs, args.rounds)
             if len(set(tshark_requests)) != 1:
                 raise BenchError(f"tshark printed different request counts from round to round: {tshark_requests}")
 
             def timed(name: str, count: int = transactions) -> TimedRun:
-                return TimedRun(min(seconds[name]), count, statistics.median(seconds[name]))
+                return TimedRun(min(seconds[name]), count, statistics.median(seconds[name]),
+                                statistics.median(cpu[name]))
 
             apispy_run, bare_run, strict_run = timed("all"), timed("bare"), timed("strict")
             worker_runs = {count: timed(f"workers {count}") for count in range(2, args.workers + 1)}
