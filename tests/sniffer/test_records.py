@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.samples import PCAPS
@@ -10,7 +12,7 @@ from parsers.redact import redact_query, redact_target
 from parsers.transaction import Transaction
 from sniffer.capture.pcapfile import open_capture
 from sniffer.config import load_config
-from sniffer.records import latency_ms, split_target, target_parts
+from sniffer.records import _transaction, latency_ms, split_target, target_parts
 from sniffer.replay import replay
 
 NAMES = ["q", "page", "password", "user_pwd", "api-key", "monkey", "p%61ss", "x.sig", ""]
@@ -67,3 +69,13 @@ def test_a_transaction_without_flags_holds_the_shared_empty_default_and_one_with
     assert plain and all(transaction.flags is default for transaction in plain)
     assert flagged and all(type(transaction.flags) is list for transaction in flagged)
     assert all(len(set(transaction.flags)) == len(transaction.flags) for transaction in flagged)
+
+
+def test_the_builders_transaction_is_the_classes_with_its_defaults() -> None:
+    """The builder makes each transaction field by field: every field, private ones included, as calling the class
+    with the same twelve leading fields makes it."""
+    leading = (1700000000.25, "10.0.0.1", 40000, "10.0.0.2", 80, "GET", "/a?b=1", "api", "/a", "b=1", "HTTP/1.1", "/a")
+    made, expected = _transaction(*leading), Transaction(*leading)
+    for field in fields(Transaction):
+        assert getattr(made, field.name) == getattr(expected, field.name), field.name
+    assert made.flags is expected.flags  # the one shared empty default
