@@ -60,12 +60,13 @@ cdef bint _repeats(Py_ssize_t previous, body, int64_t type_id, list bodies, int6
 @cython.locals(transaction=Transaction, builder=ColumnsBuilder)
 cpdef transaction_columns(transactions)
 
-@cython.locals(transaction=Transaction, row=Py_ssize_t, number=Py_ssize_t, rows=list, sources=list, picks=list,
-               filled=list, taken=list, requests=list, responses=list, request_ids=list, response_ids=list)
+@cython.locals(transaction=Transaction, row=Py_ssize_t, number=Py_ssize_t, count=Py_ssize_t, carried_count=Py_ssize_t,
+               last_number=Py_ssize_t, sources=list, requests=list, responses=list, request_ids=list,
+               response_ids=list, numbers=int64_t[::1], taken_at=int64_t[::1], rows_at=int64_t[::1])
 cpdef carried_features(transactions, dict interned, dict aliases)
 
 @cython.locals(number=Py_ssize_t)
-cpdef _gather(list sources, list picks, Py_ssize_t count)
+cpdef _gather(list sources, numbers, taken)
 
 @cython.locals(alias=tuple)
 cpdef _interned(keyset, dict interned, dict aliases)

