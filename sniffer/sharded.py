@@ -87,8 +87,9 @@ CAPTURE_WIDE_COUNTERS = frozenset(
 # 3,111M at 0.45: alike at about 0.43. Their CPU time after the fork on the whole bench capture (5 runs each,
 # in turns: this VM's times swing by a third from run to run) was 2.71 s and 2.27 s on average at 0.3, 2.40 s and
 # 2.53 s at 0.43: alike at about 0.4. (An older build's wall times had put it at 0.3, with the worker's instructions
-# seemingly slower; the CPU times do not show that.) At 0.4, with the cheaper judge and transactions since, they
-# execute 2,999M and 2,967M. The parent then parses 30% of the connections, 6.7% with 3 processes and none from 4 on.
+# seemingly slower; the CPU times do not show that.) At 0.4, with the cheaper judge, transactions and shipping
+# since, they execute 2,998M and 2,916M. The parent then parses 30% of the connections, 6.7% with 3 processes and
+# none from 4 on.
 MERGE_COST = 0.4
 
 

@@ -15,8 +15,8 @@ cdef int64_t NO_STATUS
 
 @cython.locals(count=Py_ssize_t, row=Py_ssize_t, at=Py_ssize_t, real_at=Py_ssize_t, text_at=Py_ssize_t,
                column=Py_ssize_t, ints=int64_t[::1], floats=double[::1], text_codes=int64_t[::1],
-               transaction=Transaction, position=int64_t, flow_position=int64_t, texts=tuple, new_texts=list,
-               flags=list, requests=list, responses=list, raised=dict, restarted=bint)
+               transaction=Transaction, position=int64_t, flow_position=int64_t, texts=tuple, previous=tuple,
+               new_texts=list, flags=list, requests=list, responses=list, raised=dict, restarted=bint)
 cpdef ship(list transactions, list positions, list alerts, bint tagged, dict numbered)
 
 @cython.locals(count=Py_ssize_t, row=Py_ssize_t, at=Py_ssize_t, real_at=Py_ssize_t, text_at=Py_ssize_t,

@@ -15,7 +15,8 @@ process's mostly do. The numbering starts again once it holds MAX_TEXT_CODES tex
 a stream of distinct URIs stays bounded. The few transactions that raised alerts carry them in a dictionary by
 row. Compiled (setup.py, with shipping.pxd), both ends read and set the transaction's fields as C struct fields.
 Measured as above, the worker now spends some 6,000 instructions a transaction on it (4,300 making the columns,
-most of it numbering the texts, and 1,700 pickling them) and the parent some 3,500.
+most of it numbering the texts, and 1,700 pickling them) and the parent some 3,500. A text that is the very object
+the row before had takes that row's code without a lookup: `ship` went from 148M to 99M instructions there.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def ship(
     floats = memoryview(reals.reshape(-1))
     text_codes = memoryview(codes.reshape(-1))
     new_texts: list[str | None] = []
+    previous: tuple = ()  # the row before's texts: mostly the same objects (a connection's addresses, its client)
     flags, requests, responses = [], [], []
     raised: dict[int, list[Alert]] = {}
     for row in range(count):
@@ -110,11 +112,15 @@ def ship(
         )  # fmt: skip
         for column in range(TEXT_COLUMNS):
             text = texts[column]
+            if row and text is previous[column]:  # the row before's very text: its code, without a lookup
+                text_codes[text_at + column] = text_codes[text_at - TEXT_COLUMNS + column]
+                continue
             code = numbered.get(text)
             if code is None:
                 code = numbered[text] = len(numbered)
                 new_texts.append(text)
             text_codes[text_at + column] = code
+        previous = texts
         flags.append(transaction.flags)
         if tagged:
             pair = transaction.payload_features[2]
