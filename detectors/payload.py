@@ -619,7 +619,7 @@ class AnomalyFeatureTagger:
     def tag(self, transactions: Sequence[Transaction]) -> np.ndarray:
         """Tags each transaction; returns their feature values, one row each (to ship in one array)."""
         features = self.baselines.features(transactions)
-        values = features.values  # each row's stay here: a view per row cost more than the rest of the tagging
+        values = features.values  # the rows stay in this one array: a view per row cost more than the tagging
         for row, (transaction, pair) in enumerate(zip(transactions, features.pairs(), strict=True)):
             transaction.payload_features = (values, row, pair)
         return values
