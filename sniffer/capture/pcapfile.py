@@ -8,7 +8,9 @@ leaves a warning, so nothing already captured is lost.
 
 from __future__ import annotations
 
+import mmap
 import os
+import stat
 import struct
 import sys
 from collections.abc import Generator, Iterator
@@ -56,25 +58,58 @@ class CaptureReader:
         self.warnings: list[str] = []
 
     def batches(self) -> Iterator[PacketBatch]:
-        """Reads blocks as they come: whole blocks from a file, whatever is there from a pipe."""
+        """Blocks as they come: windows of a regular file mapped into memory, else whatever each read gives."""
         with self.handle as handle:
             self.bytes_consumed = self.data_start
-            pending = self.first_bytes[self.data_start :]
-            while True:
-                chunk = handle.read1(self.block_bytes)
-                at_eof = not chunk
-                data = pending + chunk if pending else chunk
-                consumed = yield from self._index_block(np.frombuffer(data, dtype=np.uint8))
-                if consumed < 0:
-                    return
-                if at_eof:
-                    if consumed < len(data):
-                        self.warnings.append(
-                            f"{self.path}: capture truncated mid-packet at byte {self.bytes_consumed}"
-                            f" ({len(data) - consumed} trailing bytes ignored)"
-                        )
-                    return
-                pending = data[consumed:]
+            mapped = _mapped(handle)
+            if mapped is None:
+                yield from self._read_blocks(handle, self.first_bytes[self.data_start :])
+                return
+            tail_start = yield from self._mapped_blocks(mapped)
+            if tail_start is not None and os.fstat(handle.fileno()).st_size > len(mapped):
+                # The file grew while it was read (a capture still being written): the rest is read as it comes.
+                handle.seek(len(mapped))
+                yield from self._read_blocks(handle, mapped[tail_start:].tobytes())
+            elif tail_start is not None:
+                self._warn_if_cut(len(mapped) - tail_start)
+
+    def _mapped_blocks(self, mapped: np.ndarray) -> Generator[PacketBatch, None, int | None]:
+        """The file's bytes where they are in the page cache, `block_bytes` at a time: each read copied a block
+        into a new bytes object (and its tail into the next), and that copy and the faults of the fresh pages cost
+        some 100 ms of the bench capture's 118 MB, where the mapping costs about 20. A record longer than the
+        window widens it until the record fits, as the tail carried over does when reading. Returns where the
+        unread tail starts, or None when the file is corrupt from there on."""
+        start, end, window = self.data_start, len(mapped), self.block_bytes
+        while True:
+            stop = min(start + window, end)
+            consumed = yield from self._index_block(mapped[start:stop])
+            if consumed < 0:
+                return None
+            start += consumed
+            if stop == end:
+                return start
+            window = window + self.block_bytes if consumed == 0 else self.block_bytes
+
+    def _read_blocks(self, handle: BinaryIO, pending: bytes) -> Iterator[PacketBatch]:
+        """Whatever each read gives (a pipe, standard input), the incomplete tail carried into the next block."""
+        while True:
+            chunk = handle.read1(self.block_bytes)
+            at_eof = not chunk
+            data = pending + chunk if pending else chunk
+            consumed = yield from self._index_block(np.frombuffer(data, dtype=np.uint8))
+            if consumed < 0:
+                return
+            if at_eof:
+                self._warn_if_cut(len(data) - consumed)
+                return
+            pending = data[consumed:]
+
+    def _warn_if_cut(self, trailing: int) -> None:
+        if trailing:
+            self.warnings.append(
+                f"{self.path}: capture truncated mid-packet at byte {self.bytes_consumed} ({trailing} trailing bytes"
+                " ignored)"
+            )
 
     def _index_block(self, block: np.ndarray) -> Generator[PacketBatch, None, int]:
         raise NotImplementedError
@@ -82,6 +117,21 @@ class CaptureReader:
     def _corrupt(self, what: str) -> int:
         self.warnings.append(f"{self.path}: corrupt {what} at byte {self.bytes_consumed}; stopped reading there")
         return -1
+
+
+def _mapped(handle: BinaryIO) -> np.ndarray | None:
+    """A regular file's whole content as a read-only byte array over a private mapping; None for a pipe, a
+    terminal, an empty file, or where mapping fails (the reader then reads). The mapping lives as long as the last
+    array or batch that views it, and is unmapped with it. It covers the file as it was at open; what is written to
+    it later is read after (see `batches`). A file cut shorter while it is mapped would end the run with SIGBUS:
+    replay a copy of a capture that something may truncate."""
+    try:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # ValueError: an empty file, which has nothing to map
+        return None
+    return np.frombuffer(mapping, dtype=np.uint8)
 
 
 def _new_columns(capacity: int) -> tuple[np.ndarray, ...]:

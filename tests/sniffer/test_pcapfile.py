@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import mmap
+import os
 import struct
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +103,60 @@ def test_a_directory_is_not_a_capture(tmp_path: Path) -> None:
     with pytest.raises(CaptureError) as error:
         open_capture(str(tmp_path))
     assert str(error.value) == f"{tmp_path}: is a directory, not a capture file"
+
+
+def _packets(batches) -> list[tuple[int, bytes]]:
+    """Each packet's time and captured bytes, whatever blocks they came in."""
+    return [
+        (int(batch.ts_ns[row]), batch.frames[offset : offset + length].tobytes())
+        for batch in batches
+        for row, (offset, length) in enumerate(
+            zip(batch.frame_offsets.tolist(), batch.captured_lengths.tolist(), strict=True)
+        )
+    ]
+
+
+@pytest.mark.parametrize("name", ["api_nginx_wrk.pcap", "edge_pcapng_multi.pcapng", "edge_truncated_packet.pcap"])
+def test_a_pipe_gives_the_packets_the_mapped_file_gives(tmp_path: Path, name: str) -> None:
+    """A regular file is read through a mapping of it; a FIFO (a pipe, standard input) by reads: same packets,
+    same warnings."""
+    path = PCAPS / name
+    fifo = tmp_path / "capture.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(path.read_bytes()))
+    writer.start()
+    piped_reader, piped = read_all(fifo, block_bytes=4096)
+    writer.join()
+    mapped_reader, mapped = read_all(path, block_bytes=4096)
+    assert _packets(piped) == _packets(mapped)
+    assert len(_packets(mapped)) > 0
+    assert [w.replace(str(fifo), "x") for w in piped_reader.warnings] == [
+        w.replace(str(path), "x") for w in mapped_reader.warnings
+    ]
+
+
+def test_a_file_that_grows_while_it_is_read_is_read_to_its_new_end(tmp_path: Path) -> None:
+    """A capture still being written: what was there when the reader mapped it comes first, then what was
+    written since, the record cut at the first end completed from the bytes after it."""
+    data = (PCAPS / "api_nginx_wrk.pcap").read_bytes()
+    cut = len(data) // 2 + 7  # mid-record, most likely; either way the count below must hold
+    path = tmp_path / "growing.pcap"
+    path.write_bytes(data[:cut])
+    reader = open_capture(str(path))
+    batches = reader.batches()
+    first = [next(batches)]  # the file is mapped at its first half
+    with path.open("ab") as handle:
+        handle.write(data[cut:])
+    growing = _packets(first + list(batches))
+    _, whole = read_all(PCAPS / "api_nginx_wrk.pcap")
+    assert growing == _packets(whole)
+    assert reader.warnings == []
+    assert reader.bytes_consumed == len(data)
+
+
+def test_a_regular_file_is_mapped_not_copied() -> None:
+    _, batches = read_all(PCAPS / "api_nginx_wrk.pcap")
+    owner = batches[0].frames
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    assert isinstance(owner, memoryview) and isinstance(owner.obj, mmap.mmap)
