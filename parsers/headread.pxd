@@ -10,7 +10,8 @@ cdef class FastHead:
 
 
 # Called per request head: a C call from read_head.
-@cython.locals(limit=Py_ssize_t, space=Py_ssize_t, target_end=Py_ssize_t, version_start=Py_ssize_t, byte=cython.uchar)
+@cython.locals(limit=Py_ssize_t, space=Py_ssize_t, target_end=Py_ssize_t, version_start=Py_ssize_t, byte=cython.uchar,
+               text="const char *")
 cpdef _request_line(bytes data)
 
 # Called per request line: a C call from _request_line.

@@ -94,7 +94,8 @@ def _request_line(data: bytes) -> tuple[bytes, bytes, int] | None:
     version_start = target_end + len(_VERSION_PREFIX)
     if target_end == space + 1 or version_start > limit or not data.startswith(_VERSION_PREFIX, target_end):
         return None
-    return _method(data, space), data[space + 1 : target_end], version_start
+    text = data  # compiled, the bytes by a C pointer (headread.pxd): the target copied out without a slice object
+    return _method(data, space), text[space + 1 : target_end], version_start
 
 
 # The methods nearly every request carries, each as one bytes object: a method sliced from every request line was a new

@@ -24,5 +24,6 @@ cdef class Pipeline:
                    lengths=int32_t[::1], missing_bytes=int32_t[::1], index=cython.Py_ssize_t, flow=Flow, frames=bytes,
                    row=cython.Py_ssize_t, base=cython.Py_ssize_t, position=cython.Py_ssize_t, flags=cython.int,
                    offset=cython.Py_ssize_t, length=cython.Py_ssize_t, direction=cython.int, syn_bit=cython.int,
-                   ack_bit=cython.int, fin_bit=cython.int, rst_bit=cython.int, flow_map=dict)
+                   ack_bit=cython.int, fin_bit=cython.int, rst_bit=cython.int, flow_map=dict,
+                   frame_bytes="const char *", frames_length=cython.Py_ssize_t, end=cython.Py_ssize_t)
     cpdef _segments(self, batch, frames, decoded, rows, inline=*)
