@@ -50,11 +50,13 @@ def extension_types() -> dict[str, dict[str, ExtensionType]]:
                 # A parameter may be typed ("MessageHead head"): its name is the last word.
                 declaring.methods[match[1]] = [name.split()[-1] for name in match[2].split(",") if name.strip()]
             else:  # comments, cimports, forward declarations, the types of a function's locals (a locals list may go
-                # on a line more, memoryviews too), module-level cpdef and cdef functions, C module variables
+                # on a line more, memoryviews and C types in quotes too), module-level cpdef and cdef functions, C
+                # module variables
+                local = r'\w+=([\w.\[\]:]+|"[\w *]+")'  # a name and its type: "const char *" is a pointer
                 assert re.fullmatch(
                     r"(( {4})?#.*|cimport cython|from [\w.]+ cimport \w+(, \w+)*|cdef class \w+"
                     r"|( {4})?@cython\.locals\(.*[,)]"
-                    r"| {8,}(\w+=[\w.\[\]:]+, )*\w+=[\w.\[\]:]+[,)]"
+                    rf"| {{8,}}({local}, )*{local}[,)]"
                     r"|cpdef \w+\(.*\)|cdef \w+ \w+\(.*\)( except -?\d+)?|cdef \w+ \w+(, \w+)*|)",
                     line,
                 ), f"{pxd.name}: {line!r}"
