@@ -29,7 +29,7 @@ cdef class Http1DirectionParser:
     cpdef _feed_message(self, ts_ns, data)
     @cython.locals(fast=FastHead)
     cpdef _drain(self, ts_ns)
-    @cython.locals(fast=FastHead, head=MessageHead)
+    @cython.locals(fast=FastHead, head=MessageHead, text="const char *", size=Py_ssize_t, head_length=Py_ssize_t)
     cpdef _feed_start(self, ts_ns, data)
     cpdef _feed_body(self, ts_ns, data)
     cpdef _on_head(self, headers, http_version, method, target, status, reason, ts_ns)

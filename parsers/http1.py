@@ -395,8 +395,11 @@ class Http1DirectionParser:
             self.sink.on_verdict(verdict)
             if self.state != MESSAGE:
                 return True
+        # Compiled, the segment's bytes by a C pointer (http1.pxd): what follows the head, and a response's first five
+        # bytes, copied out with one call each, where slicing made a slice object and its ints first.
+        text, size = data, len(data)
         if not is_request:
-            if data[:5] != b"HTTP/":
+            if size < 5 or text[:5] != b"HTTP/":
                 return False
             if not self.response_context_known:
                 self.response_method, self.proposed_switch = self.sink.response_context()
@@ -407,7 +410,8 @@ class Http1DirectionParser:
         self.message_ts = ts_ns
         if self.buffer is None:
             self.buffer = ReceiveBuffer()
-        rest = data[fast.head_length :]
+        head_length = fast.head_length  # within the segment: read_head accepted a whole head from it
+        rest = text[head_length:size]
         head = self._new_head(fast.headers, fast.http_version, fast.method, fast.target, fast.status, fast.reason)
         status = head.status
         # Interim and switching responses read what follows the head from the buffer (see _take_head).
@@ -432,8 +436,12 @@ class Http1DirectionParser:
         if len(data) < remaining:
             self._on_body(data)
             return
-        self._on_body(data[:remaining] if len(data) > remaining else data)
-        rest = data[remaining:]
+        if len(data) == remaining:  # the usual end of a body: the segment is all of it (no slices made)
+            self._on_body(data)
+            rest = b""
+        else:
+            self._on_body(data[:remaining])
+            rest = data[remaining:]
         if rest:
             self.buffer += rest
         self._finish_message(ts_ns)
@@ -525,7 +533,7 @@ class Http1DirectionParser:
             self.body_remaining -= len(data)
         room = self.limits.max_body_keep_bytes - self.body_kept
         if room > 0:
-            piece = data[:room]
+            piece = data if len(data) <= room else data[:room]  # the slice would be `data` itself: not made
             if self.body_keep:
                 self.body_keep.append(piece)
             else:
