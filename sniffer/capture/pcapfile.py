@@ -1,9 +1,9 @@
 """Readers for pcap and pcapng files that hand out columnar PacketBatches of large blocks.
 
 A regular file is mapped into memory and taken in windows of `block_bytes`, a pipe read in blocks of that size; a
-numba kernel indexes every complete record of a block, and the next block starts with the incomplete tail. A file that is not a capture fails at open with a CaptureError
-whose message names the file and the reason; a capture cut in the middle of a record is read up to the break and
-leaves a warning, so nothing already captured is lost.
+numba kernel indexes every complete record of a block, and the next block starts with the incomplete tail. A file
+that is not a capture fails at open with a CaptureError whose message names the file and the reason; a capture cut
+in the middle of a record is read up to the break and leaves a warning, so nothing already captured is lost.
 """
 
 from __future__ import annotations
