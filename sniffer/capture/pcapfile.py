@@ -66,11 +66,13 @@ class CaptureReader:
                 yield from self._read_blocks(handle, self.first_bytes[self.data_start :])
                 return
             tail_start = yield from self._mapped_blocks(mapped)
-            if tail_start is not None and os.fstat(handle.fileno()).st_size > len(mapped):
+            if tail_start is None:  # corrupt from there on: warned
+                return
+            if os.fstat(handle.fileno()).st_size > len(mapped):
                 # The file grew while it was read (a capture still being written): the rest is read as it comes.
                 handle.seek(len(mapped))
                 yield from self._read_blocks(handle, mapped[tail_start:].tobytes())
-            elif tail_start is not None:
+            else:
                 self._warn_if_cut(len(mapped) - tail_start)
 
     def _mapped_blocks(self, mapped: np.ndarray) -> Generator[PacketBatch, None, int | None]:
