@@ -21,6 +21,7 @@ cdef class Http1DirectionParser:
     cdef public object message_ts, body_bytes, body_keep, body_kept, body_incomplete, body_remaining, framing, flags
     cdef public object _switch_ts, host_injected, head_bytes, proposed_switch, response_method, response_context_known
     cdef public bint strict
+    cdef public object max_body_keep_bytes
     cpdef feed(self, ts_ns, data)
     cpdef gap(self, nbytes)
     cpdef fin(self)
