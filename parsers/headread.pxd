@@ -28,3 +28,5 @@ cpdef read_head(data, bint is_request)
 # Called when a response head is looked up or made: a C call from read_head.
 @cython.locals(recent=list)
 cpdef _recent_response(key, head)
+
+cpdef _shared_token(token)

@@ -8,6 +8,7 @@ compiled build (setup.py) compiles. The kernel writes offsets only into module-l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import numpy as np
 
@@ -101,6 +102,14 @@ def _request_line(data: bytes) -> tuple[bytes, bytes, int] | None:
 # The methods nearly every request carries, each as one bytes object: a method sliced from every request line was a new
 # object (some 550 instructions), whose hash the parser's table of shared texts then computed again.
 _COMMON_METHODS = (b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD", b"OPTIONS")
+# Every method, version and standard reason phrase a head read here gives, as one bytes object each (a fixed set):
+# the parser finds its shared text (parsers/http1.py, whose table holds these very objects as keys) by the object's
+# address, where a token sliced from a head was compared byte by byte (some 140 instructions a lookup).
+COMMON_TOKENS = {
+    token: token
+    for token in (*_COMMON_METHODS, b"CONNECT", b"TRACE", b"1.0", b"1.1",
+                  *(status.phrase.encode() for status in HTTPStatus))  # fmt: skip
+}
 
 
 def _method(data: bytes, length: int) -> bytes:
@@ -184,13 +193,14 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
     headers = [(lowered[a:b], head[c:d]) for a, b, c, d in zip(bounds, bounds, bounds, bounds, strict=False)]
     if chunked_row >= 0:
         headers[chunked_row] = (b"transfer-encoding", b"chunked")  # h11 stores the value lower-cased
-    http_version = head[version_start:version_start + VERSION_LENGTH]
+    http_version = _shared_token(head[version_start:version_start + VERSION_LENGTH])
+    first = _shared_token(head[first_start:first_end])  # the method, or the reason phrase
     chunked = chunked_row >= 0
     if is_request:
-        fast = FastHead(head_length, http_version, headers, head[first_start:first_end], head[target_start:target_end],
+        fast = FastHead(head_length, http_version, headers, first, head[target_start:target_end],
                         content_length=content_length, chunked=chunked)
     else:
-        fast = FastHead(head_length, http_version, headers, status=status, reason=head[first_start:first_end],
+        fast = FastHead(head_length, http_version, headers, status=status, reason=first,
                         content_length=content_length, chunked=chunked)
     # Remembered only when the head the kernel read is the one looked up and, for a request, the line it read ends
     # with the version just before the first CRLF: the key then holds exactly the version and the header lines.
@@ -207,6 +217,12 @@ def read_head(data: bytes | bytearray, is_request: bool) -> tuple[int, FastHead 
             memo[key] = fast
             _recent_response(key, fast)
     return ACCEPTED, fast
+
+
+def _shared_token(token: bytes) -> bytes:
+    """The COMMON_TOKENS object equal to `token`, else `token` itself (heads read by the kernel only: a head read
+    once is remembered, so this runs for few messages)."""
+    return COMMON_TOKENS.get(token, token)
 
 
 def _recent_response(key: bytes, head: FastHead) -> None:

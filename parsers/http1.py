@@ -26,7 +26,6 @@ within `max_unconfirmed_scan_bytes` gives up too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from http import HTTPStatus
 
 import h11
 from h11._readers import (
@@ -40,7 +39,7 @@ from h11._receivebuffer import ReceiveBuffer
 
 from parsers import detect, lenient
 from parsers.headparse import ACCEPTED, DEFER
-from parsers.headread import read_head
+from parsers.headread import COMMON_TOKENS, read_head
 from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, MessageEnd, MessageHead, MessageSink
 
 MESSAGE, SKIP, SYNC, WAIT_SWITCH, TUNNEL, NOT_HTTP, CLOSED = range(7)
@@ -66,12 +65,8 @@ def _text(value: bytes) -> str:
 # decoded per message would be a new object each time, kept by every transaction a batch holds for the detectors,
 # and the detectors, which code a batch's methods through a dict, would hash and compare each one (a shared str is
 # found by its address). Each entry is its key's latin-1 text, so one table serves all three. A fixed set, so no
-# traffic can grow it.
-_COMMON_TEXTS = {
-    text.encode(): text
-    for text in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "1.0", "1.1",
-                 *(status.phrase for status in HTTPStatus))  # fmt: skip
-}
+# traffic can grow it. Its keys are the fast head reader's own token objects, which it hands out: found by address.
+_COMMON_TEXTS = {token: token.decode("latin-1") for token in COMMON_TOKENS}
 
 
 def _token_text(value: bytes) -> str:

@@ -36,7 +36,7 @@ from parsers.headparse import (
     N_META,
     scan_head,
 )
-from parsers.headread import FastHead, read_head
+from parsers.headread import COMMON_TOKENS, FastHead, read_head
 
 REAL_REQUESTS = [
     b"GET /api/v1/orders/12345678-9abc-4def-8000-000000000002 HTTP/1.1\r\nHost: 127.0.0.1:18081\r\n"
@@ -263,6 +263,25 @@ def test_heads_h11_rejects_are_deferred(data: bytes) -> None:
     is_request = not data.startswith(b"HTTP/")
     assert h11_read(data, is_request)[0] == "error"
     assert read_head(data, is_request) == (DEFER, None)
+
+
+@pytest.mark.parametrize("data, is_request, tokens", [
+    (b"PATCH /a HTTP/1.0\r\nX-Unique-Token-Test: 1\r\n\r\n", True, (b"1.0", b"PATCH")),
+    (b"HTTP/1.1 404 Not Found\r\nX-Unique-Token-Test: 2\r\n\r\n", False, (b"1.1", b"Not Found")),
+])
+def test_read_head_hands_out_the_shared_token_objects(
+    data: bytes, is_request: bool, tokens: tuple[bytes, bytes]
+) -> None:
+    """The parser finds a token's shared text by the object's address (parsers/http1.py): a head read by the kernel
+    gives COMMON_TOKENS' own objects, and so does one remembered from it."""
+    for _ in range(2):  # read by the kernel, then remembered
+        verdict, head = read_head(bytes(data), is_request)
+        assert verdict == ACCEPTED
+        version, first = tokens
+        assert head.http_version is COMMON_TOKENS[version]
+        assert (head.method if is_request else head.reason) is COMMON_TOKENS[first]
+    verdict, head = read_head(b"HTTP/1.1 299 Made Up\r\nX-Unique-Token-Test: 3\r\n\r\n", False)
+    assert head.reason == b"Made Up" and b"Made Up" not in COMMON_TOKENS
 
 
 def test_read_head_leaves_a_bytearray_resizable_as_h11_needs() -> None:
