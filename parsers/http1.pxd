@@ -6,6 +6,7 @@
 # as C functions and fields (parsers/messages.pxd), and a head read fast comes as a C struct too (headread.pxd).
 
 cimport cython
+from libc.stdint cimport int64_t
 
 from parsers.headread cimport FastHead, read_head
 from parsers.messages cimport MessageEnd, MessageHead, MessageSink
@@ -18,10 +19,18 @@ cdef class Http1DirectionParser:
     cdef public object switch_buffer, pending_flags, loss_possible, parse_errors, tunnel_bytes, buffer
     cdef public MessageHead head
     cdef public object reader
-    cdef public object message_ts, body_bytes, body_keep, body_kept, body_incomplete, body_remaining, framing, flags
+    cdef public object message_ts
+    # Counted for every piece of a body: C integers, where each sum was a new int object. Each is bounded by bytes
+    # seen, by a config number (at most 2**62, sniffer.config) or by MAX_CONTENT_LENGTH, so it fits.
+    cdef public int64_t body_bytes
+    cdef public object body_keep
+    cdef public int64_t body_kept
+    cdef public object body_incomplete
+    cdef public int64_t body_remaining
+    cdef public object framing, flags
     cdef public object _switch_ts, host_injected, head_bytes, proposed_switch, response_method, response_context_known
     cdef public bint strict
-    cdef public object max_body_keep_bytes
+    cdef public int64_t max_body_keep_bytes
     cpdef feed(self, ts_ns, data)
     cpdef gap(self, nbytes)
     cpdef fin(self)
@@ -32,12 +41,14 @@ cdef class Http1DirectionParser:
     cpdef _drain(self, ts_ns)
     @cython.locals(fast=FastHead, head=MessageHead, text="const char *", size=Py_ssize_t, head_length=Py_ssize_t)
     cpdef _feed_start(self, ts_ns, data)
+    @cython.locals(remaining=int64_t, size=Py_ssize_t)
     cpdef _feed_body(self, ts_ns, data)
     cpdef _on_head(self, headers, http_version, method, target, status, reason, ts_ns)
     cpdef _new_head(self, headers, http_version, method, target, status, reason)
     cpdef _take_head(self, MessageHead head, ts_ns, framing=*)
     cpdef _framing(self, MessageHead head)
     cpdef _framing_from(self, status, chunked, content_length)
+    @cython.locals(size=Py_ssize_t, room=int64_t)
     cpdef _on_body(self, data)
     cpdef _finish_message(self, ts_ns)
     cpdef _end_message(self)

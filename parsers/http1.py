@@ -44,6 +44,7 @@ from parsers.messages import ROLE_REQUESTS, ROLE_RESPONSES, ROLE_UNKNOWN, Messag
 
 MESSAGE, SKIP, SYNC, WAIT_SWITCH, TUNNEL, NOT_HTTP, CLOSED = range(7)
 FRAMING_NONE, FRAMING_LENGTH, FRAMING_CHUNKED, FRAMING_CLOSE = range(4)
+MAX_CONTENT_LENGTH = 1 << 62  # bytes a Content-Length body is counted down from, at most (see _framing_from)
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,11 +430,11 @@ class Http1DirectionParser:
     def _feed_body(self, ts_ns: int, data: bytes) -> None:
         """More of a Content-Length body, with nothing buffered before it (a server often writes the head and the
         body apart): taken straight from the segment, as `_drain` would take it from the buffer."""
-        remaining = self.body_remaining
-        if len(data) < remaining:
+        remaining, size = self.body_remaining, len(data)  # compiled, C integers (http1.pxd)
+        if size < remaining:
             self._on_body(data)
             return
-        if len(data) == remaining:  # the usual end of a body: the segment is all of it (no slices made)
+        if size == remaining:  # the usual end of a body: the segment is all of it (no slices made)
             self._on_body(data)
             rest = b""
         else:
@@ -522,17 +523,20 @@ class Http1DirectionParser:
         if chunked:
             return FRAMING_CHUNKED
         if content_length >= 0:
-            self.body_remaining = content_length
+            # At most MAX_CONTENT_LENGTH: h11 takes any number of digits, and the count is a C integer when compiled.
+            # No capture holds a body that long, so the bound changes nothing a message reports.
+            self.body_remaining = min(content_length, MAX_CONTENT_LENGTH)
             return FRAMING_LENGTH
         return FRAMING_CLOSE if self.role == ROLE_RESPONSES else FRAMING_NONE
 
     def _on_body(self, data: bytes) -> None:
-        self.body_bytes += len(data)
+        size = len(data)  # compiled, a C integer, as the sums it goes into (http1.pxd)
+        self.body_bytes += size
         if self.framing == FRAMING_LENGTH:
-            self.body_remaining -= len(data)
+            self.body_remaining -= size
         room = self.max_body_keep_bytes - self.body_kept
         if room > 0:
-            piece = data if len(data) <= room else data[:room]  # the slice would be `data` itself: not made
+            piece = data if size <= room else data[:room]  # the slice would be `data` itself: not made
             if self.body_keep:
                 self.body_keep.append(piece)
             else:

@@ -534,6 +534,23 @@ def test_fin_inside_response_body_flags_truncated_not_parse_error():
     assert (conversation.exchanges[0].response_end.flags, conversation.server.parse_errors) == (["truncated"], 0)
 
 
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize("length", [b"1234567890123456789", b"9" * 19, b"9" * 20])
+def test_a_content_length_past_any_count_is_read_and_its_body_counted(strict: bool, length: bytes):
+    """h11 takes a Content-Length of up to 20 digits, past what 64 bits hold; the parser counts such a body down
+    from MAX_CONTENT_LENGTH (a C integer when compiled) and reports what came, as for any unfinished body."""
+    conversation = Conversation(ParserLimits(strict=strict))
+    conversation.client.feed(1, GET)
+    conversation.server.feed(2, b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nabc")
+    conversation.server.feed(3, b"defg")
+    conversation.server.gap(1000)
+    conversation.server.feed(4, b"hij")
+    conversation.server.fin()
+    end = conversation.exchanges[0].response_end
+    assert (end.body_bytes, end.body, conversation.server.parse_errors) == (1010, b"abcdefg", 0)
+    assert end.flags == ["gap", "truncated"]
+
+
 def test_requests_without_host_read_again_from_remembered_heads_stay_the_same():
     """The fast reader remembers heads; the empty Host put in for h11 is taken out of a copy, never the shared
     list, so the same head read a second (and third) time gives the same request."""
