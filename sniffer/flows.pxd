@@ -5,7 +5,7 @@
 # file.
 
 cimport cython
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 from parsers.correlate cimport TransactionCorrelator
 from parsers.http1 cimport Http1DirectionParser
@@ -32,7 +32,10 @@ cdef class Endpoint:
     cdef public object ip, port
 
 cdef class Flow:
-    cdef public object key, a_key, a, b, limits, reassemblers, parsers, client_direction, correlator, last_ts_ns
+    cdef public object key
+    # Compared with every segment's endpoint key (sniffer/pipeline.py): a C integer, as the pipeline's is.
+    cdef public uint64_t a_key
+    cdef public object a, b, limits, reassemblers, parsers, client_direction, correlator, last_ts_ns
     # Written per segment: a C integer, where an int object was made for it each time.
     cdef public int64_t last_position
     cdef public object is_http, closed, emit, syn_seen, stats

@@ -25,5 +25,6 @@ cdef class Pipeline:
                    row=cython.Py_ssize_t, base=cython.Py_ssize_t, position=cython.Py_ssize_t, flags=cython.int,
                    offset=cython.Py_ssize_t, length=cython.Py_ssize_t, direction=cython.int, syn_bit=cython.int,
                    ack_bit=cython.int, fin_bit=cython.int, rst_bit=cython.int, flow_map=dict,
-                   frame_bytes="const char *", frames_length=cython.Py_ssize_t, end=cython.Py_ssize_t)
+                   frame_bytes="const char *", frames_length=cython.Py_ssize_t, end=cython.Py_ssize_t,
+                   endpoint_key=uint64_t)
     cpdef _segments(self, batch, frames, decoded, rows, inline=*)

@@ -152,27 +152,27 @@ class StreamReassembler:
     def on_peer_ack(self, ack: int, out: list[StreamItem]) -> None:
         """The peer acknowledged up to `ack`: a hole below it that still has data after it is lost for good, and
         delivered bytes below it need no more keeping (the receiver has them; a later copy changes nothing)."""
-        acked_offset = self.forget_acked(ack)
-        if acked_offset is None or not self.pending:
+        if not self.forget_acked(ack) or not self.pending:
             return
+        acked_offset = self.next_offset + seq_delta(ack, self.next_seq)
         first_pending = min(self.pending)
         if acked_offset >= first_pending > self.next_offset:
             self._skip_to(first_pending, out)
             self._drain(out)
             self._check_finished()
 
-    def forget_acked(self, ack: int) -> int | None:
-        """The part of on_peer_ack that needs no output: forgets kept bytes below `ack`; returns its stream
-        offset (None before the stream started)."""
+    def forget_acked(self, ack: int) -> bool:
+        """The part of on_peer_ack that needs no output: forgets kept bytes below `ack`; False before the stream
+        started. Its stream offset is not returned: compiled, that made an int object for every acknowledgement."""
         if self.next_seq is None:
-            return None
+            return False
         # seq_delta, inline; compiled, the locals are C integers (reassembly.pxd), and so is the arithmetic.
         next_seq, half, modulus = self.next_seq, SEQ_HALF, SEQ_MOD
         acked_offset = self.next_offset + ((ack - next_seq + half) % modulus) - half
         recent = self.recent
         if recent and self.recent_start + len(recent[0]) <= acked_offset:
             self._forget_recent(acked_offset)
-        return acked_offset
+        return True
 
     def flush(self, out: list[StreamItem]) -> None:
         """Delivers everything buffered, holes as gaps: nothing more will come for this stream."""
