@@ -223,11 +223,9 @@ class Flow:
             if self.client_direction is None:
                 self.client_direction = 1 - direction if has_ack else direction
 
-    def on_segment(
-        self, direction: int, ts_ns: int, seq: int, ack: int | None, data: bytes, fin: bool, missing: int
-    ) -> bool:
+    def on_segment(self, direction: int, ts_ns: int, seq: int, ack: int, data: bytes, fin: bool, missing: int) -> bool:
         """Takes one segment of direction `direction`; returns whether the flow is now finished (both streams
-        ended and delivered)."""
+        ended and delivered). `ack` is -1 when the segment carries no ACK (compiled, a C integer: flows.pxd)."""
         self.last_ts_ns = ts_ns
         reassembler = self.reassemblers[direction]
         if reassembler.take_next(seq, data, fin, missing):
@@ -240,7 +238,7 @@ class Flow:
             reassembler.on_segment(ts_ns, seq, data, fin, items, missing)
             if items:
                 self._deliver(direction, items)
-        if ack is not None:
+        if ack >= 0:
             peer = self.reassemblers[1 - direction]
             if peer.pending:
                 peer_items: list[StreamItem] = []

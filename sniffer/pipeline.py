@@ -263,7 +263,7 @@ class Pipeline:
             end = min(offset + length, frames_length)
             data = frame_bytes[offset:end] if end > offset else b""
             finished = flow.on_segment(
-                direction, ts_ns, seq, ack if flags & ack_bit else None, data, flags & fin_bit != 0, missing
+                direction, ts_ns, seq, ack if flags & ack_bit else -1, data, flags & fin_bit != 0, missing
             )
             if finished or flags & rst_bit:
                 flows.remove(flow)
