@@ -13,10 +13,15 @@ from parsers.messages cimport MessageEnd, MessageHead, MessageSink
 
 
 cdef class Http1DirectionParser:
+    # The flags and lists read for every message typed too: a C test, where each was a call of PyObject_IsTrue.
     cdef public object role
     cdef public MessageSink sink
-    cdef public object limits, state, http_confirmed, verdict_pending, unconfirmed_scan_bytes, sync_buffer
-    cdef public object switch_buffer, pending_flags, loss_possible, parse_errors, tunnel_bytes, buffer
+    cdef public object limits, state
+    cdef public bint http_confirmed, verdict_pending
+    cdef public object unconfirmed_scan_bytes, sync_buffer, switch_buffer
+    cdef public list pending_flags
+    cdef public bint loss_possible
+    cdef public object parse_errors, tunnel_bytes, buffer
     cdef public MessageHead head
     cdef public object reader
     cdef public object message_ts
@@ -25,11 +30,16 @@ cdef class Http1DirectionParser:
     cdef public int64_t body_bytes
     cdef public object body_keep
     cdef public int64_t body_kept
-    cdef public object body_incomplete
+    cdef public bint body_incomplete
     cdef public int64_t body_remaining
-    cdef public object framing, flags
-    cdef public object _switch_ts, host_injected, head_bytes, proposed_switch, response_method, response_context_known
-    cdef public bint strict
+    cdef public object framing
+    cdef public list flags
+    cdef public object _switch_ts
+    cdef public bint host_injected
+    cdef public object head_bytes
+    cdef public bint proposed_switch
+    cdef public object response_method
+    cdef public bint response_context_known, strict
     cdef public int64_t max_body_keep_bytes
     cpdef feed(self, ts_ns, data)
     cpdef gap(self, nbytes)
