@@ -18,17 +18,19 @@ cdef class SeriesAggregate:
     cdef public double skip_weight
 
 cdef class IntervalMetrics:
-    cdef public object closed_before_ns, emit
+    cdef public int64_t closed_before_ns
+    cdef public object emit
     cdef public set endpoints
     cdef public object folded_endpoints, health, health_fields, interval_ns, late_transactions, lateness_ns
     cdef public Py_ssize_t max_latency_samples
-    cdef public dict open
+    cdef public dict open, open_series
+    cdef public int64_t open_start
     cdef public object packets, pending_since, points_emitted, previous_counters
     cdef public object settings, source
     @cython.locals(interval=int64_t)
     cpdef interval_of(self, int64_t ts_ns)
-    @cython.locals(aggregate=SeriesAggregate, transaction=Transaction, series=dict, key=tuple, status_texts=dict,
-                   seen=cython.Py_ssize_t, scaled=double)
+    @cython.locals(aggregate=SeriesAggregate, transaction=Transaction, series=dict, key=tuple, seen=cython.Py_ssize_t,
+                   scaled=double, start=int64_t)
     cpdef add(self, transaction)
     cpdef _sample(self, SeriesAggregate aggregate, tuple key, start, latency_ms)
 

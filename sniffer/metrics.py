@@ -34,7 +34,7 @@ ALERTS_MEASUREMENT = "api_alerts"
 OTHER_ENDPOINT = "other"
 NO_STATUS = "none"
 NS_PER_S = 1_000_000_000
-_STATUS_TEXTS = {status: str(status) for status in range(100, 600)}
+_STATUS_TEXTS = [str(status) for status in range(100, 600)]  # the tag of status 100 + i
 MAX_SKIP_WEIGHT = 1.0 - 1e-12  # Algorithm L's W stays inside (0, 1): 1 - random() may be exactly 1
 MIN_SKIP_WEIGHT = 1e-300
 WHOLE_DOUBLES_FROM = 2.0**52
@@ -100,8 +100,8 @@ class IntervalMetrics:
 
     __slots__ = (
         "closed_before_ns", "emit", "endpoints", "folded_endpoints", "health", "health_fields", "interval_ns",
-        "late_transactions", "lateness_ns", "max_latency_samples", "open", "packets", "pending_since", "points_emitted",
-        "previous_counters", "settings", "source",
+        "late_transactions", "lateness_ns", "max_latency_samples", "open", "open_series", "open_start", "packets",
+        "pending_since", "points_emitted", "previous_counters", "settings", "source",
     )  # fmt: skip
 
     def __init__(self, settings: MetricsSettings, source: str, emit: Callable[[list[Point]], None]) -> None:
@@ -113,6 +113,10 @@ class IntervalMetrics:
         # Read per transaction: compiled, a C field (sniffer/metrics.pxd), where the settings' was looked up by name.
         self.max_latency_samples = settings.max_latency_samples
         self.open: dict[int, dict[tuple[str, str, str, str], SeriesAggregate]] = {}
+        # The open interval the last transaction went to, and its series: most transactions go where the one before
+        # went, and are then added without looking their interval up (None once any interval closes).
+        self.open_start = 0
+        self.open_series: dict[tuple[str, str, str, str], SeriesAggregate] | None = None
         self.packets: dict[int, list[int]] = {}  # interval start -> [packets, bytes]
         self.closed_before_ns = -1  # every interval starting before this is closed
         self.endpoints: set[str] = set()
@@ -155,16 +159,19 @@ class IntervalMetrics:
         if endpoint not in self.endpoints:
             endpoint = self._endpoint_tag(endpoint)
         status = transaction.status
-        status_texts = _STATUS_TEXTS  # a typed local when compiled: its get is a C call
-        key = (
-            endpoint,
-            transaction.method or "-",
-            NO_STATUS if status is None else status_texts.get(status) or str(status),
-            transaction.host or "-",
-        )
-        series = self.open.get(start)
-        if series is None:
-            series = self.open[start] = {}
+        if status is None:
+            status_text = NO_STATUS
+        elif 100 <= status < 600:
+            status_text = _STATUS_TEXTS[status - 100]  # a list: no hash, no comparison of int objects
+        else:
+            status_text = str(status)
+        key = (endpoint, transaction.method or "-", status_text, transaction.host or "-")
+        series = self.open_series
+        if series is None or start != self.open_start:
+            series = self.open.get(start)
+            if series is None:
+                series = self.open[start] = {}
+            self.open_start, self.open_series = start, series
         aggregate = series.get(key)
         if aggregate is None:
             aggregate = series[key] = SeriesAggregate()
@@ -225,6 +232,7 @@ class IntervalMetrics:
 
     def _close(self, start: int) -> None:
         series = self.open.pop(start, {})
+        self.open_series = None
         points = [self._request_point(start, key, aggregate) for key, aggregate in sorted(series.items())]
         points.append(self._capture_point(start, sum(aggregate.count for aggregate in series.values())))
         self.closed_before_ns = max(self.closed_before_ns, start + self.interval_ns)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,6 +61,29 @@ def test_transactions_fall_in_the_interval_of_their_first_byte() -> None:
         metrics.add(transaction(ts))
     metrics.close_all()
     assert [(p.ts_ns, p.fields["count"]) for p in requests(points)] == [(100 * S, 2), (110 * S, 1)]
+
+
+def test_transactions_out_of_order_go_back_to_their_own_open_interval() -> None:
+    """The interval the last transaction went to is kept for the next (IntervalMetrics.open_series): one that goes
+    elsewhere, and one after an interval closed, still find their own."""
+    metrics, points = collect(MetricsSettings(interval_s=10, max_lateness_s=30))
+    for ts in (100.0, 111.0, 102.0, 112.0, 113.0, 104.0):
+        metrics.add(transaction(ts))
+    metrics.advance(140 * S)  # closes 100
+    for ts in (125.0, 115.0, 126.0):
+        metrics.add(transaction(ts))
+    metrics.close_all()
+    assert [(p.ts_ns, p.fields["count"]) for p in requests(points)] == [(100 * S, 3), (110 * S, 4), (120 * S, 2)]
+    assert metrics.late_transactions == 0
+
+
+@pytest.mark.parametrize("status, tag", [(100, "100"), (200, "200"), (404, "404"), (599, "599"), (99, "99"),
+                                         (600, "600"), (999, "999"), (None, "none")])  # fmt: skip
+def test_every_status_is_tagged_by_its_number(status: int | None, tag: str) -> None:
+    metrics, points = collect(MetricsSettings(interval_s=10))
+    metrics.add(transaction(100.0, status=status))
+    metrics.close_all()
+    assert [point.tags["status"] for point in requests(points)] == [tag]
 
 
 def test_fields_count_errors_bytes_and_latency_percentiles() -> None:
