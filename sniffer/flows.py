@@ -336,7 +336,7 @@ class FlowTable:
         self.budget = ReassemblyBudget(limits.max_total_buffered_bytes)
         # Flows closed by timeout or eviction, remembered (at most max_flows of them) so that a late
         # retransmission of bytes they already delivered is not taken for a new connection.
-        self.tombstones: OrderedDict[int, tuple[int, int | None, int | None]] = OrderedDict()
+        self.tombstones: OrderedDict[int, tuple[int, int, int]] = OrderedDict()
         self.stale_retransmissions = 0
         self.stats = FlowStats()
         self.idle_timeout_ns = int(limits.idle_timeout_s * 1e9)
@@ -412,7 +412,7 @@ class FlowTable:
         if tombstone is None or not length:
             return False
         next_seq = tombstone[1] if endpoint_key == tombstone[0] else tombstone[2]
-        if next_seq is None or seq_delta((seq + length) % SEQ_MOD, next_seq) > 0:
+        if next_seq < 0 or seq_delta((seq + length) % SEQ_MOD, next_seq) > 0:  # not started, or past it
             return False
         self.stale_retransmissions += 1
         return True

@@ -21,6 +21,9 @@ RECENT_BYTES = 65536
 SEQ_MOD = 1 << 32
 SEQ_HALF = 1 << 31
 NO_PENDING = MappingProxyType({})  # read-only: a direction that buffers out-of-order data gets its own dict
+# `next_seq` before the stream's first sequence number is known: negative, where a sequence number never is. Not None:
+# compiled, next_seq is a C integer (reassembly.pxd), so advancing it per segment makes no int object.
+NOT_STARTED = -1
 
 
 @dataclass(slots=True, frozen=True)
@@ -88,7 +91,7 @@ class StreamReassembler:
     def __init__(self, max_buffered_bytes: int, budget: ReassemblyBudget = UNLIMITED) -> None:
         self.max_buffered_bytes = max_buffered_bytes
         self.budget = budget
-        self.next_seq: int | None = None  # sequence number of the next byte to deliver
+        self.next_seq = NOT_STARTED  # sequence number of the next byte to deliver
         self.next_offset = 0  # stream offset of that byte
         # stream offset -> (ts_ns, bytes), out of order; a shared empty mapping until the first such segment.
         self.pending: dict[int, tuple[int, bytes]] | MappingProxyType = NO_PENDING
@@ -112,11 +115,11 @@ class StreamReassembler:
 
     @property
     def started(self) -> bool:
-        return self.next_seq is not None
+        return self.next_seq >= 0
 
     def on_syn(self, seq: int) -> None:
         """The SYN's sequence number is the ISN; data starts one after it."""
-        if self.next_seq is None:
+        if self.next_seq < 0:
             self.next_seq = (seq + 1) % SEQ_MOD
 
     def on_segment(self, ts_ns: int, seq: int, data: bytes, fin: bool, out: list[StreamItem], missing: int = 0) -> None:
@@ -128,7 +131,7 @@ class StreamReassembler:
         if self.take_next(seq, data, fin, missing):
             out.append((ts_ns, data))
             return
-        if self.next_seq is None:
+        if self.next_seq < 0:
             # Mid-stream pickup: the first segment seen starts the stream.
             self.next_seq = seq
         offset = self.next_offset + seq_delta(seq, self.next_seq)
@@ -164,7 +167,7 @@ class StreamReassembler:
     def forget_acked(self, ack: int) -> bool:
         """The part of on_peer_ack that needs no output: forgets kept bytes below `ack`; False before the stream
         started. Its stream offset is not returned: compiled, that made an int object for every acknowledgement."""
-        if self.next_seq is None:
+        if self.next_seq < 0:
             return False
         # seq_delta, inline; compiled, the locals are C integers (reassembly.pxd), and so is the arithmetic.
         next_seq, half, modulus = self.next_seq, SEQ_HALF, SEQ_MOD
@@ -278,7 +281,7 @@ class StreamReassembler:
         if budget.recent_used > budget.recent_limit:
             self._forget_recent(offset + size)
         self.next_offset = offset + size
-        next_seq, modulus = self.next_seq, SEQ_MOD  # C integers when compiled (reassembly.pxd): started, not None
+        next_seq, modulus = self.next_seq, SEQ_MOD  # C integers when compiled (reassembly.pxd): started
         self.next_seq = (next_seq + size) % modulus
         self.delivered_bytes += size
 
