@@ -30,7 +30,7 @@ cdef class IntervalMetrics:
     @cython.locals(interval=int64_t)
     cpdef interval_of(self, int64_t ts_ns)
     @cython.locals(aggregate=SeriesAggregate, transaction=Transaction, series=dict, key=tuple, seen=cython.Py_ssize_t,
-                   scaled=double, start=int64_t)
+                   scaled=double, start=int64_t, request_bytes=int64_t, response_bytes=int64_t)
     cpdef add(self, transaction)
     cpdef _sample(self, SeriesAggregate aggregate, tuple key, start, latency_ms)
 

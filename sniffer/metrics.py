@@ -178,8 +178,10 @@ class IntervalMetrics:
         aggregate.count += 1
         if status is None or status >= 500:
             aggregate.errors += 1
-        aggregate.req_bytes += transaction.req_body_bytes
-        aggregate.resp_bytes += transaction.resp_body_bytes
+        # Read into C integers first (metrics.pxd): added to an object, each sum made two int objects.
+        request_bytes, response_bytes = transaction.req_body_bytes, transaction.resp_body_bytes
+        aggregate.req_bytes += request_bytes
+        aggregate.resp_bytes += response_bytes
         latency_ms = transaction.latency_ms
         if latency_ms is not None:
             seen = aggregate.latencies_seen = aggregate.latencies_seen + 1
