@@ -26,6 +26,5 @@ cdef class Pipeline:
                    offset=cython.Py_ssize_t, length=cython.Py_ssize_t, direction=cython.int, syn_bit=cython.int,
                    ack_bit=cython.int, fin_bit=cython.int, rst_bit=cython.int, flow_map=dict,
                    frame_bytes="const char *", frames_length=cython.Py_ssize_t, end=cython.Py_ssize_t,
-                   endpoint_key=uint64_t, ack=int64_t, missing=cython.int,
-                   seq=int64_t)
+                   endpoint_key=uint64_t, seq=int64_t, ack=int64_t, missing=cython.int)
     cpdef _segments(self, batch, frames, decoded, rows, inline=*)
