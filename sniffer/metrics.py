@@ -114,7 +114,8 @@ class IntervalMetrics:
         self.max_latency_samples = settings.max_latency_samples
         self.open: dict[int, dict[tuple[str, str, str, str], SeriesAggregate]] = {}
         # The open interval the last transaction went to, and its series: most transactions go where the one before
-        # went, and are then added without looking their interval up (None once any interval closes).
+        # went, and are then added without looking their interval up. None once any interval closes, so that a closed
+        # interval's series go at once (a transaction for a closed interval is late, and never reaches this).
         self.open_start = 0
         self.open_series: dict[tuple[str, str, str, str], SeriesAggregate] | None = None
         self.packets: dict[int, list[int]] = {}  # interval start -> [packets, bytes]
