@@ -53,6 +53,7 @@ cdef class Http1DirectionParser:
     cpdef _feed_start(self, ts_ns, data)
     @cython.locals(remaining=int64_t, size=Py_ssize_t)
     cpdef _feed_body(self, ts_ns, data)
+    cpdef _buffer_bytes(self, data)
     cpdef _on_head(self, headers, http_version, method, target, status, reason, ts_ns)
     cpdef _new_head(self, headers, http_version, method, target, status, reason)
     cpdef _take_head(self, MessageHead head, ts_ns, framing=*)

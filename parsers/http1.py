@@ -311,9 +311,7 @@ class Http1DirectionParser:
         if self.head is None and len(self.head_bytes) <= self.limits.max_header_bytes:
             # h11 does not give back a head it rejected; this copy lets a lenient reading report it.
             self.head_bytes += data
-        if self.buffer is None:
-            self.buffer = ReceiveBuffer()
-        self.buffer += data
+        self._buffer_bytes(data)
         self._drain(ts_ns)
 
     def _drain(self, ts_ns: int) -> None:
@@ -419,10 +417,7 @@ class Http1DirectionParser:
                 if rest:
                     self._feed_body(ts_ns, rest)
                 return True
-        if self.buffer is None:
-            self.buffer = ReceiveBuffer()
-        if rest:
-            self.buffer += rest
+        self._buffer_bytes(rest)
         self._take_head(head, ts_ns, framing)
         self._drain(ts_ns)
         return True
@@ -441,12 +436,18 @@ class Http1DirectionParser:
             self._on_body(data[:remaining])
             rest = data[remaining:]
         if rest:
-            if self.buffer is None:
-                self.buffer = ReceiveBuffer()
-            self.buffer += rest
+            self._buffer_bytes(rest)
         self._finish_message(ts_ns)
         if rest:
             self._drain(ts_ns)
+
+    def _buffer_bytes(self, data: bytes) -> None:
+        """Appends `data` to h11's receive buffer, made at first use: a Content-Length message read from its
+        segments never needs one."""
+        if self.buffer is None:
+            self.buffer = ReceiveBuffer()
+        if data:
+            self.buffer += data
 
     def _on_head(
         self,
