@@ -13,10 +13,12 @@ cdef class EndpointTemplater:
     cdef public FifoMemo _cache
     cdef public object _cache_size
     cdef public dict _endpoints
+    cdef public FifoMemo _id_endpoints
     cdef public object _learn_min_distinct, _max_tracked_prefixes
     cdef public FifoMemo _parents
     cdef public dict _positions
     cdef public FifoMemo _shapes
+    @cython.locals(path=str, parent=str, slash=Py_ssize_t, id_last=bint)
     cpdef template(self, path)
     cpdef _template_uncached(self, path)
     cpdef _template_segment(self, templated, position, segment)
@@ -26,6 +28,8 @@ cdef class EndpointTemplater:
 # Module-level functions called per path or path segment: C calls from the templater.
 @cython.locals(segments=list, position=cython.Py_ssize_t)
 cpdef _id_shape(path)
+@cython.locals(position=Py_ssize_t, character=Py_UCS4)
+cdef bint _decimal_from(str path, Py_ssize_t start) except -1
 cpdef _classify(segment)
 cpdef _typed_placeholder(decoded)
 cpdef _placeholder_with_extension(segment)

@@ -93,6 +93,17 @@ def _id_shape(path: str) -> str:
     return "/".join(segments)
 
 
+def _decimal_from(path: str, start: int) -> bool:
+    """`path[start:].isdecimal()`, without making the slice (compiled, a C loop over the code points)."""
+    if start >= len(path):
+        return False
+    for position in range(start, len(path)):
+        character = path[position]
+        if not character.isdecimal():
+            return False
+    return True
+
+
 def _classify(segment: str) -> str | None:
     """The placeholder for a segment whose shape alone marks it as a value, or None for a literal."""
     if segment.isalpha() and len(segment) < 16:
@@ -153,8 +164,8 @@ class EndpointTemplater:
     """
 
     __slots__ = (
-        "_cache", "_cache_size", "_endpoints", "_learn_min_distinct", "_max_tracked_prefixes", "_parents",
-        "_positions", "_shapes",
+        "_cache", "_cache_size", "_endpoints", "_id_endpoints", "_learn_min_distinct", "_max_tracked_prefixes",
+        "_parents", "_positions", "_shapes",
     )  # fmt: skip
 
     def __init__(
@@ -189,6 +200,12 @@ class EndpointTemplater:
         # path with its decimal segments masked ("/orders/\x00/items") -> its endpoint: ids anywhere in the path,
         # not only last. Exact for the same reason, and emptied at the same time.
         self._shapes = FifoMemo(cache_size)  # str -> str
+        # parent path -> the endpoint of its paths with an all-digit last segment ("/api/v1/users" ->
+        # "/api/v1/users/{id}"): such a segment is `{id}` whatever came before, and the parent's literals, once
+        # observed, change nothing when observed again. The usual API path (an id last) is then one lookup, where
+        # the path cache missed for every new id and then held it, pushing out paths that recur. Emptied with the
+        # other tables when a position learns.
+        self._id_endpoints = FifoMemo(cache_size)  # str -> str
         # Each endpoint as one shared str, where the paths of one endpoint would each build their own: the
         # detectors code a batch's endpoints by dict lookups, which find a shared str by its address. Bounded by
         # cache_size (emptied when full).
@@ -200,7 +217,10 @@ class EndpointTemplater:
         The leading "/" and a trailing "/" are kept; "" becomes "/"; a path without a leading "/" gets one,
         except the asterisk-form "*" of `OPTIONS *`, which is returned as is.
         """
-        cached = self._cache.get(path)
+        slash = path.rfind("/")
+        id_last = slash > 0 and _decimal_from(path, slash + 1)  # the parent is not empty, the last segment digits
+        parent = path[:slash] if id_last else ""
+        cached = self._id_endpoints.get(parent) if id_last else self._cache.get(path)
         if cached is not None:
             return cached
         endpoint = self._template_uncached(path)
@@ -211,7 +231,10 @@ class EndpointTemplater:
                     self._endpoints.clear()
                 shared = self._endpoints[endpoint] = endpoint
             endpoint = shared
-            self._cache.put(path, endpoint)
+            if id_last:
+                self._id_endpoints.put(parent, endpoint)
+            else:
+                self._cache.put(path, endpoint)
         return endpoint
 
     def _template_uncached(self, path: str) -> str:
@@ -270,4 +293,5 @@ class EndpointTemplater:
         self._cache.clear()
         self._parents.clear()
         self._shapes.clear()
+        self._id_endpoints.clear()
         return True

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parsers.templating import _ID_MASK, EndpointTemplater, _classify, _id_shape, _looks_like_token, _typed_placeholder
+from parsers.templating import (
+    _ID_MASK,
+    EndpointTemplater,
+    _classify,
+    _decimal_from,
+    _id_shape,
+    _looks_like_token,
+    _typed_placeholder,
+)
 
 NAMES = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
@@ -366,6 +374,21 @@ def test_paths_with_ids_anywhere_remembered_by_shape_give_the_same_endpoints_as_
     assert len(remembering._shapes) > 0  # the shapes were used on the way
 
 
+def test_paths_with_an_id_last_are_one_lookup_by_parent_and_learning_still_shows() -> None:
+    """A path whose last segment is all digits takes its parent's id endpoint, remembered by the parent (not by
+    the path, which the path cache no longer holds); a position that learns afterwards empties that table too."""
+    templater = EndpointTemplater(learn_min_distinct=3)
+    assert templater.template("/shop/red/1") == "/shop/red/{id}"
+    assert templater.template("/shop/red/2") == "/shop/red/{id}"
+    assert templater._id_endpoints.get("/shop/red") == "/shop/red/{id}" and len(templater._cache) == 0
+    templater.template("/shop/green/1")
+    assert templater.template("/shop/blue/1") == "/shop/{param}/{id}"  # the third distinct value: learned
+    assert templater.template("/shop/red/3") == "/shop/{param}/{id}"
+    assert templater.template("/shop/red/٣") == "/shop/{param}/{id}"  # any decimal digits, as the rules say
+    assert templater.template("/shop/red/3?page=/4") == "/shop/{param}/{id}"  # the query is still dropped
+    assert templater.template("/shop/red/3x") == "/shop/{param}/3x"
+
+
 def test_paths_of_one_endpoint_share_one_endpoint_string_and_the_table_is_bounded() -> None:
     """The detectors code a batch's endpoints by dict lookups, which find a shared str by its address."""
     templater = EndpointTemplater(cache_size=4)
@@ -395,3 +418,9 @@ def test_a_segment_of_decimal_digits_takes_the_id_the_rules_give(segment: str) -
         assert _classify(segment) == by_rules == "{id}"
     elif "%" not in segment and "." not in segment:  # no decoding, no extension: the rules alone
         assert _classify(segment) == by_rules
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="0123456789/٣x ²", max_size=12), st.integers(0, 14))
+def test_decimal_from_is_isdecimal_of_the_tail(text, start) -> None:
+    assert _decimal_from(text, start) == text[start:].isdecimal()
