@@ -50,7 +50,7 @@ cdef class BatchCollector:
     cpdef take(self)
 
 @cython.locals(code=object)
-cdef Py_ssize_t _code(dict index, list distinct, value) except -1
+cdef Py_ssize_t _code(dict index, list distinct, value, Py_ssize_t last) except -1
 
 @cython.locals(code=object, position=Py_ssize_t)
 cdef Py_ssize_t _identity_code(dict index, list distinct, value, Py_ssize_t last) except -1

@@ -244,3 +244,27 @@ def test_carried_features_give_each_key_set_as_the_first_equal_one_and_map_each_
     whole[0].payload_features = None
     assert carried_features(whole, interned, aliases)[1].tolist() == block[1:].tolist()
     assert carried_features(whole[:1], interned, aliases)[1] is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 5)), max_size=40))
+def test_texts_are_coded_by_value_in_order_of_first_row_whether_or_not_rows_share_the_str(picks) -> None:
+    """A row that repeats the previous row's str object takes its code without a lookup; an equal str that is a
+    different object (a client id decoded anew, say) still gets the same code."""
+    words = ["GET", "POST", "10.0.0.1", "/items", "text/plain", ""]
+    fresh = [word.encode().decode() for word in words]  # equal, never the same object (but the empty str)
+    rows = []
+    for number, (method, client, content_type) in enumerate(picks):
+        row = a_request(1.0)
+        pool = words if number % 3 else fresh
+        row.method, row.client_id, row.endpoint = pool[method], pool[client], pool[method]
+        row.req_content_type, row.resp_content_type = pool[content_type], pool[(content_type + number) % 6]
+        rows.append(row)
+    columns = transaction_columns(rows)
+    for distinct, codes, values in (
+        (columns.distinct_methods, columns.method_codes, [row.method for row in rows]),
+        (columns.distinct_clients, columns.client_codes, [row.client_id for row in rows]),
+        (columns.distinct_endpoints, columns.endpoint_codes, [row.endpoint for row in rows]),
+    ):
+        in_order = list(dict.fromkeys(values))
+        assert distinct == in_order and codes.tolist() == [in_order.index(value) for value in values]
