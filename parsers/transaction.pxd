@@ -19,19 +19,20 @@ cdef class Transaction:
 
 
 cdef class ColumnsBuilder:
-    cdef int64_t[::1] _client_codes, _endpoint_codes, _method_codes, _path_lengths, _req_header_codes, _req_lengths
-    cdef int64_t[::1] _req_sources, _req_types, _req_wire, _resp_header_codes, _resp_lengths, _resp_sources
-    cdef int64_t[::1] _resp_types, _resp_wire, _statuses, _target_lengths
+    cdef int64_t[::1] _client_codes, _endpoint_codes, _last_req_rows, _last_resp_rows, _method_codes, _path_lengths
+    cdef int64_t[::1] _req_header_codes, _req_lengths, _req_sources, _req_types, _req_wire, _resp_header_codes
+    cdef int64_t[::1] _resp_lengths, _resp_sources, _resp_types, _resp_wire, _statuses, _target_lengths
     cdef double[::1] _ts
     cdef public Py_ssize_t capacity, count
     cdef public list client_ids, distinct_clients, distinct_endpoints, distinct_methods, distinct_req_headers
-    cdef public list distinct_resp_headers, distinct_types, endpoints, last_req_rows, last_resp_rows, methods, paths
+    cdef public list distinct_resp_headers, distinct_types, endpoints, methods, paths
     cdef public list req_bodies, req_headers, resp_bodies, resp_headers, src_ips, targets
     cdef public dict client_index, endpoint_index, method_index, req_header_index, resp_header_index, type_index
+    cdef public object last_rows
     cdef public tuple numbers
     cpdef _allocate(self, Py_ssize_t capacity)
     @cython.locals(row=Py_ssize_t, endpoint_code=Py_ssize_t, previous=Py_ssize_t, repeats=bint, req_type=int64_t,
-                   resp_type=int64_t, last=Py_ssize_t, code=Py_ssize_t)
+                   resp_type=int64_t, last=Py_ssize_t, code=Py_ssize_t, known_endpoints=Py_ssize_t)
     cpdef append(self, Transaction transaction)
     cpdef columns(self)
 

@@ -210,13 +210,14 @@ class ColumnsBuilder:
     (sniffer.records shares an endpoint's repeated bodies), to mark the runs of identical bodies."""
 
     __slots__ = (
-        "_client_codes", "_endpoint_codes", "_method_codes", "_path_lengths", "_req_header_codes", "_req_lengths",
-        "_req_sources", "_req_types", "_req_wire", "_resp_header_codes", "_resp_lengths", "_resp_sources",
-        "_resp_types", "_resp_wire", "_statuses", "_target_lengths", "_ts", "capacity", "count", "client_ids",
-        "distinct_clients", "distinct_endpoints", "distinct_methods", "distinct_req_headers", "distinct_resp_headers",
-        "distinct_types", "endpoints", "last_req_rows", "last_resp_rows", "methods", "paths", "req_bodies",
-        "req_headers", "resp_bodies", "resp_headers", "src_ips", "targets", "client_index", "endpoint_index",
-        "method_index", "req_header_index", "resp_header_index", "type_index", "numbers",
+        "_client_codes", "_endpoint_codes", "_last_req_rows", "_last_resp_rows", "_method_codes", "_path_lengths",
+        "_req_header_codes", "_req_lengths", "_req_sources", "_req_types", "_req_wire", "_resp_header_codes",
+        "_resp_lengths", "_resp_sources", "_resp_types", "_resp_wire", "_statuses", "_target_lengths", "_ts",
+        "capacity", "count", "client_ids", "distinct_clients", "distinct_endpoints", "distinct_methods",
+        "distinct_req_headers", "distinct_resp_headers", "distinct_types", "endpoints", "methods", "paths",
+        "req_bodies", "req_headers", "resp_bodies", "resp_headers", "src_ips", "targets", "client_index",
+        "endpoint_index", "method_index", "req_header_index", "resp_header_index", "type_index", "last_rows",
+        "numbers",
     )  # fmt: skip
 
     def __init__(self, capacity: int = 1024) -> None:
@@ -243,9 +244,6 @@ class ColumnsBuilder:
         self.resp_header_index: dict[int, int] = {}
         self.distinct_types: list[str] = []
         self.type_index: dict[str, int] = {}
-        # Per endpoint code, the row of its last request body and of its last response body.
-        self.last_req_rows: list[int] = []
-        self.last_resp_rows: list[int] = []
         self._allocate(max(1, capacity))
 
     def _allocate(self, capacity: int) -> None:
@@ -255,11 +253,17 @@ class ColumnsBuilder:
         # lately (callgrind, bench_q: 7.5M instructions, and some 126k misses of a 512 KiB L2).
         ts = np.empty(capacity, dtype=np.float64)
         numbers = np.empty((N_NUMBER_COLUMNS, capacity), dtype=np.int64)
+        # Per endpoint code (there are no more codes than rows), the row of its last request body and of its last
+        # response body: C integers, where lists of them made an int object per row.
+        last_rows = np.empty((2, capacity), dtype=np.int64)
         if self.count:
             ts[: self.count] = self.numbers[0][: self.count]
             numbers[:, : self.count] = self.numbers[1][:, : self.count]
+            last_rows[:, : len(self.distinct_endpoints)] = self.last_rows[:, : len(self.distinct_endpoints)]
         self.capacity = capacity
         self.numbers = (ts, numbers)
+        self.last_rows = last_rows
+        self._last_req_rows, self._last_resp_rows = memoryview(last_rows[0]), memoryview(last_rows[1])
         self._ts = memoryview(ts)
         rows = [memoryview(row) for row in numbers]
         self._statuses, self._req_lengths, self._resp_lengths, self._req_types, self._resp_types = rows[:5]
@@ -287,6 +291,7 @@ class ColumnsBuilder:
         self._method_codes[row] = _code(self.method_index, self.distinct_methods, method, last)
         self.endpoints.append(endpoint)
         last = self._endpoint_codes[row - 1] if row else -1
+        known_endpoints = len(self.distinct_endpoints)
         endpoint_code = _code(self.endpoint_index, self.distinct_endpoints, endpoint, last)
         self._endpoint_codes[row] = endpoint_code
         self.paths.append(path)
@@ -309,18 +314,18 @@ class ColumnsBuilder:
         req_type = _code(self.type_index, self.distinct_types, transaction.req_content_type, last)
         last = self._resp_types[row - 1] if row else -1
         resp_type = _code(self.type_index, self.distinct_types, transaction.resp_content_type, last)
-        if endpoint_code == len(self.last_req_rows):  # the batch's first row of this endpoint
-            self.last_req_rows.append(-1)
-            self.last_resp_rows.append(-1)
+        if endpoint_code == known_endpoints:  # the batch's first row of this endpoint
+            self._last_req_rows[endpoint_code] = -1
+            self._last_resp_rows[endpoint_code] = -1
         # A body's run starts at the first row of its previous row's run where it repeats that row's body.
-        previous = self.last_req_rows[endpoint_code]
+        previous = self._last_req_rows[endpoint_code]
         repeats = _repeats(previous, req_body, req_type, self.req_bodies, self._req_types)
         self._req_sources[row] = self._req_sources[previous] if repeats else row
-        previous = self.last_resp_rows[endpoint_code]
+        previous = self._last_resp_rows[endpoint_code]
         repeats = _repeats(previous, resp_body, resp_type, self.resp_bodies, self._resp_types)
         self._resp_sources[row] = self._resp_sources[previous] if repeats else row
-        self.last_req_rows[endpoint_code] = row
-        self.last_resp_rows[endpoint_code] = row
+        self._last_req_rows[endpoint_code] = row
+        self._last_resp_rows[endpoint_code] = row
         self.req_bodies.append(req_body)
         self.resp_bodies.append(resp_body)
         self._req_lengths[row] = req_length
