@@ -626,9 +626,21 @@ _query_memo: dict[tuple[int, int], dict[bytes, list[bytes]]] = {}  # the same fo
 _SPLIT_OR_DECODE = re.compile(rb"[%&+$\\?#]")
 _PATH_ENDS = frozenset(b"?#")  # of those, the ones that end a path: before the first of them, nothing to decode
 QUESTION_MARK, HASH = ord("?"), ord("#")
-# The same bytes as a table, to find them all in a batch's joined targets with one numpy lookup (a generator over
-# the regex's matches took some 45 us a batch of 512, this 13).
-_SPLIT_OR_DECODE_BYTES = np.array([_SPLIT_OR_DECODE.match(bytes([byte])) is not None for byte in range(256)])
+# The same bytes, to find them all in a batch's joined targets with a numpy comparison each (a generator over the
+# regex's matches took some 45 us a batch of 512). Seven comparisons, each a vector loop, beat looking every byte up
+# in a table of 256 (a gather, element by element): 57 us against 203 a batch of 4,096 targets, and some 35M
+# instructions fewer over the bench subset (callgrind).
+_SPLIT_OR_DECODE_BYTES = [byte for byte in range(256) if _SPLIT_OR_DECODE.match(bytes([byte])) is not None]
+
+
+def _split_or_decode_marks(joined: bytes) -> np.ndarray:
+    """The offsets in `joined` of the bytes `_SPLIT_OR_DECODE` matches, in order."""
+    text = np.frombuffer(joined, np.uint8)
+    first, *others = _SPLIT_OR_DECODE_BYTES
+    found = text == first
+    for byte in others:
+        found |= text == byte
+    return np.flatnonzero(found)
 
 
 def _target_texts(memo: dict[str, list[bytes]], target: str, max_scan_bytes: int, rounds: int) -> list[bytes]:
@@ -686,7 +698,7 @@ def _marked_target_texts(
     if lengths is None:
         lengths = np.fromiter(map(len, targets), dtype=np.int64, count=len(targets))
     ends = np.cumsum(lengths + 1)  # each target's NUL
-    marks = np.flatnonzero(_SPLIT_OR_DECODE_BYTES[np.frombuffer(joined, np.uint8)])
+    marks = _split_or_decode_marks(joined)
     owners, first_marks = np.unique(np.searchsorted(ends, marks, side="right"), return_index=True)
     query_memo = _query_memo_of(max_scan_bytes, rounds)
     texts: list[bytes] = []

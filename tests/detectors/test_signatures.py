@@ -15,9 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.signatures import (
+    _SPLIT_OR_DECODE,
     REQUEST,
     RULES,
     SignatureSet,
+    _split_or_decode_marks,
     decode_field,
     deobfuscate_lookups,
     injection_alerts,
@@ -734,3 +736,9 @@ def test_every_expression_compiles_for_pythons_re_too(signatures) -> None:
 def test_sorted_distinct_gives_what_np_unique_gives(values: list[int]) -> None:
     array = np.array(values, dtype=np.int64)
     assert sorted_distinct(array).tolist() == np.unique(array).tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_split_or_decode_marks_are_where_the_expression_matches(joined) -> None:
+    assert _split_or_decode_marks(joined).tolist() == [match.start() for match in _SPLIT_OR_DECODE.finditer(joined)]
