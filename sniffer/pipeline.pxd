@@ -11,14 +11,21 @@ from sniffer.flows cimport Flow
 from sniffer.records cimport TransactionBuilder
 
 
+# Counted per batch and per transaction: C integers.
+cdef class CaptureStats:
+    cdef public int64_t packets, bytes, tcp_packets, malformed_packets, transactions, last_ts_ns
+
+
 cdef class Pipeline:
     cdef public object batch_base
     cdef public TransactionBuilder builder
-    cdef public object emitting_flow_position, expire_every_ns, flows, fragments, next_expire_ns
+    cdef public int64_t emitting_flow_position
+    cdef public object expire_every_ns, flows, fragments, next_expire_ns
     cdef public object on_transaction
     # Written per segment: a C integer, where an int object was made for it each time.
     cdef public int64_t position
-    cdef public object shard, stats
+    cdef public object shard
+    cdef public CaptureStats stats
     @cython.locals(row_numbers=int64_t[::1], flow_keys=uint64_t[::1], endpoint_keys=uint64_t[::1], times=int64_t[::1],
                    seqs=uint32_t[::1], acks=uint32_t[::1], flag_bits=uint8_t[::1], offsets=int64_t[::1],
                    lengths=int32_t[::1], missing_bytes=int32_t[::1], index=cython.Py_ssize_t, flow=Flow, frames=bytes,
@@ -28,3 +35,5 @@ cdef class Pipeline:
                    frame_bytes="const char *", frames_length=cython.Py_ssize_t, end=cython.Py_ssize_t,
                    endpoint_key=uint64_t, seq=int64_t, ack=int64_t, missing=cython.int)
     cpdef _segments(self, batch, frames, decoded, rows, inline=*)
+    # Called per transaction (through the flow table's callback): the flow's fields are C reads.
+    cpdef _emit(self, Flow flow, exchange)

@@ -82,8 +82,12 @@ class Shard:
         return FirstSightSplit(self.index, self.shares()) if self.first_sight else self
 
 
-@dataclass(slots=True)
+@dataclass
 class CaptureStats:
+    """The pipeline's own counts. Compiled, an extension type (a Cython dataclass, sniffer/pipeline.pxd) whose counts
+    are C integers, written per transaction without an attribute lookup by name (some 540 instructions a
+    transaction as a slotted class's). Not `slots=True`, which Cython's dataclasses do not take."""
+
     packets: int = 0
     bytes: int = 0
     tcp_packets: int = 0
