@@ -8,7 +8,7 @@ cimport cython
 
 
 cdef class SharedHeaders(list):
-    cdef public object field_index
+    cdef public object field_index, request_facts
 
 cdef class HeaderMemo:
     cdef public object entries

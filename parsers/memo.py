@@ -3,7 +3,8 @@
 The fast head reader (parsers.headparse) remembers the heads it read; every message with a remembered head holds
 the very same header list, a `SharedHeaders`. So the work later stages do on headers (indexing them, reading a
 request's facts, joining or decoding them for the detectors' scans) can be done once per distinct head: the
-list carries its own index by name (`SharedHeaders.field_index`), and a `HeaderMemo` keeps the rest by the list's
+list carries its own index by name (`SharedHeaders.field_index`) and a request's facts (`request_facts`, under the
+reading builder's token), and a `HeaderMemo` keeps the rest by the list's
 identity, and keeps the list alive beside it so that an id is never taken for a later list's. Any other list (a
 head h11 read, or one too long to be remembered) is seen once and passes by the memo untouched, at the cost of one
 type check. Bounded: at most `entries` lists (each of a head of at most 2 KB), all forgotten at once when full.
@@ -21,11 +22,15 @@ class SharedHeaders(list):
     index from the list itself, where a `HeaderMemo` lookup cost some 600 instructions a message when compiled (an
     extension type then, parsers/memo.pxd, whose field is a C struct field)."""
 
-    __slots__ = ("field_index",)
+    __slots__ = ("field_index", "request_facts")
 
     def __init__(self, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
         super().__init__(headers)
         self.field_index: dict[bytes, bytes] | None = None
+        # (owner token, facts): what a request's header fields say, as the transaction builder that owns the token
+        # read them (sniffer.records); kept here for the same reason as the index, under a token so that another
+        # builder (another configuration) never takes them, and without holding the builder itself alive.
+        self.request_facts: tuple[object, Any] | None = None
 
     def __reduce__(self) -> tuple[type, tuple[list[tuple[bytes, bytes]]]]:
         """Pickled as its fields (the index is built again at first use): compiled, Cython's own pickling of a

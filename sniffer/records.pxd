@@ -7,7 +7,7 @@
 cimport cython
 
 from parsers.correlate cimport Exchange
-from parsers.memo cimport HeaderMemo
+from parsers.memo cimport SharedHeaders
 from parsers.messages cimport MessageEnd, MessageHead
 from parsers.templating cimport EndpointTemplater
 from parsers.transaction cimport Transaction
@@ -23,17 +23,18 @@ cdef class EndpointNamer:
 cdef class TransactionBuilder:
     cdef public object api_key_headers
     cdef public dict content_types
+    cdef public object facts_token
     cdef public ClientIdentity identity
     cdef public object max_decoded_body_bytes
     cdef public EndpointNamer namer
     cdef public dict request_bodies
-    cdef public HeaderMemo request_facts
     cdef public dict response_bodies
     @cython.locals(transaction=Transaction, request=MessageHead, response=MessageHead, flags=list, client=Endpoint,
                    server=Endpoint)
     cpdef build(self, Flow flow, Exchange exchange)
     @cython.locals(end=MessageEnd)
     cpdef _add_request(self, Transaction transaction, MessageHead request, Exchange exchange, list flags, facts)
+    @cython.locals(shared=SharedHeaders, kept=tuple)
     cpdef _facts_of(self, MessageHead request)
     @cython.locals(end=MessageEnd)
     cpdef _add_response_body(self, Transaction transaction, MessageHead response, Exchange exchange, list flags)

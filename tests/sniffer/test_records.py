@@ -8,11 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.samples import PCAPS
 
+from parsers.memo import SharedHeaders
+from parsers.messages import MessageHead
 from parsers.redact import redact_query, redact_target
+from parsers.templating import EndpointTemplater
 from parsers.transaction import Transaction
 from sniffer.capture.pcapfile import open_capture
 from sniffer.config import load_config
-from sniffer.records import _transaction, latency_ms, split_target, target_parts
+from sniffer.identity import ClientIdentity
+from sniffer.records import TransactionBuilder, _transaction, latency_ms, split_target, target_parts
 from sniffer.replay import replay
 
 NAMES = ["q", "page", "password", "user_pwd", "api-key", "monkey", "p%61ss", "x.sig", ""]
@@ -79,3 +83,21 @@ def test_the_builders_transaction_is_the_classes_with_its_defaults() -> None:
     for field in fields(Transaction):
         assert getattr(made, field.name) == getattr(expected, field.name), field.name
     assert made.flags is expected.flags  # the one shared empty default
+
+
+def test_request_facts_kept_on_a_shared_header_list_are_each_builders_own() -> None:
+    """The facts a builder reads from a shared header list are kept on the list, under that builder's token:
+    another builder (other API key headers, another salt) reads its own, and a plain list is read every time."""
+    lines = [(b"host", b"api"), (b"user-agent", b"poller/2"), (b"x-token", b"s3cret")]
+    shared = SharedHeaders(lines)
+    by_header = TransactionBuilder(EndpointTemplater(), ClientIdentity(), api_key_headers=(b"x-token",))
+    by_other = TransactionBuilder(EndpointTemplater(), ClientIdentity(salt=b"pepper"), api_key_headers=(b"x-key",))
+    first = by_header._facts_of(MessageHead(1, "1.1", shared, "GET", "/"))
+    assert first[1] == "poller/2" and first[4] is not None and first[5] == "api"
+    assert shared.request_facts == (by_header.facts_token, first)
+    assert by_header._facts_of(MessageHead(2, "1.1", shared, "GET", "/")) is first  # kept: not read again
+    other = by_other._facts_of(MessageHead(3, "1.1", shared, "GET", "/"))
+    assert other[4] is None and other[1] == "poller/2"  # its own reading: no key header it knows
+    assert by_header._facts_of(MessageHead(4, "1.1", shared, "GET", "/")) == first
+    plain = by_header._facts_of(MessageHead(5, "1.1", list(lines), "GET", "/"))
+    assert plain == first and plain is not first
