@@ -40,7 +40,7 @@ cdef class Flow:
     cdef public int64_t last_position
     cdef public object is_http, closed, emit, syn_seen, stats
     @cython.locals(reassembler=StreamReassembler, peer=StreamReassembler, other=StreamReassembler, parser=Http1DirectionParser)
-    cpdef on_segment(self, int direction, ts_ns, long long seq, long long ack, data, bint fin, long long missing)
+    cpdef on_segment(self, int direction, ts_ns, long long seq, long long ack, bytes data, bint fin, long long missing)
     @cython.locals(parser=Http1DirectionParser)
     cpdef _deliver(self, direction, items)
     cpdef _parser(self, direction, starts_with_gap)

@@ -230,7 +230,9 @@ class Flow:
         reassembler = self.reassemblers[direction]
         if reassembler.take_next(seq, data, fin, missing):
             # The next bytes of the stream, straight to the parser.
-            parser = self.parsers[direction] or self._parser(direction, False)
+            parser = self.parsers[direction]
+            if parser is None:
+                parser = self._parser(direction, False)
             if parser is not None:
                 parser.feed(ts_ns, data)
         else:

@@ -27,7 +27,7 @@ cdef class StreamReassembler:
     cdef public bint finished
     cdef public int64_t retransmitted_bytes, overlap_conflicts, gap_bytes, gaps, delivered_bytes
     cpdef on_segment(self, ts_ns, seq, data, fin, out, missing=*)
-    cpdef take_next(self, long long seq, data, bint fin, long long missing)
+    cpdef take_next(self, long long seq, bytes data, bint fin, long long missing)
     cpdef on_peer_ack(self, ack, out)
     @cython.locals(recent=list, next_seq=cython.longlong, half=cython.longlong, modulus=cython.longlong,
                    acked_offset=cython.longlong)
