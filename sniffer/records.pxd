@@ -25,7 +25,7 @@ cdef class TransactionBuilder:
     cdef public dict content_types
     cdef public object facts_token
     cdef public ClientIdentity identity
-    cdef public object max_decoded_body_bytes
+    cdef public Py_ssize_t max_decoded_body_bytes
     cdef public EndpointNamer namer
     cdef public dict request_bodies
     cdef public dict response_bodies
@@ -38,7 +38,8 @@ cdef class TransactionBuilder:
     cpdef _facts_of(self, MessageHead request)
     @cython.locals(end=MessageEnd)
     cpdef _add_response_body(self, Transaction transaction, MessageHead response, Exchange exchange, list flags)
-    cpdef _decoded(self, body, MessageHead head, end_flags, flags)
+    @cython.locals(limit=Py_ssize_t)
+    cpdef _decoded(self, bytes body, MessageHead head, list end_flags, flags)
     cpdef _content_type(self, raw)
 
 
@@ -53,4 +54,5 @@ cpdef latency_ms(long long elapsed_ns)
 cpdef _unique(flags)
 @cython.locals(transaction=Transaction)
 cpdef _transaction(ts, src_ip, src_port, dst_ip, dst_port, method, uri, host, path, query, http_version, endpoint)
-cpdef _shared_body(dict last_bodies, endpoint, body)
+@cython.locals(previous=bytes)
+cpdef _shared_body(dict last_bodies, endpoint, bytes body)

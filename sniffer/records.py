@@ -227,7 +227,8 @@ class TransactionBuilder:
             return b""
         encoding = head.header(b"content-encoding")
         if not encoding:  # the usual identity body: what decode_body gives it, without the call
-            return body[: self.max_decoded_body_bytes]
+            limit = self.max_decoded_body_bytes
+            return body if len(body) <= limit else body[:limit]  # compiled, no slice object for a body that fits
         decoded, ok = decode_body(body, encoding, self.max_decoded_body_bytes)
         if not ok:
             flags.append("decode_error")
