@@ -49,6 +49,8 @@ cdef class TransactionBuilder:
 cpdef split_target(str target)
 cpdef target_parts(str target)
 cpdef _text(value)
+@cython.locals(per_s=cython.longlong, whole=cython.longlong)
+cpdef seconds(long long ts_ns)
 @cython.locals(per_us=cython.longlong)
 cpdef latency_ms(long long elapsed_ns)
 cpdef _unique(flags)

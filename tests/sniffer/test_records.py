@@ -16,7 +16,15 @@ from parsers.transaction import Transaction
 from sniffer.capture.pcapfile import open_capture
 from sniffer.config import load_config
 from sniffer.identity import ClientIdentity
-from sniffer.records import TransactionBuilder, _transaction, latency_ms, split_target, target_parts
+from sniffer.records import (
+    EXACT_SUM_FROM_S,
+    TransactionBuilder,
+    _transaction,
+    latency_ms,
+    seconds,
+    split_target,
+    target_parts,
+)
 from sniffer.replay import replay
 
 NAMES = ["q", "page", "password", "user_pwd", "api-key", "monkey", "p%61ss", "x.sig", ""]
@@ -101,3 +109,13 @@ def test_request_facts_kept_on_a_shared_header_list_are_each_builders_own() -> N
     assert by_header._facts_of(MessageHead(4, "1.1", shared, "GET", "/")) == first
     plain = by_header._facts_of(MessageHead(5, "1.1", list(lines), "GET", "/"))
     assert plain == first and plain is not first
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(
+    st.integers(0, 2**63 - 1),
+    st.integers(EXACT_SUM_FROM_S - 5, 2**33).flatmap(lambda s: st.integers(0, 10**9 - 1).map(lambda f: s * 10**9 + f)),
+    st.integers(1_600_000_000, 1_900_000_000).map(lambda s: s * 10**9 + 500_000_000),  # halves, exactly
+))  # fmt: skip
+def test_seconds_are_the_correctly_rounded_quotient_python_gives(ts_ns) -> None:
+    assert seconds(ts_ns) == ts_ns / 1_000_000_000
