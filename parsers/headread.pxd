@@ -22,11 +22,10 @@ cpdef _method(bytes data, Py_ssize_t length)
 cpdef _remembered_request(head_length, remembered, method, target)
 
 # Called per message head: start_bytes a bytes object, whose startswith compiles to a C call.
-@cython.locals(start_bytes=bytes, last_key=bytes, version_start=Py_ssize_t)
+@cython.locals(start_bytes=bytes, last_key=bytes, version_start=Py_ssize_t, recent=list)
 cpdef read_head(data, bint is_request)
 
-# Called when a response head is looked up or made: a C call from read_head.
-@cython.locals(recent=list)
-cpdef _recent_response(key, head)
+# Called when a head is looked up or made: a C call from read_head.
+cpdef _recent(list recent, Py_ssize_t size, key, value)
 
 cpdef _shared_token(token)

@@ -415,6 +415,25 @@ def test_the_last_remembered_head_is_checked_first_in_place() -> None:
     assert read_head(b"GET /users/3 HTTP/1.0\r\nHost: api\r\nAccept: */*\r\n\r\n", True)[1].http_version == b"1.0"
 
 
+def test_requests_of_a_few_kinds_in_turn_are_read_from_the_recent_ones_in_place() -> None:
+    """Clients of one service send a few kinds of request in turn (a GET, a POST with a body, another client's
+    header order): the last RECENT_REQUESTS kinds are all compared in place, so none is looked up by key; a kind
+    that fell out of them is looked up again."""
+    from parsers import headread
+
+    kinds = [b" HTTP/1.1\r\nHost: api\r\nX-Kind: %d\r\n\r\n" % number for number in range(headread.RECENT_REQUESTS)]
+    first = [read_head(b"GET /items/%d" % number + lines, True)[1] for number, lines in enumerate(kinds)]
+    headread._request_fields.clear()  # only the recent ones are left to read them from
+    for turn in range(3):
+        for number, lines in enumerate(kinds):
+            head = read_head(b"PUT /items/%d%d" % (turn, number) + lines + b"{}", True)[1]
+            assert head.headers is first[number].headers and head.target == b"/items/%d%d" % (turn, number)
+    assert len(headread._request_fields) == 0
+    read_head(b"GET / HTTP/1.1\r\nHost: api\r\nX-Kind: new\r\n\r\n", True)  # pushes the oldest kind out
+    again = read_head(b"GET /items/0" + kinds[0], True)[1]
+    assert again.headers is not first[0].headers and again.headers == first[0].headers
+
+
 def test_remembered_heads_are_kept_apart_by_direction_and_bounded() -> None:
     from parsers import headread
 
