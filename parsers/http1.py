@@ -79,11 +79,11 @@ def _token_text(value: bytes) -> str:
 
 def _head(
     ts_ns: int, http_version: str, headers: list[tuple[bytes, bytes]], method: str, target: str, status: int,
-    reason: str,
+    reason: str, flags: list[str],
 ) -> MessageHead:  # fmt: skip
-    """A head with no flags yet, not after a loss, as `MessageHead(...)` makes it, field by field: compiled, a C call
-    that sets C struct fields, where calling the class matched its ten parameters for every message (some 520
-    instructions)."""
+    """A head with the message's flags list, not after a loss, as `MessageHead(..., flags=flags)` makes it, field
+    by field: compiled, a C call that sets C struct fields, where calling the class matched its ten parameters for
+    every message (some 520 instructions)."""
     head = MessageHead.__new__(MessageHead)
     head.ts_ns = ts_ns
     head.http_version = http_version
@@ -92,7 +92,7 @@ def _head(
     head.target = target
     head.status = status
     head.reason = reason
-    head.flags = []
+    head.flags = flags
     head.after_loss = False
     head._index = None
     return head
@@ -471,13 +471,14 @@ class Http1DirectionParser:
             if self.host_injected:
                 # The empty Host put in for h11 goes again (a new list: a remembered head's list is shared).
                 headers = [header for header in headers if header != (b"host", b"")]
-            return _head(self.message_ts, version, headers, _token_text(method), _text(target), 0, "")
-        return _head(self.message_ts, version, headers, "", "", status, _token_text(reason))
+            return _head(self.message_ts, version, headers, _token_text(method), _text(target), 0, "", self.flags)
+        return _head(self.message_ts, version, headers, "", "", status, _token_text(reason), self.flags)
 
     def _take_head(self, head: MessageHead, ts_ns: int, framing: int | None = None) -> None:
         """The message's head is read; `framing`, when given, is what `_framing(head)` gave (and set)."""
         self.http_confirmed = True
         if self.role == ROLE_RESPONSES and head.status < 200 and head.status != 101:
+            head.flags = []  # the message's list is the final response's
             self.sink.on_interim(head)
             # The final response starts after the interim one: in the bytes still buffered, or the next fed.
             self.message_ts = ts_ns if self.buffer else None
