@@ -49,15 +49,18 @@ def bucket_upper_ms(bucket: int) -> float:
 class EndpointStats:
     """One (method, endpoint) row, updated per transaction (an extension type in the compiled build)."""
 
-    __slots__ = ("count", "errors", "histogram")
+    __slots__ = ("count", "errors", "histogram", "_counts")
 
     def __init__(self) -> None:
         self.count = 0
         self.errors = 0
-        self.histogram = [0] * BUCKETS  # a list: one += per transaction
+        self.histogram = np.zeros(BUCKETS, dtype=np.int64)
+        # The histogram's counts as a memoryview: compiled, one += per transaction is a C increment (summary.pxd),
+        # where a list's item was read, added to and stored back as int objects.
+        self._counts = memoryview(self.histogram)
 
     def percentile(self, fraction: float) -> float | None:
-        total = sum(self.histogram)
+        total = int(self.histogram.sum())
         if total == 0:
             return None
         rank = max(1, math.ceil(fraction * total))
@@ -87,7 +90,7 @@ class EndpointSummary:
         if transaction.status is None or transaction.status >= 500:
             row.errors += 1
         if transaction.latency_ms is not None:
-            row.histogram[latency_bucket(transaction.latency_ms)] += 1
+            row._counts[latency_bucket(transaction.latency_ms)] += 1
 
     def top(self, limit: int = 10) -> list[tuple[tuple[str, str], EndpointStats]]:
         return sorted(self.rows.items(), key=lambda item: (-item[1].count, item[0]))[:limit]

@@ -26,3 +26,22 @@ def test_remembered_buckets_are_bounded(monkeypatch) -> None:
     for microseconds in range(1, 100):
         latency_bucket(microseconds / 1000)
     assert len(summary._buckets) <= 10
+
+
+def test_rows_count_errors_and_latencies_by_method_and_endpoint() -> None:
+    from parsers.transaction import Transaction
+    from sniffer.summary import EndpointSummary, bucket_upper_ms
+
+    rows = EndpointSummary()
+    for number, (status, latency) in enumerate([(200, 1.0), (200, 2.0), (503, 40.0), (None, None), (200, 2.0)]):
+        transaction = Transaction(
+            ts=1.0 + number, src_ip="10.0.0.1", src_port=1, dst_ip="10.0.0.2", dst_port=80, method="GET",
+            uri="/a/1", host="api", path="/a/1", query="", http_version="1.1", endpoint="/a/{id}",
+        )  # fmt: skip
+        transaction.status, transaction.latency_ms = status, latency
+        rows.add(transaction)
+    ((key, row),) = rows.top()
+    assert key == ("GET", "/a/{id}") and (row.count, row.errors) == (5, 2)  # a 5xx and an unanswered request
+    assert int(row.histogram.sum()) == 4 and row.histogram[latency_bucket(2.0)] == 2
+    assert row.percentile(0.5) == bucket_upper_ms(latency_bucket(2.0))
+    assert row.percentile(1.0) == bucket_upper_ms(latency_bucket(40.0))
