@@ -14,7 +14,7 @@ cdef class SeriesAggregate:
     cdef public int64_t count, errors, req_bytes, resp_bytes
     cdef public list latencies
     cdef public Py_ssize_t latencies_seen
-    cdef public object sampler, next_sampled
+    cdef public object sampler, draw, draw_bits, next_sampled
     cdef public double skip_weight
 
 cdef class IntervalMetrics:
@@ -26,6 +26,7 @@ cdef class IntervalMetrics:
     cdef public dict open, open_series
     cdef public int64_t open_start
     cdef public object packets, pending_since, points_emitted, previous_counters
+    cdef public Py_ssize_t sample_bits
     cdef public object settings, source
     @cython.locals(interval=int64_t)
     cpdef interval_of(self, int64_t ts_ns)
@@ -36,8 +37,8 @@ cdef class IntervalMetrics:
 
 
 # Called per latency past a full reservoir that Algorithm L samples: C calls from IntervalMetrics._sample.
-@cython.locals(draw=double)
-cpdef _skip(sampler, double weight)
-@cython.locals(draw=double)
-cpdef _weight_factor(sampler, Py_ssize_t size)
-cpdef _below(sampler, bound)
+@cython.locals(uniform=double)
+cpdef _skip(draw, double weight)
+@cython.locals(uniform=double)
+cpdef _weight_factor(draw, Py_ssize_t size)
+cpdef _below(draw_bits, bound, bits)

@@ -55,8 +55,8 @@ class SeriesAggregate:
     """One series' figures in one interval, updated per transaction (an extension type in the compiled build)."""
 
     __slots__ = (
-        "count", "errors", "req_bytes", "resp_bytes", "latencies", "latencies_seen", "sampler", "next_sampled",
-        "skip_weight",
+        "count", "errors", "req_bytes", "resp_bytes", "latencies", "latencies_seen", "sampler", "draw", "draw_bits",
+        "next_sampled", "skip_weight",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -67,6 +67,9 @@ class SeriesAggregate:
         self.latencies: list[float] = []
         self.latencies_seen = 0
         self.sampler: random.Random | None = None  # made when the reservoir fills up
+        # Its `random` and `getrandbits`, bound once: each draw was a method looked up by name (some 300 instructions).
+        self.draw: Callable[[], float] | None = None
+        self.draw_bits: Callable[[int], int] | None = None
         self.next_sampled = 0  # the number (1-based) of the next latency that enters the full reservoir
         self.skip_weight = 0.0  # Algorithm L's W
 
@@ -101,7 +104,7 @@ class IntervalMetrics:
     __slots__ = (
         "closed_before_ns", "emit", "endpoints", "folded_endpoints", "health", "health_fields", "interval_ns",
         "late_transactions", "lateness_ns", "max_latency_samples", "open", "open_series", "open_start", "packets",
-        "pending_since", "points_emitted", "previous_counters", "settings", "source",
+        "pending_since", "points_emitted", "previous_counters", "sample_bits", "settings", "source",
     )  # fmt: skip
 
     def __init__(self, settings: MetricsSettings, source: str, emit: Callable[[list[Point]], None]) -> None:
@@ -112,6 +115,7 @@ class IntervalMetrics:
         self.lateness_ns = int(settings.max_lateness_s * NS_PER_S)
         # Read per transaction: compiled, a C field (sniffer/metrics.pxd), where the settings' was looked up by name.
         self.max_latency_samples = settings.max_latency_samples
+        self.sample_bits = settings.max_latency_samples.bit_length()  # what a reservoir slot is drawn with
         self.open: dict[int, dict[tuple[str, str, str, str], SeriesAggregate]] = {}
         # The open interval the last transaction went to, and its series: most transactions go where the one before
         # went, and are then added without looking their interval up. None once any interval closes, so that a closed
@@ -206,15 +210,16 @@ class IntervalMetrics:
         generator is seeded by the series and interval: the same capture keeps the same sample, so replays stay
         deterministic."""
         size = self.max_latency_samples
-        sampler = aggregate.sampler
-        if sampler is None:
+        if aggregate.sampler is None:
             sampler = aggregate.sampler = random.Random(zlib.crc32(repr((key, start)).encode()))
-            aggregate.skip_weight = _weight_factor(sampler, size)
-            aggregate.next_sampled = size + _skip(sampler, aggregate.skip_weight) + 1
+            aggregate.draw, aggregate.draw_bits = sampler.random, sampler.getrandbits
+            aggregate.skip_weight = _weight_factor(aggregate.draw, size)
+            aggregate.next_sampled = size + _skip(aggregate.draw, aggregate.skip_weight) + 1
         if aggregate.latencies_seen == aggregate.next_sampled:
-            aggregate.latencies[_below(sampler, size)] = latency_ms
-            aggregate.skip_weight *= _weight_factor(sampler, size)
-            aggregate.next_sampled += _skip(sampler, aggregate.skip_weight) + 1
+            draw = aggregate.draw
+            aggregate.latencies[_below(aggregate.draw_bits, size, self.sample_bits)] = latency_ms
+            aggregate.skip_weight *= _weight_factor(draw, size)
+            aggregate.next_sampled += _skip(draw, aggregate.skip_weight) + 1
 
     def advance(self, now_ns: int) -> None:
         """Packet time reached `now_ns`: closes every interval that ended more than the lateness bound ago,
@@ -304,7 +309,7 @@ def linear_percentiles(values: list[float], percents: tuple[int, ...]) -> list[f
     return results
 
 
-def _skip(sampler: random.Random, weight: float) -> int:
+def _skip(draw: Callable[[], float], weight: float) -> int:
     """Algorithm L's number of latencies to pass over, for its weight W (kept inside (0, 1)). Compiled, the clamp
     and the arithmetic are on C doubles (sniffer/metrics.pxd), and the math functions are looked up as globals:
     callgrind counted some 2,290 instructions a draw, 3,030 with `min`, `max` and `math.` calls on Python floats."""
@@ -312,23 +317,23 @@ def _skip(sampler: random.Random, weight: float) -> int:
         weight = MIN_SKIP_WEIGHT
     elif weight > MAX_SKIP_WEIGHT:
         weight = MAX_SKIP_WEIGHT
-    draw = 1.0 - sampler.random()
-    return floor(log(draw) / log1p(-weight))
+    uniform = 1.0 - draw()
+    return floor(log(uniform) / log1p(-weight))
 
 
-def _below(sampler: random.Random, bound: int) -> int:
-    """`sampler.randrange(bound)`, drawn as CPython draws it (Random._randbelow_with_getrandbits: as many random
-    bits as `bound` has, drawn again until the number is below it), without randrange's two Python frames, which
-    cost some 1,800 instructions a sampled latency when compiled. tests/sniffer/test_metrics.py holds it to
-    randrange, which keeps replays' reservoirs, and so their quantiles, what they were."""
-    bits = bound.bit_length()
-    value = sampler.getrandbits(bits)
+def _below(draw_bits: Callable[[int], int], bound: int, bits: int) -> int:
+    """`sampler.randrange(bound)` of the generator whose `getrandbits` is `draw_bits`, drawn as CPython draws it
+    (Random._randbelow_with_getrandbits: `bits`, the bits `bound` has, drawn again until the number is below it),
+    without randrange's two Python frames, which cost some 1,800 instructions a sampled latency when compiled.
+    tests/sniffer/test_metrics.py holds it to randrange, which keeps replays' reservoirs, and so their quantiles,
+    what they were."""
+    value = draw_bits(bits)
     while value >= bound:
-        value = sampler.getrandbits(bits)
+        value = draw_bits(bits)
     return value
 
 
-def _weight_factor(sampler: random.Random, size: int) -> float:
+def _weight_factor(draw: Callable[[], float], size: int) -> float:
     """Algorithm L's draw for W: u ** (1 / size), u uniform in (0, 1] (on C doubles when compiled, as _skip)."""
-    draw = 1.0 - sampler.random()
-    return exp(log(draw) / size)
+    uniform = 1.0 - draw()
+    return exp(log(uniform) / size)
