@@ -35,7 +35,11 @@ cdef class Flow:
     cdef public object key
     # Compared with every segment's endpoint key (sniffer/pipeline.py): a C integer, as the pipeline's is.
     cdef public uint64_t a_key
-    cdef public object a, b, limits, reassemblers, parsers, client_direction, correlator, last_ts_ns
+    cdef public object a, b, limits
+    # Indexed per segment: typed, an item is read in place (no call that checks the container's type first).
+    cdef public tuple reassemblers
+    cdef public list parsers
+    cdef public object client_direction, correlator, last_ts_ns
     # Written per segment: a C integer, where an int object was made for it each time.
     cdef public int64_t last_position
     cdef public object is_http, closed, emit, syn_seen, stats
