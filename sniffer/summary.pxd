@@ -22,6 +22,6 @@ cdef class EndpointSummary:
 
 
 # Called per transaction: C calls from EndpointSummary.add.
-@cython.locals(buckets=dict)
-cpdef latency_bucket(latency_ms)
+@cython.locals(buckets=dict, by_micros=list, micros=Py_ssize_t)
+cpdef latency_bucket(double latency_ms)
 cpdef _bucket_of(latency_ms)

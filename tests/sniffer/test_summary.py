@@ -45,3 +45,15 @@ def test_rows_count_errors_and_latencies_by_method_and_endpoint() -> None:
     assert int(row.histogram.sum()) == 4 and row.histogram[latency_bucket(2.0)] == 2
     assert row.percentile(0.5) == bucket_upper_ms(latency_bucket(2.0))
     assert row.percentile(1.0) == bucket_upper_ms(latency_bucket(40.0))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.integers(0, 80_000).map(lambda us: us / 1000), st.floats(-1.0, 100.0, allow_nan=False)))
+def test_buckets_remembered_by_the_microsecond_are_the_computed_ones(latency) -> None:
+    """Whole microseconds under MICROSECOND_ENTRIES are remembered in a list by their number; any other value
+    (a fraction of a microsecond, a negative or larger one) takes the dict, with the same result."""
+    for _ in range(2):
+        assert latency_bucket(latency) == summary._bucket_of(latency)
+    micros = round(latency * 1000)
+    if 0 <= latency < summary.MICROSECONDS_BELOW_MS and micros / 1000 == latency:
+        assert summary._buckets_by_micros[micros] == summary._bucket_of(latency)
