@@ -14,7 +14,7 @@ cdef class SeriesAggregate:
     cdef public int64_t count, errors, req_bytes, resp_bytes
     cdef public list latencies
     cdef public Py_ssize_t latencies_seen
-    cdef public object sampler, draw, draw_bits, next_sampled
+    cdef public object draw, draw_bits, next_sampled
     cdef public double skip_weight
 
 cdef class IntervalMetrics:

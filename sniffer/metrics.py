@@ -55,7 +55,7 @@ class SeriesAggregate:
     """One series' figures in one interval, updated per transaction (an extension type in the compiled build)."""
 
     __slots__ = (
-        "count", "errors", "req_bytes", "resp_bytes", "latencies", "latencies_seen", "sampler", "draw", "draw_bits",
+        "count", "errors", "req_bytes", "resp_bytes", "latencies", "latencies_seen", "draw", "draw_bits",
         "next_sampled", "skip_weight",
     )  # fmt: skip
 
@@ -66,8 +66,8 @@ class SeriesAggregate:
         self.resp_bytes = 0
         self.latencies: list[float] = []
         self.latencies_seen = 0
-        self.sampler: random.Random | None = None  # made when the reservoir fills up
-        # Its `random` and `getrandbits`, bound once: each draw was a method looked up by name (some 300 instructions).
+        # The `random` and `getrandbits` of the series' generator, made when the reservoir fills up and bound once:
+        # each draw was a method looked up by name (some 300 instructions).
         self.draw: Callable[[], float] | None = None
         self.draw_bits: Callable[[int], int] | None = None
         self.next_sampled = 0  # the number (1-based) of the next latency that enters the full reservoir
@@ -192,7 +192,7 @@ class IntervalMetrics:
             seen = aggregate.latencies_seen = aggregate.latencies_seen + 1
             if seen <= self.max_latency_samples:
                 aggregate.latencies.append(latency_ms)
-            elif seen == aggregate.next_sampled or aggregate.sampler is None:
+            elif seen == aggregate.next_sampled or aggregate.draw is None:
                 self._sample(aggregate, key, start, latency_ms)
 
     def _endpoint_tag(self, endpoint: str) -> str:
@@ -210,8 +210,8 @@ class IntervalMetrics:
         generator is seeded by the series and interval: the same capture keeps the same sample, so replays stay
         deterministic."""
         size = self.max_latency_samples
-        if aggregate.sampler is None:
-            sampler = aggregate.sampler = random.Random(zlib.crc32(repr((key, start)).encode()))
+        if aggregate.draw is None:
+            sampler = random.Random(zlib.crc32(repr((key, start)).encode()))
             aggregate.draw, aggregate.draw_bits = sampler.random, sampler.getrandbits
             aggregate.skip_weight = _weight_factor(aggregate.draw, size)
             aggregate.next_sampled = size + _skip(aggregate.draw, aggregate.skip_weight) + 1
